@@ -1,0 +1,15 @@
+//! The common crate of the `kubectl rev-*` suite.
+//!
+//! Data flows one way: [`flags`] → [`client`] → [`snapshot`] (read) → [`analysis`] (pure) →
+//! plan → confirm → execute → [`output`]. Only `client`, `snapshot::live` and the executors
+//! talk to the API; everything that decides is pure and tested on fixtures.
+
+pub mod analysis;
+pub mod client;
+pub mod error;
+pub mod flags;
+pub mod output;
+pub mod revision;
+pub mod snapshot;
+
+pub use error::{Result, RevError};

@@ -1,0 +1,222 @@
+//! Reads a snapshot from a saved `kubectl get … -o json|yaml` dump: a `List`, a single object,
+//! or multi-document YAML. Support bundles and CLI fixtures come in this way.
+//!
+//! JSON is streamed: each item of a List is decoded, summarised and dropped before the next,
+//! so a dump of 50,000 pods never sits in memory whole.
+
+use std::fmt;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use kube::api::DynamicObject;
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::Snapshot;
+use crate::error::RevError;
+
+pub fn read_dump(path: &Path) -> Result<Snapshot, RevError> {
+    let err = |message: String| RevError::Dump {
+        path: path.display().to_string(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut first = [0u8; 1];
+    // Peek past whitespace: JSON starts with `{`, anything else is YAML.
+    let mut leading = Vec::new();
+    loop {
+        let n = reader.read(&mut first).map_err(|e| err(e.to_string()))?;
+        if n == 0 || !first[0].is_ascii_whitespace() {
+            if n > 0 {
+                leading.push(first[0]);
+            }
+            break;
+        }
+    }
+    let mut snapshot = Snapshot::default();
+    let chained = leading.as_slice().chain(reader);
+    if leading.first() == Some(&b'{') {
+        read_json_stream(chained, &mut snapshot).map_err(err)?;
+    } else {
+        read_yaml_documents(chained, &mut snapshot).map_err(err)?;
+    }
+    snapshot.normalize();
+    Ok(snapshot)
+}
+
+/// Parses dump text (used by tests and `--from-file -`).
+pub fn read_dump_str(text: &str) -> Result<Snapshot, String> {
+    let mut snapshot = Snapshot::default();
+    if text.trim_start().starts_with('{') {
+        read_json_stream(text.as_bytes(), &mut snapshot)?;
+    } else {
+        read_yaml_documents(text.as_bytes(), &mut snapshot)?;
+    }
+    snapshot.normalize();
+    Ok(snapshot)
+}
+
+fn read_json_stream(reader: impl Read, snapshot: &mut Snapshot) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    // Several JSON documents may follow each other (`kubectl get a -o json; kubectl get b …`);
+    // an end of input inside one is an error, between them it is the end.
+    while de.end().is_err() {
+        TopLevel(snapshot)
+            .deserialize(&mut de)
+            .map_err(|e| format!("invalid JSON: {e}"))?;
+    }
+    Ok(())
+}
+
+fn read_yaml_documents(reader: impl Read, snapshot: &mut Snapshot) -> Result<(), String> {
+    let mut reader = reader;
+    for doc in serde_saphyr::read::<_, Value>(&mut reader) {
+        let doc = doc.map_err(|e| format!("invalid YAML: {e}"))?;
+        ingest_value(snapshot, doc)?;
+    }
+    Ok(())
+}
+
+/// Adds one object (or a List of them) to the snapshot, by kind. Unknown kinds are ignored.
+pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String> {
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let bad = |e: serde_json::Error| format!("{kind} {name}: {e}");
+    match kind.as_str() {
+        "List" | "" if value.get("items").is_some() => {
+            if let Some(Value::Array(items)) = value.get("items").cloned() {
+                for item in items {
+                    ingest_value(snapshot, item)?;
+                }
+            }
+        }
+        "Namespace" => snapshot.ingest_namespace(serde_json::from_value::<Namespace>(value).map_err(bad)?),
+        "Pod" => snapshot.ingest_pod(serde_json::from_value::<Pod>(value).map_err(bad)?),
+        "ReplicaSet" => {
+            let rs = serde_json::from_value::<ReplicaSet>(value).map_err(bad)?;
+            snapshot.ingest_replica_set_metadata(&rs.metadata)
+        }
+        "Deployment" => snapshot.ingest_deployment(serde_json::from_value::<Deployment>(value).map_err(bad)?),
+        "StatefulSet" => snapshot.ingest_stateful_set(serde_json::from_value::<StatefulSet>(value).map_err(bad)?),
+        "DaemonSet" => snapshot.ingest_daemon_set(serde_json::from_value::<DaemonSet>(value).map_err(bad)?),
+        "Service" => snapshot.ingest_service(serde_json::from_value::<Service>(value).map_err(bad)?),
+        "Secret" => snapshot.ingest_secret(serde_json::from_value::<Secret>(value).map_err(bad)?),
+        "MutatingWebhookConfiguration" => snapshot.ingest_mutating_webhook(
+            serde_json::from_value::<MutatingWebhookConfiguration>(value).map_err(bad)?,
+        ),
+        "ValidatingWebhookConfiguration" => snapshot.ingest_validating_webhook(
+            serde_json::from_value::<ValidatingWebhookConfiguration>(value).map_err(bad)?,
+        ),
+        _ if api_version.split('/').next().is_some_and(|g| g.ends_with("istio.io")) => {
+            let obj = serde_json::from_value::<DynamicObject>(value).map_err(bad)?;
+            snapshot.ingest_config_object(&obj)
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The top level of a JSON document: a List whose `items` are streamed, or one object.
+struct TopLevel<'a>(&'a mut Snapshot);
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kubernetes object or List")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut fields = serde_json::Map::new();
+        let mut streamed_items = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                map.next_value_seed(Items(self.0))?;
+                streamed_items = true;
+            } else if key == "metadata" && streamed_items {
+                map.next_value::<IgnoredAny>()?;
+            } else {
+                fields.insert(key, map.next_value::<Value>()?);
+            }
+        }
+        if !streamed_items {
+            ingest_value(self.0, Value::Object(fields)).map_err(serde::de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+struct Items<'a>(&'a mut Snapshot);
+
+impl<'de> DeserializeSeed<'de> for Items<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of Kubernetes objects")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            ingest_value(self.0, item).map_err(serde::de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_list_and_yaml_documents_read_alike() {
+        let json = r#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bookinfo","labels":{"istio.io/rev":"1-20"}}}
+        ],"metadata":{}}"#;
+        let yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bookinfo\n  labels:\n    istio.io/rev: 1-20\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ignored\n";
+        let a = read_dump_str(json).unwrap();
+        let b = read_dump_str(yaml).unwrap();
+        assert_eq!(a.namespaces, b.namespaces);
+        assert_eq!(a.namespaces[0].labels["istio.io/rev"], "1-20");
+    }
+
+    #[test]
+    fn broken_dump_is_an_error_naming_the_problem() {
+        let err = read_dump_str("{\"kind\": \"List\", \"items\": [").unwrap_err();
+        assert!(err.contains("JSON"), "{err}");
+        let err = read_dump_str("kind: Pod\nmetadata: [unclosed").unwrap_err();
+        assert!(err.contains("YAML"), "{err}");
+    }
+}

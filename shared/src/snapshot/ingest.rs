@@ -1,0 +1,479 @@
+//! Pure conversions from API objects to the snapshot's summaries. Both the live reader and the
+//! dump reader feed objects through here, one at a time, so there is one definition of what is
+//! kept.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Container, Namespace, Pod, PodSpec, Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::api::DynamicObject;
+
+use super::helm::decode_release_secret;
+use super::{
+    ConfigObject, Labels, NamespaceInfo, OwnerRef, PodInfo, RolloutStatus, ServiceInfo,
+    SidecarEvidence, Snapshot, WebhookConfigInfo, WebhookInfo, WorkloadInfo, WorkloadKind, keys,
+};
+
+fn labels(meta: &ObjectMeta) -> Labels {
+    meta.labels.clone().unwrap_or_default()
+}
+
+fn annotations(meta: &ObjectMeta) -> Labels {
+    meta.annotations.clone().unwrap_or_default()
+}
+
+fn name(meta: &ObjectMeta) -> String {
+    meta.name.clone().unwrap_or_default()
+}
+
+fn namespace(meta: &ObjectMeta) -> String {
+    meta.namespace.clone().unwrap_or_default()
+}
+
+/// The controller owner (the one `kubectl` follows), else the first owner.
+fn controller(owners: Option<&Vec<OwnerReference>>) -> Option<OwnerRef> {
+    let owners = owners?;
+    let owner = owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or(owners.first())?;
+    Some(OwnerRef {
+        kind: owner.kind.clone(),
+        name: owner.name.clone(),
+    })
+}
+
+fn keep(map: &Labels, wanted: &[&str]) -> Labels {
+    wanted
+        .iter()
+        .filter_map(|k| map.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
+const POD_LABELS: &[&str] = &[keys::REV, keys::INJECT];
+
+/// Sidecar evidence from annotations alone (DOMAIN §3, signals 1–2).
+pub fn sidecar_from_annotations(annotations: &Labels) -> Option<SidecarEvidence> {
+    if let Some(status) = annotations.get(keys::SIDECAR_STATUS)
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(status)
+    {
+        let revision = value
+            .get("revision")
+            .and_then(|r| r.as_str())
+            .unwrap_or_default();
+        let revision = if revision.is_empty() {
+            crate::revision::DEFAULT_REVISION
+        } else {
+            revision
+        };
+        return Some(SidecarEvidence::StatusAnnotation(revision.to_string()));
+    }
+    annotations
+        .get(keys::REV)
+        .map(|rev| SidecarEvidence::RevAnnotation(rev.clone()))
+}
+
+/// The `istio-proxy` container: a regular container or, for native sidecars, an init
+/// container (which has `restartPolicy: Always`). Matched by name: `istio-init` shares the image.
+pub fn proxy_container(spec: &PodSpec) -> Option<&Container> {
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == keys::PROXY_CONTAINER)
+}
+
+/// Sidecar evidence from the pod spec (DOMAIN §3, signals 3–4).
+pub fn sidecar_from_spec(spec: &PodSpec) -> SidecarEvidence {
+    let Some(proxy) = proxy_container(spec) else {
+        return SidecarEvidence::NoSidecar;
+    };
+    let discovery = proxy
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "PROXY_CONFIG")
+        .and_then(|e| e.value.as_deref())
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .and_then(|v| v.get("discoveryAddress")?.as_str().map(str::to_string));
+    if let Some(address) = discovery
+        && let Some(rev) = revision_from_discovery_address(&address)
+    {
+        return SidecarEvidence::DiscoveryAddress(rev);
+    }
+    let tag = proxy
+        .image
+        .as_deref()
+        .and_then(|image| {
+            if image.contains('@') {
+                return None;
+            }
+            image.rsplit('/').next()?.split_once(':').map(|(_, t)| t)
+        })
+        .unwrap_or("unknown");
+    SidecarEvidence::ProxyImage(tag.to_string())
+}
+
+/// `istiod-1-20.istio-system.svc:15012` → `1-20`; `istiod.istio-system.svc:15012` → `default`.
+pub fn revision_from_discovery_address(address: &str) -> Option<String> {
+    let host = address.split(['.', ':']).next()?;
+    if host == "istiod" {
+        return Some(crate::revision::DEFAULT_REVISION.to_string());
+    }
+    host.strip_prefix("istiod-").map(str::to_string)
+}
+
+fn pod_ready(pod: &Pod) -> Option<bool> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    Some(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+    )
+}
+
+impl Snapshot {
+    pub fn ingest_namespace(&mut self, ns: Namespace) {
+        self.namespaces.push(NamespaceInfo {
+            name: name(&ns.metadata),
+            labels: labels(&ns.metadata),
+            annotations: annotations(&ns.metadata),
+            resource_version: ns.metadata.resource_version.clone(),
+        });
+    }
+
+    /// A full pod: every signal of DOMAIN §3 is available.
+    pub fn ingest_pod(&mut self, pod: Pod) {
+        let meta = &pod.metadata;
+        let sidecar = sidecar_from_annotations(&annotations(meta)).unwrap_or_else(|| {
+            pod.spec
+                .as_ref()
+                .map(sidecar_from_spec)
+                .unwrap_or(SidecarEvidence::Unknown)
+        });
+        self.pods.push(PodInfo {
+            namespace: namespace(meta),
+            name: name(meta),
+            labels: keep(&labels(meta), POD_LABELS),
+            owner: controller(meta.owner_references.as_ref()),
+            sidecar,
+            ready: pod_ready(&pod),
+            terminating: meta.deletion_timestamp.is_some(),
+        });
+    }
+
+    /// A pod read metadata-only: annotations are the only sidecar signal.
+    pub fn ingest_pod_metadata(&mut self, meta: &ObjectMeta) {
+        self.pods.push(PodInfo {
+            namespace: namespace(meta),
+            name: name(meta),
+            labels: keep(&labels(meta), POD_LABELS),
+            owner: controller(meta.owner_references.as_ref()),
+            sidecar: sidecar_from_annotations(&annotations(meta))
+                .unwrap_or(SidecarEvidence::Unknown),
+            ready: None,
+            terminating: meta.deletion_timestamp.is_some(),
+        });
+    }
+
+    pub fn ingest_replica_set_metadata(&mut self, meta: &ObjectMeta) {
+        if let Some(owner) = controller(meta.owner_references.as_ref())
+            && owner.kind == "Deployment"
+        {
+            self.replica_set_owners
+                .insert((namespace(meta), name(meta)), owner);
+        }
+    }
+
+    pub fn ingest_deployment(&mut self, d: Deployment) {
+        let spec = d.spec.unwrap_or_default();
+        let status = d.status.unwrap_or_default();
+        let progress_deadline_exceeded = status.conditions.iter().flatten().any(|c| {
+            c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        });
+        let rollout = RolloutStatus {
+            observed_generation: status.observed_generation,
+            desired: spec.replicas.unwrap_or(1),
+            replicas: status.replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
+            ready: status.ready_replicas.unwrap_or(0),
+            available: status.available_replicas.unwrap_or(0),
+            current_revision: None,
+            update_revision: None,
+            progress_deadline_exceeded,
+        };
+        self.push_workload(
+            WorkloadKind::Deployment,
+            &d.metadata,
+            &spec.template.metadata,
+            spec.template.spec.as_ref(),
+            rollout,
+            spec.paused.unwrap_or(false),
+            None,
+        );
+    }
+
+    pub fn ingest_stateful_set(&mut self, s: StatefulSet) {
+        let spec = s.spec.unwrap_or_default();
+        let status = s.status.unwrap_or_default();
+        let rollout = RolloutStatus {
+            observed_generation: status.observed_generation,
+            desired: spec.replicas.unwrap_or(1),
+            replicas: status.replicas,
+            updated: status.updated_replicas.unwrap_or(0),
+            ready: status.ready_replicas.unwrap_or(0),
+            available: status.available_replicas.unwrap_or(0),
+            current_revision: status.current_revision.clone(),
+            update_revision: status.update_revision.clone(),
+            progress_deadline_exceeded: false,
+        };
+        let strategy = spec.update_strategy.as_ref().and_then(|s| s.type_.clone());
+        self.push_workload(
+            WorkloadKind::StatefulSet,
+            &s.metadata,
+            &spec.template.metadata,
+            spec.template.spec.as_ref(),
+            rollout,
+            false,
+            strategy,
+        );
+    }
+
+    pub fn ingest_daemon_set(&mut self, d: DaemonSet) {
+        let spec = d.spec.unwrap_or_default();
+        let status = d.status.unwrap_or_default();
+        let rollout = RolloutStatus {
+            observed_generation: status.observed_generation,
+            desired: status.desired_number_scheduled,
+            replicas: status.current_number_scheduled,
+            updated: status.updated_number_scheduled.unwrap_or(0),
+            ready: status.number_ready,
+            available: status.number_available.unwrap_or(0),
+            current_revision: None,
+            update_revision: None,
+            progress_deadline_exceeded: false,
+        };
+        let strategy = spec.update_strategy.as_ref().and_then(|s| s.type_.clone());
+        self.push_workload(
+            WorkloadKind::DaemonSet,
+            &d.metadata,
+            &spec.template.metadata,
+            spec.template.spec.as_ref(),
+            rollout,
+            false,
+            strategy,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_workload(
+        &mut self,
+        kind: WorkloadKind,
+        meta: &ObjectMeta,
+        template_meta: &Option<ObjectMeta>,
+        template_spec: Option<&PodSpec>,
+        status: RolloutStatus,
+        paused: bool,
+        update_strategy: Option<String>,
+    ) {
+        let template_meta = template_meta.clone().unwrap_or_default();
+        let images: BTreeMap<String, String> = template_spec
+            .map(|spec| {
+                spec.containers
+                    .iter()
+                    .chain(spec.init_containers.iter().flatten())
+                    .filter_map(|c| Some((c.name.clone(), c.image.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.workloads.push(WorkloadInfo {
+            kind,
+            namespace: namespace(meta),
+            name: name(meta),
+            labels: labels(meta),
+            helm_release: annotations(meta).get(keys::HELM_RELEASE_NAME).cloned(),
+            template_labels: labels(&template_meta),
+            template_annotations: keep(
+                &annotations(&template_meta),
+                &[keys::INJECT_TEMPLATES, keys::INJECT, keys::RESTARTED_AT],
+            ),
+            generation: meta.generation,
+            resource_version: meta.resource_version.clone(),
+            status,
+            paused,
+            update_strategy,
+            images,
+        });
+    }
+
+    pub fn ingest_service(&mut self, svc: Service) {
+        let load_balancer = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .map(|ingress| {
+                ingress
+                    .iter()
+                    .filter_map(|i| i.ip.clone().or_else(|| i.hostname.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.services.push(ServiceInfo {
+            namespace: namespace(&svc.metadata),
+            name: name(&svc.metadata),
+            labels: labels(&svc.metadata),
+            service_type: svc.spec.as_ref().and_then(|s| s.type_.clone()),
+            load_balancer,
+        });
+    }
+
+    pub fn ingest_mutating_webhook(&mut self, mwc: MutatingWebhookConfiguration) {
+        let webhooks = mwc
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|w| {
+                webhook_info(
+                    &w.name,
+                    &w.client_config,
+                    &w.namespace_selector,
+                    &w.object_selector,
+                )
+            })
+            .collect();
+        self.mutating_webhooks
+            .push(webhook_config(&mwc.metadata, webhooks));
+    }
+
+    pub fn ingest_validating_webhook(&mut self, vwc: ValidatingWebhookConfiguration) {
+        let webhooks = vwc
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|w| {
+                webhook_info(
+                    &w.name,
+                    &w.client_config,
+                    &w.namespace_selector,
+                    &w.object_selector,
+                )
+            })
+            .collect();
+        self.validating_webhooks
+            .push(webhook_config(&vwc.metadata, webhooks));
+    }
+
+    /// Helm release Secrets; other Secrets are ignored. Only the newest record of each release
+    /// is kept (older ones are history).
+    pub fn ingest_secret(&mut self, secret: Secret) {
+        if secret.type_.as_deref() != Some("helm.sh/release.v1") {
+            return;
+        }
+        match decode_release_secret(&secret) {
+            Ok(release) => {
+                if let Some(existing) = self
+                    .helm_releases
+                    .iter_mut()
+                    .find(|r| r.name == release.name && r.namespace == release.namespace)
+                {
+                    if release.version > existing.version {
+                        *existing = release;
+                    }
+                } else {
+                    self.helm_releases.push(release);
+                }
+            }
+            Err(message) => self.warnings.push(super::ReadWarning {
+                verb: "decode".into(),
+                resource: format!(
+                    "secret {}/{}",
+                    namespace(&secret.metadata),
+                    name(&secret.metadata)
+                ),
+                message,
+            }),
+        }
+    }
+
+    /// An Istio config object; kept only when pinned to a revision.
+    pub fn ingest_config_object(&mut self, obj: &DynamicObject) {
+        let Some(revision) = obj.metadata.labels.as_ref().and_then(|l| l.get(keys::REV)) else {
+            return;
+        };
+        let kind = obj
+            .types
+            .as_ref()
+            .map(|t| t.kind.clone())
+            .unwrap_or_default();
+        self.config_objects.push(ConfigObject {
+            kind,
+            namespace: namespace(&obj.metadata),
+            name: name(&obj.metadata),
+            revision: revision.clone(),
+        });
+    }
+}
+
+fn webhook_info(
+    name: &str,
+    client: &WebhookClientConfig,
+    namespace_selector: &Option<LabelSelector>,
+    object_selector: &Option<LabelSelector>,
+) -> WebhookInfo {
+    WebhookInfo {
+        name: name.to_string(),
+        service: client
+            .service
+            .as_ref()
+            .map(|s| (s.namespace.clone(), s.name.clone())),
+        url: client.url.clone(),
+        namespace_selector: namespace_selector.clone(),
+        object_selector: object_selector.clone(),
+    }
+}
+
+fn webhook_config(meta: &ObjectMeta, webhooks: Vec<WebhookInfo>) -> WebhookConfigInfo {
+    WebhookConfigInfo {
+        name: name(meta),
+        labels: labels(meta),
+        annotations: keep(&annotations(meta), &[keys::HELM_RELEASE_NAME]),
+        resource_version: meta.resource_version.clone(),
+        helm_release: annotations(meta).get(keys::HELM_RELEASE_NAME).cloned(),
+        webhooks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_address_names_the_revision() {
+        assert_eq!(
+            revision_from_discovery_address("istiod-1-20.istio-system.svc:15012").as_deref(),
+            Some("1-20")
+        );
+        assert_eq!(
+            revision_from_discovery_address("istiod.istio-system.svc:15012").as_deref(),
+            Some("default")
+        );
+        assert_eq!(revision_from_discovery_address("pilot:15010"), None);
+    }
+
+    #[test]
+    fn empty_status_revision_means_default() {
+        let mut a = Labels::new();
+        a.insert(
+            keys::SIDECAR_STATUS.into(),
+            r#"{"containers":["istio-proxy"],"revision":""}"#.into(),
+        );
+        assert_eq!(
+            sidecar_from_annotations(&a),
+            Some(SidecarEvidence::StatusAnnotation("default".into()))
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! Reads a snapshot from the API server: every list paginated, pods and ReplicaSets
+//! metadata-only, kinds fetched concurrently. A kind the user may not read becomes a warning
+//! naming the verb and resource; an Istio CRD that is not installed is skipped quietly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::future::join_all;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectList};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+
+use super::{ReadWarning, SidecarEvidence, Snapshot, keys};
+use crate::error::{RevError, error_chain};
+
+/// Page size for every list: large enough to keep round trips few, small enough that one
+/// page of full objects stays a few megabytes.
+pub const PAGE_SIZE: u32 = 500;
+
+/// Which namespaces' pods and workloads to read. Cluster-scoped Istio objects (webhooks,
+/// istiod, Helm releases) are always read whole: revisions are cluster-wide.
+#[derive(Debug, Clone, Default)]
+pub enum NamespaceScope {
+    #[default]
+    All,
+    Only(Vec<String>),
+}
+
+/// Counts objects read, for the spinner.
+#[derive(Debug, Clone, Default)]
+pub struct ReadCounter(Arc<AtomicUsize>);
+
+impl ReadCounter {
+    pub fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Istio config kinds that can be pinned to a revision (DOMAIN §4). The versions are the ones
+/// every supported Istio serves.
+const CONFIG_KINDS: &[(&str, &str, &str, &str)] = &[
+    ("networking.istio.io", "v1alpha3", "EnvoyFilter", "envoyfilters"),
+    ("networking.istio.io", "v1beta1", "Sidecar", "sidecars"),
+    ("telemetry.istio.io", "v1alpha1", "Telemetry", "telemetries"),
+    ("extensions.istio.io", "v1alpha1", "WasmPlugin", "wasmplugins"),
+];
+
+enum ReadOutcome {
+    Done(Snapshot),
+    /// Not allowed (403): reported, the rest goes on.
+    Denied(ReadWarning),
+    /// The kind is not served (an absent CRD): skipped quietly.
+    Absent,
+}
+
+/// Lists every page of a kind, handing each item to `each` as it arrives.
+async fn list_pages<K>(
+    api: &Api<K>,
+    params: &ListParams,
+    counter: &ReadCounter,
+    mut each: impl FnMut(K),
+) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut params = params.clone().limit(PAGE_SIZE);
+    loop {
+        let page: ObjectList<K> = api.list(&params).await?;
+        counter.add(page.items.len());
+        let next = page.metadata.continue_.clone();
+        page.items.into_iter().for_each(&mut each);
+        match next {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Metadata-only list (`application/json;as=PartialObjectMetadataList`), every page.
+async fn list_metadata_pages<K>(
+    api: &Api<K>,
+    params: &ListParams,
+    counter: &ReadCounter,
+    mut each: impl FnMut(&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta),
+) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut params = params.clone().limit(PAGE_SIZE);
+    loop {
+        let page = api.list_metadata(&params).await?;
+        counter.add(page.items.len());
+        for item in &page.items {
+            each(&item.metadata);
+        }
+        match page.metadata.continue_.clone() {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome, RevError> {
+    match err {
+        kube::Error::Api(status) if status.code == 403 => Ok(ReadOutcome::Denied(ReadWarning {
+            verb: verb.into(),
+            resource: resource.into(),
+            message: status.message,
+        })),
+        kube::Error::Api(status) if status.code == 404 => Ok(ReadOutcome::Absent),
+        kube::Error::Api(status) => Err(RevError::Api {
+            context: format!("{verb} {resource}"),
+            code: status.code,
+            message: status.message,
+        }),
+        other => Err(RevError::Unreachable {
+            server: "the API server".into(),
+            message: format!("{verb} {resource}: {}", error_chain(&other)),
+        }),
+    }
+}
+
+fn apis_for<K>(client: &Client, scope: &NamespaceScope) -> Vec<Api<K>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match scope {
+        NamespaceScope::All => vec![Api::all(client.clone())],
+        NamespaceScope::Only(namespaces) => namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect(),
+    }
+}
+
+/// Reads one kind into a partial snapshot.
+macro_rules! read_kind {
+    ($apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
+        async {
+            let mut $snap = Snapshot::default();
+            for api in $apis {
+                if let Err(e) = list_pages(&api, &$params, $counter, |$item| $body).await {
+                    return classify(e, "list", $resource);
+                }
+            }
+            Ok(ReadOutcome::Done($snap))
+        }
+    }};
+}
+
+/// Reads everything the analysis needs.
+pub async fn read_snapshot(
+    client: &Client,
+    scope: &NamespaceScope,
+    namespace_selector: Option<&str>,
+    counter: &ReadCounter,
+) -> Result<Snapshot, RevError> {
+    let all = NamespaceScope::All;
+    let everything = ListParams::default();
+    let mut ns_params = ListParams::default();
+    if let Some(sel) = namespace_selector {
+        ns_params = ns_params.labels(sel);
+    }
+    let helm_params = ListParams::default().labels("owner=helm");
+    let rev_params = ListParams::default().labels(keys::REV);
+
+    let namespaces = read_kind!(
+        [Api::<Namespace>::all(client.clone())],
+        ns_params,
+        counter,
+        "namespaces",
+        |snap, ns| snap.ingest_namespace(ns)
+    );
+    let pods = async {
+        let mut snap = Snapshot::default();
+        for api in apis_for::<Pod>(client, scope) {
+            if let Err(e) = list_metadata_pages(&api, &everything, counter, |meta| {
+                snap.ingest_pod_metadata(meta)
+            })
+            .await
+            {
+                return classify(e, "list", "pods");
+            }
+        }
+        Ok(ReadOutcome::Done(snap))
+    };
+    let replica_sets = async {
+        let mut snap = Snapshot::default();
+        for api in apis_for::<ReplicaSet>(client, scope) {
+            if let Err(e) = list_metadata_pages(&api, &everything, counter, |meta| {
+                snap.ingest_replica_set_metadata(meta)
+            })
+            .await
+            {
+                return classify(e, "list", "replicasets.apps");
+            }
+        }
+        Ok(ReadOutcome::Done(snap))
+    };
+    // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
+    // when scoped, and keep the out-of-scope ones only if they are Istio's.
+    let deployments = read_kind!(
+        apis_for::<Deployment>(client, &all),
+        everything,
+        counter,
+        "deployments.apps",
+        |snap, d| {
+            if in_scope(scope, d.metadata.namespace.as_deref()) || is_istio_deployment(&d) {
+                snap.ingest_deployment(d)
+            }
+        }
+    );
+    let stateful_sets = read_kind!(
+        apis_for::<StatefulSet>(client, scope),
+        everything,
+        counter,
+        "statefulsets.apps",
+        |snap, s| snap.ingest_stateful_set(s)
+    );
+    let daemon_sets = read_kind!(
+        apis_for::<DaemonSet>(client, scope),
+        everything,
+        counter,
+        "daemonsets.apps",
+        |snap, d| snap.ingest_daemon_set(d)
+    );
+    let mutating = read_kind!(
+        [Api::<MutatingWebhookConfiguration>::all(client.clone())],
+        everything,
+        counter,
+        "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+        |snap, m| snap.ingest_mutating_webhook(m)
+    );
+    let validating = read_kind!(
+        [Api::<ValidatingWebhookConfiguration>::all(client.clone())],
+        everything,
+        counter,
+        "validatingwebhookconfigurations.admissionregistration.k8s.io",
+        |snap, v| snap.ingest_validating_webhook(v)
+    );
+    let secrets = read_kind!(
+        [Api::<Secret>::all(client.clone())],
+        helm_params,
+        counter,
+        "secrets",
+        |snap, s| snap.ingest_secret(s)
+    );
+    let config = join_all(CONFIG_KINDS.iter().map(|(group, version, kind, plural)| {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, kind),
+            plural,
+        );
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let rev_params = rev_params.clone();
+        let resource_name = format!("{plural}.{group}");
+        async move {
+            let mut snap = Snapshot::default();
+            let result = list_pages(&api, &rev_params, counter, |mut obj| {
+                // Lists of a custom kind carry no per-item apiVersion/kind.
+                if obj.types.is_none() {
+                    obj.types = Some(kube::core::TypeMeta {
+                        api_version: resource.api_version.clone(),
+                        kind: resource.kind.clone(),
+                    });
+                }
+                snap.ingest_config_object(&obj)
+            })
+            .await;
+            match result {
+                Ok(()) => Ok(ReadOutcome::Done(snap)),
+                Err(e) => classify(e, "list", &resource_name),
+            }
+        }
+    }));
+
+    let (namespaces, pods, replica_sets, deployments, stateful_sets, daemon_sets) = futures::join!(
+        namespaces,
+        pods,
+        replica_sets,
+        deployments,
+        stateful_sets,
+        daemon_sets
+    );
+    let (mutating, validating, secrets, config) =
+        futures::join!(mutating, validating, secrets, config);
+
+    let mut snapshot = Snapshot::default();
+    for outcome in [
+        namespaces?,
+        pods?,
+        replica_sets?,
+        deployments?,
+        stateful_sets?,
+        daemon_sets?,
+        mutating?,
+        validating?,
+        secrets?,
+    ]
+    .into_iter()
+    .chain(config.into_iter().collect::<Result<Vec<_>, _>>()?)
+    {
+        match outcome {
+            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Denied(w) => snapshot.warnings.push(w),
+            ReadOutcome::Absent => {}
+        }
+    }
+
+    if let NamespaceScope::Only(wanted) = scope {
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|w| snapshot.namespace(w).is_none())
+            .cloned()
+            .collect();
+        if !missing.is_empty() && !snapshot.warnings.iter().any(|w| w.resource == "namespaces") {
+            return Err(RevError::UnknownNamespaces { names: missing });
+        }
+    }
+
+    read_pod_specs_where_needed(client, &mut snapshot, counter).await?;
+    read_gateway_services(client, &mut snapshot, counter).await?;
+    snapshot.normalize();
+    Ok(snapshot)
+}
+
+fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {
+    match scope {
+        NamespaceScope::All => true,
+        NamespaceScope::Only(list) => namespace.is_some_and(|ns| list.iter().any(|l| l == ns)),
+    }
+}
+
+fn is_istio_deployment(d: &Deployment) -> bool {
+    let labels = d.metadata.labels.as_ref();
+    let template = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref());
+    labels.is_some_and(|l| l.get("app").is_some_and(|a| a == "istiod"))
+        || template
+            .and_then(|t| t.annotations.as_ref())
+            .and_then(|a| a.get(keys::INJECT_TEMPLATES))
+            .is_some_and(|t| t.contains("gateway"))
+}
+
+/// Pods read metadata-only whose annotations say nothing, in namespaces where a sidecar is
+/// expected, are re-read with their spec (DOMAIN §3 signals 3–4) — one page at a time, so
+/// memory stays flat.
+async fn read_pod_specs_where_needed(
+    client: &Client,
+    snapshot: &mut Snapshot,
+    counter: &ReadCounter,
+) -> Result<(), RevError> {
+    let mut namespaces: Vec<String> = snapshot
+        .pods
+        .iter()
+        .filter(|p| p.sidecar == SidecarEvidence::Unknown)
+        .filter(|p| {
+            !p.labels.is_empty()
+                || snapshot.namespace(&p.namespace).is_some_and(|ns| {
+                    ns.labels.contains_key(keys::REV) || ns.labels.contains_key(keys::INJECTION)
+                })
+        })
+        .map(|p| p.namespace.clone())
+        .collect();
+    namespaces.dedup();
+    for ns in namespaces {
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let mut full = Snapshot::default();
+        if let Err(e) = list_pages(&api, &ListParams::default(), counter, |p| full.ingest_pod(p)).await
+        {
+            match classify(e, "list", "pods")? {
+                ReadOutcome::Denied(w) => {
+                    snapshot.warnings.push(w);
+                    continue;
+                }
+                _ => continue,
+            }
+        }
+        for pod in full.pods {
+            if let Some(known) = snapshot
+                .pods
+                .iter_mut()
+                .find(|p| p.namespace == pod.namespace && p.name == pod.name)
+            {
+                *known = pod;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Service of each gateway (same name as its Deployment, as the gateway chart makes it),
+/// for its load-balancer address.
+async fn read_gateway_services(
+    client: &Client,
+    snapshot: &mut Snapshot,
+    counter: &ReadCounter,
+) -> Result<(), RevError> {
+    let gateways: Vec<(String, String)> = snapshot
+        .workloads
+        .iter()
+        .filter(|w| crate::analysis::gateway::is_gateway(w))
+        .map(|w| (w.namespace.clone(), w.name.clone()))
+        .collect();
+    let fetched = join_all(gateways.iter().map(|(ns, name)| async move {
+        Api::<Service>::namespaced(client.clone(), ns)
+            .get_opt(name)
+            .await
+    }))
+    .await;
+    for result in fetched {
+        match result {
+            Ok(Some(svc)) => {
+                counter.add(1);
+                snapshot.ingest_service(svc)
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if let ReadOutcome::Denied(w) = classify(e, "get", "services")? {
+                    snapshot.warnings.push(w);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Snapshot {
+    /// Appends another partial snapshot (one kind's read) to this one.
+    pub fn merge(&mut self, other: Snapshot) {
+        self.namespaces.extend(other.namespaces);
+        self.pods.extend(other.pods);
+        self.workloads.extend(other.workloads);
+        self.replica_set_owners.extend(other.replica_set_owners);
+        self.services.extend(other.services);
+        self.mutating_webhooks.extend(other.mutating_webhooks);
+        self.validating_webhooks.extend(other.validating_webhooks);
+        self.helm_releases.extend(other.helm_releases);
+        self.config_objects.extend(other.config_objects);
+        self.operator_objects.extend(other.operator_objects);
+        self.warnings.extend(other.warnings);
+    }
+}

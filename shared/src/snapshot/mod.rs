@@ -1,0 +1,248 @@
+//! A cluster's state as the analysis needs it: compact, typed, and the same whether it was read
+//! from the API (`live`) or from a saved dump (`dump`).
+//!
+//! Every object is reduced to a summary as soon as it is read (`ingest`), so memory grows with
+//! the number of objects, not with their full specs: 50,000 pods cost a few hundred bytes each.
+
+pub mod dump;
+pub mod helm;
+pub mod ingest;
+pub mod live;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde::Serialize;
+
+pub use helm::HelmRelease;
+
+/// Labels and annotations the analysis reads (DOMAIN §1–§3).
+pub mod keys {
+    pub const REV: &str = "istio.io/rev";
+    pub const TAG: &str = "istio.io/tag";
+    pub const INJECTION: &str = "istio-injection";
+    pub const INJECT: &str = "sidecar.istio.io/inject";
+    pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
+    pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
+    pub const INJECT_TEMPLATES: &str = "inject.istio.io/templates";
+    pub const OPERATOR_COMPONENT: &str = "operator.istio.io/component";
+    pub const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
+    pub const HELM_RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
+    pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+    pub const PROXY_CONTAINER: &str = "istio-proxy";
+}
+
+pub type Labels = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub namespaces: Vec<NamespaceInfo>,
+    pub pods: Vec<PodInfo>,
+    pub workloads: Vec<WorkloadInfo>,
+    /// ReplicaSet → owning Deployment, to attribute pods to Deployments.
+    pub replica_set_owners: BTreeMap<(String, String), OwnerRef>,
+    pub services: Vec<ServiceInfo>,
+    pub mutating_webhooks: Vec<WebhookConfigInfo>,
+    pub validating_webhooks: Vec<WebhookConfigInfo>,
+    pub helm_releases: Vec<HelmRelease>,
+    pub config_objects: Vec<ConfigObject>,
+    /// Objects owned by a label-installed revision (istioctl/operator), for prune.
+    pub operator_objects: Vec<ObjectRef>,
+    /// Kinds that could not be read, with why; the analysis goes on without them.
+    pub warnings: Vec<ReadWarning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub labels: Labels,
+    pub resource_version: Option<String>,
+    pub annotations: Labels,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct OwnerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// What a pod says about its sidecar (DOMAIN §3), strongest signal first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", content = "value", rename_all = "kebab-case")]
+pub enum SidecarEvidence {
+    /// `revision` of the `sidecar.istio.io/status` annotation (empty means `default`).
+    StatusAnnotation(String),
+    /// The `istio.io/rev` annotation the injector writes.
+    RevAnnotation(String),
+    /// `istiod-<rev>.istio-system.svc` in the proxy's PROXY_CONFIG discoveryAddress.
+    DiscoveryAddress(String),
+    /// Only the proxy image is known: its tag (a version, or not).
+    ProxyImage(String),
+    /// The spec was read and holds no istio-proxy container.
+    NoSidecar,
+    /// Only metadata was read and it carries no injection annotation.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    /// Only the injection-relevant labels (`istio.io/rev`, `sidecar.istio.io/inject`).
+    pub labels: Labels,
+    pub owner: Option<OwnerRef>,
+    pub sidecar: SidecarEvidence,
+    /// Ready condition, when known (full reads only).
+    pub ready: Option<bool>,
+    pub terminating: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+        }
+    }
+    /// The resource name kubectl uses (`kubectl rollout undo deployment/x`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+            WorkloadKind::DaemonSet => "daemonset",
+        }
+    }
+    pub fn parse(input: &str) -> Option<Self> {
+        match input.to_ascii_lowercase().as_str() {
+            "deployment" | "deployments" | "deploy" => Some(Self::Deployment),
+            "statefulset" | "statefulsets" | "sts" => Some(Self::StatefulSet),
+            "daemonset" | "daemonsets" | "ds" => Some(Self::DaemonSet),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadInfo {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    /// Helm's ownership annotation, when a release manages it.
+    pub helm_release: Option<String>,
+    pub template_labels: Labels,
+    pub template_annotations: Labels,
+    pub generation: Option<i64>,
+    pub resource_version: Option<String>,
+    pub status: RolloutStatus,
+    pub paused: bool,
+    /// StatefulSet/DaemonSet `updateStrategy.type` (`OnDelete` never rolls by itself).
+    pub update_strategy: Option<String>,
+    /// Images by container name (istiod's `discovery`, the gateway's `istio-proxy`).
+    pub images: BTreeMap<String, String>,
+}
+
+/// The status fields kubectl's rollout rules read (DOMAIN §8), per kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RolloutStatus {
+    pub observed_generation: Option<i64>,
+    /// Desired replicas (Deployment/StatefulSet spec.replicas; DaemonSet desiredNumberScheduled).
+    pub desired: i32,
+    pub replicas: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub current_revision: Option<String>,
+    pub update_revision: Option<String>,
+    /// `Progressing` condition reason == ProgressDeadlineExceeded.
+    pub progress_deadline_exceeded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceInfo {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub service_type: Option<String>,
+    pub load_balancer: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookConfigInfo {
+    pub name: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub resource_version: Option<String>,
+    pub helm_release: Option<String>,
+    pub webhooks: Vec<WebhookInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookInfo {
+    pub name: String,
+    /// `namespace/name` of the service it calls, if any.
+    pub service: Option<(String, String)>,
+    pub url: Option<String>,
+    pub namespace_selector: Option<LabelSelector>,
+    pub object_selector: Option<LabelSelector>,
+}
+
+/// An Istio config object pinned to a revision by `istio.io/rev` (DOMAIN §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigObject {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub labels: Labels,
+}
+
+/// A kind that could not be read: named by verb and resource, as RBAC names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadWarning {
+    pub verb: String,
+    pub resource: String,
+    pub message: String,
+}
+
+impl Snapshot {
+    pub fn namespace(&self, name: &str) -> Option<&NamespaceInfo> {
+        self.namespaces.iter().find(|n| n.name == name)
+    }
+
+    /// Sorts every list, so output is stable whatever order the API or dump gave.
+    pub fn normalize(&mut self) {
+        self.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+        self.pods
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.workloads.sort_by(|a, b| {
+            (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name))
+        });
+        self.services
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.mutating_webhooks.sort_by(|a, b| a.name.cmp(&b.name));
+        self.validating_webhooks.sort_by(|a, b| a.name.cmp(&b.name));
+        self.helm_releases
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.config_objects.sort_by(|a, b| {
+            (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name))
+        });
+        self.operator_objects.sort();
+    }
+}
