@@ -5,11 +5,13 @@
 //! talk to the API; everything that decides is pure and tested on fixtures.
 
 pub mod analysis;
+pub mod cli;
 pub mod client;
 pub mod error;
 pub mod flags;
 pub mod output;
 pub mod revision;
+pub mod selector;
 pub mod snapshot;
 
 pub use error::{Result, RevError};

@@ -32,6 +32,9 @@ impl Severity {
 pub struct Finding {
     pub code: &'static str,
     pub severity: Severity,
+    /// The namespace it concerns, for namespaced subjects (scoping with -n/-l keeps these).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// What it is about: `namespace/bookinfo`, `tag/prod`, `deployment/bookinfo/reviews-v1`.
     pub subject: String,
     pub message: String,
@@ -54,9 +57,17 @@ pub const CODES: &[(&str, Severity, &str)] = &[
 ];
 
 fn finding(code: &'static str, severity: Severity, subject: String, message: String, hint: String) -> Finding {
+    // Subjects are `kind/name` or `kind/namespace/name`; `namespace/<ns>` names one itself.
+    let parts: Vec<&str> = subject.split('/').collect();
+    let namespace = match parts.as_slice() {
+        ["namespace", ns] => Some(ns.to_string()),
+        [_, ns, _] => Some(ns.to_string()),
+        _ => None,
+    };
     Finding {
         code,
         severity,
+        namespace,
         subject,
         message,
         hint,

@@ -109,6 +109,19 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
 }
 
+impl Analysis {
+    /// Keeps only what concerns the given namespaces (`-n`/`-l`); the control plane, tags and
+    /// cluster-wide findings stay, since revisions are cluster-wide.
+    pub fn retain_namespaces(&mut self, keep: impl Fn(&str) -> bool) {
+        self.namespaces.retain(|n| keep(&n.name));
+        self.workloads.retain(|w| keep(&w.namespace));
+        self.pods.retain(|p| keep(&p.namespace));
+        self.pinned_config.retain(|c| keep(&c.namespace));
+        self.findings
+            .retain(|f| f.namespace.as_deref().is_none_or(&keep));
+    }
+}
+
 /// The workload that owns a pod: ReplicaSet → Deployment, or a StatefulSet/DaemonSet.
 pub fn owning_workload(pod: &PodInfo, snapshot: &Snapshot) -> Option<WorkloadRef> {
     let OwnerRef { kind, name } = pod.owner.as_ref()?;

@@ -161,21 +161,16 @@ macro_rules! read_kind {
 pub async fn read_snapshot(
     client: &Client,
     scope: &NamespaceScope,
-    namespace_selector: Option<&str>,
     counter: &ReadCounter,
 ) -> Result<Snapshot, RevError> {
     let all = NamespaceScope::All;
     let everything = ListParams::default();
-    let mut ns_params = ListParams::default();
-    if let Some(sel) = namespace_selector {
-        ns_params = ns_params.labels(sel);
-    }
     let helm_params = ListParams::default().labels("owner=helm");
     let rev_params = ListParams::default().labels(keys::REV);
 
     let namespaces = read_kind!(
         [Api::<Namespace>::all(client.clone())],
-        ns_params,
+        everything,
         counter,
         "namespaces",
         |snap, ns| snap.ingest_namespace(ns)
@@ -360,7 +355,7 @@ async fn read_pod_specs_where_needed(
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
-    let mut namespaces: Vec<String> = snapshot
+    let namespaces: std::collections::BTreeSet<String> = snapshot
         .pods
         .iter()
         .filter(|p| p.sidecar == SidecarEvidence::Unknown)
@@ -372,7 +367,6 @@ async fn read_pod_specs_where_needed(
         })
         .map(|p| p.namespace.clone())
         .collect();
-    namespaces.dedup();
     for ns in namespaces {
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mut full = Snapshot::default();
@@ -386,12 +380,10 @@ async fn read_pod_specs_where_needed(
                 _ => continue,
             }
         }
-        for pod in full.pods {
-            if let Some(known) = snapshot
-                .pods
-                .iter_mut()
-                .find(|p| p.namespace == pod.namespace && p.name == pod.name)
-            {
+        let mut by_name: std::collections::HashMap<String, super::PodInfo> =
+            full.pods.into_iter().map(|p| (p.name.clone(), p)).collect();
+        for known in snapshot.pods.iter_mut().filter(|p| p.namespace == ns) {
+            if let Some(pod) = by_name.remove(&known.name) {
                 *known = pod;
             }
         }
@@ -434,6 +426,23 @@ async fn read_gateway_services(
         }
     }
     Ok(())
+}
+
+/// Names of the namespaces a `-l` selector picks.
+pub async fn namespaces_matching(
+    client: &Client,
+    selector: &crate::selector::Selector,
+) -> Result<Vec<String>, RevError> {
+    let mut names = Vec::new();
+    let api = Api::<Namespace>::all(client.clone());
+    list_metadata_pages(&api, &ListParams::default(), &ReadCounter::default(), |meta| {
+        if selector.matches(meta.labels.as_ref().unwrap_or(&Default::default())) {
+            names.extend(meta.name.clone());
+        }
+    })
+    .await
+    .map_err(|e| RevError::from_kube(e, "list", "namespaces", ""))?;
+    Ok(names)
 }
 
 impl Snapshot {
