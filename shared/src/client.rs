@@ -128,9 +128,12 @@ pub fn apply_overrides(config: &mut Config, flags: &ConnectionFlags) -> Result<(
         let pem = std::fs::read(ca).map_err(|e| RevError::Kubeconfig {
             message: format!("cannot read --certificate-authority {}: {e}", ca.display()),
         })?;
-        config.root_cert = Some(pem_to_der_certs(&pem).map_err(|message| RevError::Kubeconfig {
-            message: format!("--certificate-authority {}: {message}", ca.display()),
-        })?);
+        config.root_cert =
+            Some(
+                pem_to_der_certs(&pem).map_err(|message| RevError::Kubeconfig {
+                    message: format!("--certificate-authority {}: {message}", ca.display()),
+                })?,
+            );
     }
     if flags.insecure_skip_tls_verify {
         config.accept_invalid_certs = true;
@@ -409,7 +412,10 @@ contexts:
             .err()
             .unwrap();
         let text = err.to_string();
-        assert!(text.contains("\"north\"") && text.contains("east, west"), "{text}");
+        assert!(
+            text.contains("\"north\"") && text.contains("east, west"),
+            "{text}"
+        );
         assert_eq!(err.exit_code(), 1);
     }
 
@@ -417,6 +423,9 @@ contexts:
     async fn malformed_kubeconfig_is_a_clear_error() {
         let file = kubeconfig_file("clusters: [this is not: valid");
         let err = resolve_config(&flags_for(&file), None).await.err().unwrap();
-        assert!(err.to_string().starts_with("cannot load kubeconfig"), "{err}");
+        assert!(
+            err.to_string().starts_with("cannot load kubeconfig"),
+            "{err}"
+        );
     }
 }

@@ -11,16 +11,24 @@ pub enum RevError {
     #[error("invalid revision {input:?}: {why}")]
     InvalidRevision { input: String, why: &'static str },
 
-    #[error("cannot load kubeconfig: {message}\n  hint: check --kubeconfig / $KUBECONFIG, or run `kubectl config view` to see what kubectl reads")]
+    #[error(
+        "cannot load kubeconfig: {message}\n  hint: check --kubeconfig / $KUBECONFIG, or run `kubectl config view` to see what kubectl reads"
+    )]
     Kubeconfig { message: String },
 
-    #[error("context {name:?} not found in kubeconfig (known: {known})\n  hint: `kubectl config get-contexts` lists them")]
+    #[error(
+        "context {name:?} not found in kubeconfig (known: {known})\n  hint: `kubectl config get-contexts` lists them"
+    )]
     UnknownContext { name: String, known: String },
 
-    #[error("cannot reach the API server at {server}: {message}\n  hint: check the cluster is up and --server/--context point at it; --request-timeout bounds the wait")]
+    #[error(
+        "cannot reach the API server {server}: {message}\n  hint: check the cluster is up and --server/--context point at it; --request-timeout bounds the wait"
+    )]
     Unreachable { server: String, message: String },
 
-    #[error("forbidden: cannot {verb} {resource}{scope}: {message}\n  hint: ask for RBAC that allows `{verb}` on `{resource}`, or check with `kubectl auth can-i {verb} {resource}`")]
+    #[error(
+        "forbidden: cannot {verb} {resource}{scope}: {message}\n  hint: ask for RBAC that allows `{verb}` on `{resource}`, or check with `kubectl auth can-i {verb} {resource}`"
+    )]
     Forbidden {
         verb: String,
         resource: String,
@@ -58,6 +66,17 @@ pub enum RevError {
 }
 
 impl RevError {
+    /// Names the server in a connection error raised where only the client was known.
+    pub fn with_server(self, url: &str) -> Self {
+        match self {
+            RevError::Unreachable { message, .. } => RevError::Unreachable {
+                server: url.to_string(),
+                message,
+            },
+            other => other,
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             RevError::Usage(_) => 2,
@@ -83,7 +102,7 @@ impl RevError {
                 message: status.message,
             },
             other => RevError::Unreachable {
-                server: String::from("the cluster"),
+                server: String::new(),
                 message: format!("{verb} {resource}{scope}: {}", error_chain(&other)),
             },
         }

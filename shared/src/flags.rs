@@ -123,7 +123,13 @@ impl OutputFlags {
 #[derive(Args, Debug, Clone, Default)]
 pub struct VerbosityFlags {
     /// Log verbosity; 6 or more logs each API request to stderr
-    #[arg(short = 'v', long = "v", value_name = "LEVEL", default_value_t = 0, global = true)]
+    #[arg(
+        short = 'v',
+        long = "v",
+        value_name = "LEVEL",
+        default_value_t = 0,
+        global = true
+    )]
     pub level: u8,
 }
 
@@ -181,7 +187,11 @@ pub fn parse_kubectl_duration(input: &str) -> Result<Duration, String> {
             "s" => value,
             "m" => value * 60.0,
             "h" => value * 3600.0,
-            other => return Err(format!("{input:?}: unknown unit {other:?} (use s, m, h or ms)")),
+            other => {
+                return Err(format!(
+                    "{input:?}: unknown unit {other:?} (use s, m, h or ms)"
+                ));
+            }
         };
         total += Duration::from_secs_f64(seconds);
         rest = &rest[unit_len..];
@@ -197,7 +207,10 @@ mod tests {
     fn durations_follow_kubectl() {
         assert_eq!(parse_kubectl_duration("5"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_kubectl_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_kubectl_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(
+            parse_kubectl_duration("500ms"),
+            Ok(Duration::from_millis(500))
+        );
         assert!(parse_kubectl_duration("5x").is_err());
         assert!(parse_kubectl_duration("s").is_err());
         assert!(parse_kubectl_duration("").is_err());

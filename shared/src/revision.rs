@@ -190,7 +190,15 @@ mod tests {
         for ok in ["1-20", "default", "canary", "prod-1", "a"] {
             assert!(RevisionName::parse(ok).is_ok(), "{ok} should be accepted");
         }
-        for bad in ["", "1.20", "Prod", "-1-20", "1-20-", "rev_1", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "1.20",
+            "Prod",
+            "-1-20",
+            "1-20-",
+            "rev_1",
+            &"a".repeat(64),
+        ] {
             assert!(RevisionName::parse(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -207,14 +215,26 @@ mod tests {
         assert_eq!((v.major, v.minor, v.patch), (1, 19, Some(3)));
         assert_eq!(v.suffix.as_deref(), Some("solo-fips-distroless"));
         assert_eq!(v.to_string(), "1.19.3-solo-fips-distroless");
-        assert_eq!(IstioVersion::parse("1.20.2-solo").unwrap().revision_name().as_str(), "1-20");
+        assert_eq!(
+            IstioVersion::parse("1.20.2-solo")
+                .unwrap()
+                .revision_name()
+                .as_str(),
+            "1-20"
+        );
         assert_eq!(IstioVersion::parse("1.20").unwrap().patch, None);
     }
 
     #[test]
     fn digests_and_words_are_not_versions() {
-        assert_eq!(IstioVersion::from_image("docker.io/istio/pilot@sha256:abcd"), None);
-        assert_eq!(IstioVersion::from_image("docker.io/istio/pilot:latest"), None);
+        assert_eq!(
+            IstioVersion::from_image("docker.io/istio/pilot@sha256:abcd"),
+            None
+        );
+        assert_eq!(
+            IstioVersion::from_image("docker.io/istio/pilot:latest"),
+            None
+        );
         assert_eq!(IstioVersion::from_image("docker.io/istio/pilot"), None);
         assert_eq!(IstioVersion::parse("1.20.x"), None);
         assert_eq!(IstioVersion::parse("1.20.2-"), None);
@@ -236,6 +256,9 @@ mod tests {
     fn revision_names_map_to_minor_versions() {
         let r = RevisionName::parse("1-20").unwrap();
         assert_eq!(r.as_minor_version(), Some((1, 20)));
-        assert_eq!(RevisionName::parse("canary").unwrap().as_minor_version(), None);
+        assert_eq!(
+            RevisionName::parse("canary").unwrap().as_minor_version(),
+            None
+        );
     }
 }

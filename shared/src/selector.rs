@@ -36,9 +36,15 @@ impl Selector {
             } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
                 Requirement::Equals(k.trim().into(), v.trim().into())
             } else if let Some((k, rest)) = part.split_once(" notin ") {
-                Requirement::NotIn(k.trim().into(), set_values(rest).ok_or_else(|| bad("expected (a,b)"))?)
+                Requirement::NotIn(
+                    k.trim().into(),
+                    set_values(rest).ok_or_else(|| bad("expected (a,b)"))?,
+                )
             } else if let Some((k, rest)) = part.split_once(" in ") {
-                Requirement::In(k.trim().into(), set_values(rest).ok_or_else(|| bad("expected (a,b)"))?)
+                Requirement::In(
+                    k.trim().into(),
+                    set_values(rest).ok_or_else(|| bad("expected (a,b)"))?,
+                )
             } else {
                 Requirement::Exists(part.to_string())
             };
@@ -122,7 +128,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use rev_shared::analysis::{Analysis, InjectionMode, PodDrift, SidecarRevision, analyze, findings::CODES};
+use rev_shared::analysis::{
+    Analysis, InjectionMode, PodDrift, SidecarRevision, analyze, findings::CODES,
+};
 use rev_shared::snapshot::Snapshot;
 use rev_shared::snapshot::dump::read_dump_str;
 
@@ -13,7 +15,9 @@ fn load(files: &[&str]) -> Snapshot {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/");
     let text = files
         .iter()
-        .map(|f| std::fs::read_to_string(format!("{root}{f}")).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .map(|f| {
+            std::fs::read_to_string(format!("{root}{f}")).unwrap_or_else(|e| panic!("{f}: {e}"))
+        })
         .collect::<Vec<_>>()
         .join("\n---\n");
     read_dump_str(&text).expect("fixture parses")
@@ -24,7 +28,11 @@ fn analysis_of(files: &[&str]) -> Analysis {
 }
 
 fn effective(a: &Analysis, ns: &str) -> (InjectionMode, Option<String>) {
-    let n = a.namespaces.iter().find(|n| n.name == ns).unwrap_or_else(|| panic!("no namespace {ns}"));
+    let n = a
+        .namespaces
+        .iter()
+        .find(|n| n.name == ns)
+        .unwrap_or_else(|| panic!("no namespace {ns}"));
     (n.effective.mode, n.effective.revision.clone())
 }
 
@@ -40,7 +48,9 @@ fn codes(a: &Analysis) -> BTreeSet<&'static str> {
 }
 
 fn has_finding(a: &Analysis, code: &str, subject: &str) -> bool {
-    a.findings.iter().any(|f| f.code == code && f.subject == subject)
+    a.findings
+        .iter()
+        .any(|f| f.code == code && f.subject == subject)
 }
 
 fn rev(r: &str) -> Option<String> {
@@ -54,8 +64,18 @@ fn control_plane_lists_both_revisions_with_versions_and_default() {
     let names: Vec<_> = cp.revisions.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["1-19", "1-20"]);
     assert_eq!(cp.revisions[0].version.as_deref(), Some("1.19.3-solo"));
-    assert_eq!(cp.revisions[1].istiod.as_ref().map(|i| (i.ready, i.desired)), Some((2, 2)));
-    assert_eq!(cp.default_revision.as_deref(), Some("1-19"), "1-19 carries the default webhooks");
+    assert_eq!(
+        cp.revisions[1]
+            .istiod
+            .as_ref()
+            .map(|i| (i.ready, i.desired)),
+        Some((2, 2))
+    );
+    assert_eq!(
+        cp.default_revision.as_deref(),
+        Some("1-19"),
+        "1-19 carries the default webhooks"
+    );
     let validator = cp.default_validator.as_ref().unwrap();
     assert_eq!(validator.revision.as_deref(), Some("1-19"));
     assert!(validator.revision_installed);
@@ -65,26 +85,47 @@ fn control_plane_lists_both_revisions_with_versions_and_default() {
 #[test]
 fn legacy_label_beats_revision_label() {
     let a = analysis_of(&[CONTROL_PLANE, "injection-precedence.yaml"]);
-    assert_eq!(effective(&a, "legacy-wins"), (InjectionMode::LegacyLabel, rev("1-19")));
-    assert!(has_finding(&a, "legacy-label-overrides-rev", "namespace/legacy-wins"));
+    assert_eq!(
+        effective(&a, "legacy-wins"),
+        (InjectionMode::LegacyLabel, rev("1-19"))
+    );
+    assert!(has_finding(
+        &a,
+        "legacy-label-overrides-rev",
+        "namespace/legacy-wins"
+    ));
 }
 
 #[test]
 fn injection_disabled_wins_over_everything() {
     let a = analysis_of(&[CONTROL_PLANE, "injection-precedence.yaml"]);
-    assert_eq!(effective(&a, "injection-disabled"), (InjectionMode::Disabled, None));
-    let web = a.pods.iter().find(|p| p.namespace == "injection-disabled").unwrap();
+    assert_eq!(
+        effective(&a, "injection-disabled"),
+        (InjectionMode::Disabled, None)
+    );
+    let web = a
+        .pods
+        .iter()
+        .find(|p| p.namespace == "injection-disabled")
+        .unwrap();
     assert_eq!(web.drift, PodDrift::InSync);
 }
 
 #[test]
 fn revision_label_selects_revision_and_ignores_pod_label() {
     let a = analysis_of(&[CONTROL_PLANE, "injection-precedence.yaml"]);
-    assert_eq!(effective(&a, "rev-label"), (InjectionMode::RevisionLabel, rev("1-20")));
+    assert_eq!(
+        effective(&a, "rev-label"),
+        (InjectionMode::RevisionLabel, rev("1-20"))
+    );
     let pinned = pod(&a, "rev-label", "pinned-by-pod");
     assert_eq!(pinned.expected, rev("1-20"));
     assert_eq!(pinned.ignored_rev_label, rev("1-19"));
-    assert!(has_finding(&a, "pod-rev-label-ignored", "namespace/rev-label"));
+    assert!(has_finding(
+        &a,
+        "pod-rev-label-ignored",
+        "namespace/rev-label"
+    ));
 }
 
 #[test]
@@ -112,15 +153,28 @@ fn unlabelled_namespace_lets_pod_labels_decide() {
 fn ambient_namespaces_have_nothing_to_restart() {
     let a = analysis_of(&[CONTROL_PLANE, "injection-precedence.yaml"]);
     assert_eq!(effective(&a, "ambient"), (InjectionMode::Ambient, None));
-    assert_eq!(pod(&a, "ambient", "ztunnel-captured").drift, PodDrift::InSync);
+    assert_eq!(
+        pod(&a, "ambient", "ztunnel-captured").drift,
+        PodDrift::InSync
+    );
 }
 
 #[test]
 fn namespace_selecting_nothing_installed_is_an_error() {
     let a = analysis_of(&[CONTROL_PLANE, "injection-precedence.yaml"]);
-    assert_eq!(effective(&a, "not-installed"), (InjectionMode::RevisionLabel, None));
-    assert!(has_finding(&a, "target-has-no-injector", "namespace/not-installed"));
-    assert_eq!(pod(&a, "not-installed", "orphan-target").drift, PodDrift::Undetermined);
+    assert_eq!(
+        effective(&a, "not-installed"),
+        (InjectionMode::RevisionLabel, None)
+    );
+    assert!(has_finding(
+        &a,
+        "target-has-no-injector",
+        "namespace/not-installed"
+    ));
+    assert_eq!(
+        pod(&a, "not-installed", "orphan-target").drift,
+        PodDrift::Undetermined
+    );
 }
 
 #[test]
@@ -128,18 +182,47 @@ fn sidecar_signals_in_order_of_reliability() {
     let a = analysis_of(&[CONTROL_PLANE, "sidecar-signals.yaml"]);
     let sidecar = |name: &str| pod(&a, "signals", name).sidecar.clone();
     let r = |s: &str| SidecarRevision::Revision(s.into());
-    assert_eq!(sidecar("status-annotation"), r("1-19"), "status annotation beats the rev annotation");
-    assert_eq!(sidecar("rev-annotation"), r("1-19"), "rev annotation beats the image tag");
-    assert_eq!(sidecar("discovery-address"), r("1-19"), "discoveryAddress beats the image tag");
-    assert_eq!(sidecar("image-tag-only"), r("1-19"), "1.19.3-solo maps to the revision running 1.19");
-    assert_eq!(sidecar("native-sidecar"), r("1-20"), "native sidecar init container counts");
+    assert_eq!(
+        sidecar("status-annotation"),
+        r("1-19"),
+        "status annotation beats the rev annotation"
+    );
+    assert_eq!(
+        sidecar("rev-annotation"),
+        r("1-19"),
+        "rev annotation beats the image tag"
+    );
+    assert_eq!(
+        sidecar("discovery-address"),
+        r("1-19"),
+        "discoveryAddress beats the image tag"
+    );
+    assert_eq!(
+        sidecar("image-tag-only"),
+        r("1-19"),
+        "1.19.3-solo maps to the revision running 1.19"
+    );
+    assert_eq!(
+        sidecar("native-sidecar"),
+        r("1-20"),
+        "native sidecar init container counts"
+    );
     assert_eq!(sidecar("istio-init-only"), SidecarRevision::None);
-    assert_eq!(sidecar("digest-image"), SidecarRevision::UnknownRevision("unknown".into()));
+    assert_eq!(
+        sidecar("digest-image"),
+        SidecarRevision::UnknownRevision("unknown".into())
+    );
     assert_eq!(sidecar("label-is-not-evidence"), SidecarRevision::None);
-    assert_eq!(sidecar("canonical-revision-is-app-version"), SidecarRevision::None);
+    assert_eq!(
+        sidecar("canonical-revision-is-app-version"),
+        SidecarRevision::None
+    );
     assert_eq!(
         pod(&a, "signals", "image-tag-only").drift,
-        PodDrift::RevisionChanged { from: "1-19".into(), to: "1-20".into() }
+        PodDrift::RevisionChanged {
+            from: "1-19".into(),
+            to: "1-20".into()
+        }
     );
 }
 
@@ -159,15 +242,25 @@ fn tags_resolve_to_their_revision() {
 fn tag_pointing_at_missing_revision_is_an_error() {
     let a = analysis_of(&[CONTROL_PLANE, "revision-tags.yaml"]);
     assert!(has_finding(&a, "tag-target-missing", "tag/canary"));
-    assert_eq!(effective(&a, "on-canary"), (InjectionMode::RevisionLabel, None));
-    assert!(has_finding(&a, "target-has-no-injector", "namespace/on-canary"));
+    assert_eq!(
+        effective(&a, "on-canary"),
+        (InjectionMode::RevisionLabel, None)
+    );
+    assert!(has_finding(
+        &a,
+        "target-has-no-injector",
+        "namespace/on-canary"
+    ));
 }
 
 #[test]
 fn default_tag_decides_the_legacy_label() {
     let a = analysis_of(&[CONTROL_PLANE, "default-tag-moves-legacy-namespaces.yaml"]);
     assert_eq!(a.control_plane.default_revision.as_deref(), Some("1-20"));
-    assert_eq!(effective(&a, "legacy"), (InjectionMode::LegacyLabel, rev("1-20")));
+    assert_eq!(
+        effective(&a, "legacy"),
+        (InjectionMode::LegacyLabel, rev("1-20"))
+    );
 }
 
 #[test]
@@ -189,43 +282,95 @@ fn early_prune_leftovers_are_errors() {
 fn revision_skew_warns_at_two_and_errors_beyond() {
     use rev_shared::analysis::Severity;
     let a = analysis_of(&["revision-skew.yaml"]);
-    let skew: Vec<_> = a.findings.iter().filter(|f| f.code == "revision-skew").collect();
+    let skew: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.code == "revision-skew")
+        .collect();
     assert_eq!(skew.len(), 2, "{skew:?}");
-    assert!(skew.iter().any(|f| f.severity == Severity::Error && f.message.contains("1-17")));
-    assert!(skew.iter().any(|f| f.severity == Severity::Warning && f.message.contains("1-18") && f.message.contains("1-20")));
+    assert!(
+        skew.iter()
+            .any(|f| f.severity == Severity::Error && f.message.contains("1-17"))
+    );
+    assert!(skew.iter().any(|f| f.severity == Severity::Warning
+        && f.message.contains("1-18")
+        && f.message.contains("1-20")));
 }
 
 #[test]
 fn helm_records_decode_gzip_and_plain_and_keep_the_newest() {
     let s = load(&["helm-releases.yaml"]);
-    let names: Vec<_> = s.helm_releases.iter().map(|r| (r.name.as_str(), r.version)).collect();
-    assert_eq!(names, [("istio-ingressgateway-1-19", 1), ("istio-base", 1), ("istiod-1-19", 2)]);
+    let names: Vec<_> = s
+        .helm_releases
+        .iter()
+        .map(|r| (r.name.as_str(), r.version))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("istio-ingressgateway-1-19", 1),
+            ("istio-base", 1),
+            ("istiod-1-19", 2)
+        ]
+    );
     let gw = &s.helm_releases[0];
-    assert_eq!((gw.chart.as_str(), gw.revision_value.as_deref()), ("gateway", Some("1-19")));
+    assert_eq!(
+        (gw.chart.as_str(), gw.revision_value.as_deref()),
+        ("gateway", Some("1-19"))
+    );
     assert!(gw.manifest.contains("istio-ingressgateway-1-19"));
     let a = analyze(&s);
     assert_eq!(
-        a.control_plane.revision("1-19").and_then(|r| r.helm_release.as_deref()),
+        a.control_plane
+            .revision("1-19")
+            .and_then(|r| r.helm_release.as_deref()),
         Some("istio-system/istiod-1-19")
     );
-    assert!(a.control_plane.revision("default").is_none(), "the base chart owns no revision");
+    assert!(
+        a.control_plane.revision("default").is_none(),
+        "the base chart owns no revision"
+    );
 }
 
 #[test]
 fn config_pinned_to_departing_revision_is_flagged() {
     let a = analysis_of(&[CONTROL_PLANE, "pinned-config.yaml"]);
-    assert!(has_finding(&a, "config-pinned-to-departing-revision", "envoyfilter/bookinfo/ratings-lua"));
-    assert!(has_finding(&a, "config-pinned-to-departing-revision", "envoyfilter/istio-system/mesh-wide-gzip"));
-    assert!(!has_finding(&a, "config-pinned-to-departing-revision", "envoyfilter/bookinfo/reviews-tap"));
-    assert_eq!(a.pinned_config.len(), 3, "unlabelled filters are not pinned");
+    assert!(has_finding(
+        &a,
+        "config-pinned-to-departing-revision",
+        "envoyfilter/bookinfo/ratings-lua"
+    ));
+    assert!(has_finding(
+        &a,
+        "config-pinned-to-departing-revision",
+        "envoyfilter/istio-system/mesh-wide-gzip"
+    ));
+    assert!(!has_finding(
+        &a,
+        "config-pinned-to-departing-revision",
+        "envoyfilter/bookinfo/reviews-tap"
+    ));
+    assert_eq!(
+        a.pinned_config.len(),
+        3,
+        "unlabelled filters are not pinned"
+    );
 }
 
 #[test]
 fn workload_drift_is_per_workload() {
     let a = analysis_of(&[CONTROL_PLANE, "revision-tags.yaml"]);
-    let web = a.workloads.iter().find(|w| w.namespace == "on-prod" && w.name == "web").unwrap();
+    let web = a
+        .workloads
+        .iter()
+        .find(|w| w.namespace == "on-prod" && w.name == "web")
+        .unwrap();
     assert_eq!((web.pods, web.drifted_pods), (2, 1));
-    assert!(has_finding(&a, "workload-drifted", "deployment/on-prod/web"));
+    assert!(has_finding(
+        &a,
+        "workload-drifted",
+        "deployment/on-prod/web"
+    ));
 }
 
 /// Every finding code is produced by at least one fixture: none is dead.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use futures::future::try_join_all;
+use rev_shared::RevError;
 use rev_shared::analysis::{Severity, analyze};
 use rev_shared::client::{all_contexts, connect_all};
 use rev_shared::flags::{ConnectionFlags, OutputFlags, OutputFormat, ScopeFlags, VerbosityFlags};
@@ -13,15 +14,20 @@ use rev_shared::output::inventory::{self, ClusterInventory, InventoryReport, Tab
 use rev_shared::output::{color_enabled, progress::ReadSpinner, to_json, to_yaml};
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::Snapshot;
-use rev_shared::snapshot::dump::read_dump;
+use rev_shared::snapshot::dump::read_dumps;
 use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, namespaces_matching, read_snapshot};
-use rev_shared::RevError;
 
 /// Inventory of an Istio mesh by revision: revisions, tags, gateways, namespaces and the
 /// upgrade's progress, with findings that block a safe upgrade.
 #[derive(Parser, Debug)]
-#[command(name = "kubectl rev-inventory", bin_name = "kubectl rev-inventory", version)]
-#[command(after_help = "Examples:\n  kubectl rev-inventory\n  kubectl rev-inventory -n bookinfo -o json\n  kubectl rev-inventory --context east --context west\n  kubectl rev-inventory --from-file support-bundle.yaml --fail-on error\n\nExit codes: 0 ok, 1 error, 2 usage, 3 --fail-on threshold reached (1 on Windows).")]
+#[command(
+    name = "kubectl rev-inventory",
+    bin_name = "kubectl rev-inventory",
+    version
+)]
+#[command(
+    after_help = "Examples:\n  kubectl rev-inventory\n  kubectl rev-inventory -n bookinfo -o json\n  kubectl rev-inventory --context east --context west\n  kubectl rev-inventory --from-file support-bundle.yaml --fail-on error\n\nExit codes: 0 ok, 1 error, 2 usage, 3 --fail-on threshold reached (1 on Windows)."
+)]
 struct Cli {
     #[command(flatten)]
     connection: ConnectionFlags,
@@ -40,9 +46,10 @@ struct Cli {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     fail_on: Option<Severity>,
 
-    /// Analyse a saved `kubectl get … -o yaml|json` dump instead of a live cluster
+    /// Analyse saved `kubectl get … -o yaml|json` dumps instead of a live cluster (repeatable:
+    /// the files are read as one cluster)
     #[arg(long, value_name = "DUMP")]
-    from_file: Option<PathBuf>,
+    from_file: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -52,14 +59,23 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, RevError> {
     // The inventory is mesh-wide by default; -n or -l narrow the namespaces shown.
-    let selector = cli.scope.selector.as_deref().map(Selector::parse).transpose()?;
-    let clusters: Vec<(String, Snapshot, Option<Vec<String>>)> = match &cli.from_file {
-        Some(path) => {
-            let snapshot = read_dump(path)?;
-            let scope = scope_in(&snapshot, &cli, selector.as_ref())?;
-            vec![(path.display().to_string(), snapshot, scope)]
-        }
-        None => {
+    let selector = cli
+        .scope
+        .selector
+        .as_deref()
+        .map(Selector::parse)
+        .transpose()?;
+    let clusters: Vec<(String, Snapshot, Option<Vec<String>>)> = if !cli.from_file.is_empty() {
+        let snapshot = read_dumps(&cli.from_file)?;
+        let scope = scope_in(&snapshot, &cli, selector.as_ref())?;
+        let name = cli
+            .from_file
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>();
+        vec![(name.join(","), snapshot, scope)]
+    } else {
+        {
             let contexts = if cli.all_contexts {
                 all_contexts(&cli.connection)?
             } else {
@@ -72,12 +88,20 @@ async fn run(cli: Cli) -> Result<ExitCode, RevError> {
                 let (counter, selector, cli) = (&counter, selector.as_ref(), &cli);
                 async move {
                     let scope = match (selector, &cli.connection.namespace) {
-                        (Some(sel), _) => Some(namespaces_matching(&conn.client, sel).await?),
+                        (Some(sel), _) => Some(
+                            namespaces_matching(&conn.client, sel)
+                                .await
+                                .map_err(|e| e.with_server(&conn.server))?,
+                        ),
                         (None, Some(ns)) if !cli.scope.all_namespaces => Some(vec![ns.clone()]),
                         _ => None,
                     };
-                    let read_scope = scope.clone().map_or(NamespaceScope::All, NamespaceScope::Only);
-                    let snapshot = read_snapshot(&conn.client, &read_scope, counter).await?;
+                    let read_scope = scope
+                        .clone()
+                        .map_or(NamespaceScope::All, NamespaceScope::Only);
+                    let snapshot = read_snapshot(&conn.client, &read_scope, counter)
+                        .await
+                        .map_err(|e| e.with_server(&conn.server))?;
                     Ok::<_, RevError>((conn.name.clone(), snapshot, scope))
                 }
             }))

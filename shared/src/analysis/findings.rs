@@ -9,7 +9,6 @@ use super::injection::InjectionMode;
 use super::{Analysis, SidecarRevision};
 use crate::revision::{IstioVersion, minor_distance};
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -43,20 +42,70 @@ pub struct Finding {
 
 /// Every code, with its severity and meaning, for the documentation and the tests.
 pub const CODES: &[(&str, Severity, &str)] = &[
-    ("legacy-label-overrides-rev", Severity::Warning, "namespace has both istio-injection and istio.io/rev; the legacy label wins"),
-    ("target-has-no-injector", Severity::Error, "namespace selects a revision or tag with no injector: new pods start without sidecar"),
-    ("sidecar-revision-not-installed", Severity::Error, "pods run sidecars of a revision that is no longer installed"),
-    ("workload-drifted", Severity::Warning, "workload's pods run another revision than their namespace selects: restart it"),
-    ("tag-target-missing", Severity::Error, "revision tag points at a revision that is not installed"),
-    ("default-validator-target-missing", Severity::Error, "istiod-default-validator points at a revision that is not installed: Istio config applies fail"),
-    ("pod-rev-label-ignored", Severity::Warning, "pod-level istio.io/rev is ignored because the namespace is labelled"),
-    ("config-pinned-to-departing-revision", Severity::Warning, "config pinned to a revision its namespace is leaving (or no namespace uses) stops applying"),
-    ("revision-skew", Severity::Warning, "installed revisions are more minor versions apart than the upgrade policy allows"),
-    ("injector-without-istiod", Severity::Error, "injector webhook whose istiod is missing: injection fails for its pods"),
-    ("istiod-not-ready", Severity::Error, "istiod has no ready replica: injection and config for its revision fail"),
+    (
+        "legacy-label-overrides-rev",
+        Severity::Warning,
+        "namespace has both istio-injection and istio.io/rev; the legacy label wins",
+    ),
+    (
+        "target-has-no-injector",
+        Severity::Error,
+        "namespace selects a revision or tag with no injector: new pods start without sidecar",
+    ),
+    (
+        "sidecar-revision-not-installed",
+        Severity::Error,
+        "pods run sidecars of a revision that is no longer installed",
+    ),
+    (
+        "workload-drifted",
+        Severity::Warning,
+        "workload's pods run another revision than their namespace selects: restart it",
+    ),
+    (
+        "tag-target-missing",
+        Severity::Error,
+        "revision tag points at a revision that is not installed",
+    ),
+    (
+        "default-validator-target-missing",
+        Severity::Error,
+        "istiod-default-validator points at a revision that is not installed: Istio config applies fail",
+    ),
+    (
+        "pod-rev-label-ignored",
+        Severity::Warning,
+        "pod-level istio.io/rev is ignored because the namespace is labelled",
+    ),
+    (
+        "config-pinned-to-departing-revision",
+        Severity::Warning,
+        "config pinned to a revision its namespace is leaving (or no namespace uses) stops applying",
+    ),
+    (
+        "revision-skew",
+        Severity::Warning,
+        "installed revisions are more minor versions apart than the upgrade policy allows",
+    ),
+    (
+        "injector-without-istiod",
+        Severity::Error,
+        "injector webhook whose istiod is missing: injection fails for its pods",
+    ),
+    (
+        "istiod-not-ready",
+        Severity::Error,
+        "istiod has no ready replica: injection and config for its revision fail",
+    ),
 ];
 
-fn finding(code: &'static str, severity: Severity, subject: String, message: String, hint: String) -> Finding {
+fn finding(
+    code: &'static str,
+    severity: Severity,
+    subject: String,
+    message: String,
+    hint: String,
+) -> Finding {
     // Subjects are `kind/name` or `kind/namespace/name`; `namespace/<ns>` names one itself.
     let parts: Vec<&str> = subject.split('/').collect();
     let namespace = match parts.as_slice() {
@@ -93,7 +142,10 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             ));
         }
         if ns.effective.is_unresolved()
-            && matches!(ns.effective.mode, InjectionMode::LegacyLabel | InjectionMode::RevisionLabel)
+            && matches!(
+                ns.effective.mode,
+                InjectionMode::LegacyLabel | InjectionMode::RevisionLabel
+            )
         {
             let selector = ns.effective.selector.clone().unwrap_or_default();
             out.push(finding(
@@ -111,7 +163,9 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
         if let SidecarRevision::Revision(rev) = &pod.sidecar
             && cp.revision(rev).is_none()
         {
-            *orphaned.entry((pod.namespace.clone(), rev.clone())).or_insert(0) += 1;
+            *orphaned
+                .entry((pod.namespace.clone(), rev.clone()))
+                .or_insert(0) += 1;
         }
     }
     for ((ns, rev), count) in orphaned {
@@ -124,7 +178,11 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
         ));
     }
 
-    for w in analysis.workloads.iter().filter(|w| w.is_drifted() && w.exclusion.is_none()) {
+    for w in analysis
+        .workloads
+        .iter()
+        .filter(|w| w.is_drifted() && w.exclusion.is_none())
+    {
         out.push(finding(
             "workload-drifted",
             Severity::Warning,
@@ -144,8 +202,14 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             "tag-target-missing",
             Severity::Error,
             format!("tag/{}", tag.name),
-            format!("tag {} points at revision {}, which is not installed", tag.name, tag.revision),
-            format!("kubectl rev-relabel --tag {} <installed revision>", tag.name),
+            format!(
+                "tag {} points at revision {}, which is not installed",
+                tag.name, tag.revision
+            ),
+            format!(
+                "kubectl rev-relabel --tag {} <installed revision>",
+                tag.name
+            ),
         ));
     }
 
@@ -167,7 +231,10 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
     let mut ignored: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for pod in &analysis.pods {
         if let Some(label) = &pod.ignored_rev_label {
-            ignored.entry(pod.namespace.as_str()).or_default().insert(label);
+            ignored
+                .entry(pod.namespace.as_str())
+                .or_default()
+                .insert(label);
         }
     }
     for (ns, labels) in ignored {
@@ -214,7 +281,10 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
                         None => "no namespace selects that revision".into(),
                     }
                 ),
-                format!("create a copy labelled for the new revision before moving workloads ({})", c.name),
+                format!(
+                    "create a copy labelled for the new revision before moving workloads ({})",
+                    c.name
+                ),
             ));
         }
     }
@@ -247,8 +317,14 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
                 "injector-without-istiod",
                 Severity::Error,
                 format!("revision/{}", rev.name),
-                format!("injector webhook(s) {} call an istiod that is not running", rev.injector_webhooks.join(", ")),
-                format!("reinstall istiod-{} or remove its webhook (kubectl rev-prune {})", rev.name, rev.name),
+                format!(
+                    "injector webhook(s) {} call an istiod that is not running",
+                    rev.injector_webhooks.join(", ")
+                ),
+                format!(
+                    "reinstall istiod-{} or remove its webhook (kubectl rev-prune {})",
+                    rev.name, rev.name
+                ),
             ));
         }
         if let Some(istiod) = &rev.istiod
@@ -259,8 +335,14 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
                 "istiod-not-ready",
                 Severity::Error,
                 format!("revision/{}", rev.name),
-                format!("{}/{} has 0 of {} replicas ready", istiod.namespace, istiod.name, istiod.desired),
-                format!("kubectl -n {} describe deployment {}", istiod.namespace, istiod.name),
+                format!(
+                    "{}/{} has 0 of {} replicas ready",
+                    istiod.namespace, istiod.name, istiod.desired
+                ),
+                format!(
+                    "kubectl -n {} describe deployment {}",
+                    istiod.namespace, istiod.name
+                ),
             ));
         }
     }

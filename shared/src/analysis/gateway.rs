@@ -24,7 +24,9 @@ pub fn is_gateway(w: &WorkloadInfo) -> bool {
     w.template_annotations
         .get(keys::INJECT_TEMPLATES)
         .is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway"))
-        || w.images.get(keys::PROXY_CONTAINER).is_some_and(|i| i == "auto")
+        || w.images
+            .get(keys::PROXY_CONTAINER)
+            .is_some_and(|i| i == "auto")
 }
 
 pub fn gateways(snapshot: &Snapshot) -> Vec<GatewayInfo> {

@@ -269,7 +269,8 @@ fn workload_status(
         namespace: w.namespace.clone(),
         name: w.name.clone(),
         expected: expected.revision.clone(),
-        injected: pods.iter().any(|p| p.sidecar.revision().is_some()) || expected.revision.is_some(),
+        injected: pods.iter().any(|p| p.sidecar.revision().is_some())
+            || expected.revision.is_some(),
         pods: pods.len(),
         drifted_pods: pods.iter().filter(|p| p.drift.needs_restart()).count(),
         pods_by_revision,

@@ -62,7 +62,10 @@ pub struct ControlPlane {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
     Revision(String),
-    Tag { tag: String, revision: String },
+    Tag {
+        tag: String,
+        revision: String,
+    },
     /// Neither an installed revision nor a tag: pods start without sidecar.
     Missing,
 }
@@ -91,7 +94,10 @@ fn revision_label(labels: &BTreeMap<String, String>) -> String {
 /// An injector MWC of a revision (not a tag's).
 pub fn is_injector(mwc: &WebhookConfigInfo) -> bool {
     !mwc.labels.contains_key(keys::TAG)
-        && (mwc.labels.get("app").is_some_and(|a| a == "sidecar-injector")
+        && (mwc
+            .labels
+            .get("app")
+            .is_some_and(|a| a == "sidecar-injector")
             || mwc.name.starts_with("istio-sidecar-injector"))
 }
 
@@ -103,7 +109,8 @@ pub fn is_tag_webhook(mwc: &WebhookConfigInfo) -> bool {
 /// `sidecar.istio.io/inject=true` without revision (DOMAIN §2).
 fn has_default_webhooks(mwc: &WebhookConfigInfo) -> bool {
     mwc.webhooks.iter().any(|w| {
-        w.name.starts_with("namespace.sidecar-injector") || w.name.starts_with("object.sidecar-injector")
+        w.name.starts_with("namespace.sidecar-injector")
+            || w.name.starts_with("object.sidecar-injector")
     })
 }
 

@@ -80,7 +80,9 @@ impl PodDrift {
 
 pub fn pod_drift(actual: &SidecarRevision, expected: &EffectiveRevision) -> PodDrift {
     match (actual, &expected.revision) {
-        (SidecarRevision::Unknown | SidecarRevision::UnknownRevision(_), _) => PodDrift::Undetermined,
+        (SidecarRevision::Unknown | SidecarRevision::UnknownRevision(_), _) => {
+            PodDrift::Undetermined
+        }
         (_, None) if expected.is_unresolved() => PodDrift::Undetermined,
         (SidecarRevision::Revision(from), Some(to)) if from != to => PodDrift::RevisionChanged {
             from: from.clone(),
@@ -88,7 +90,9 @@ pub fn pod_drift(actual: &SidecarRevision, expected: &EffectiveRevision) -> PodD
         },
         (SidecarRevision::Revision(_), Some(_)) => PodDrift::InSync,
         (SidecarRevision::None, Some(to)) => PodDrift::MissingSidecar { to: to.clone() },
-        (SidecarRevision::Revision(from), None) => PodDrift::SidecarNotWanted { from: from.clone() },
+        (SidecarRevision::Revision(from), None) => {
+            PodDrift::SidecarNotWanted { from: from.clone() }
+        }
         (SidecarRevision::None, None) => PodDrift::InSync,
     }
 }

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::table;
 use crate::analysis::{
-    Analysis, Finding, GatewayInfo, NamespaceStatus, PinnedConfig, Severity, TagInfo, WorkloadStatus,
+    Analysis, Finding, GatewayInfo, NamespaceStatus, PinnedConfig, Severity, TagInfo,
+    WorkloadStatus,
     revisions::{DefaultValidator, RevisionInfo},
 };
 use crate::snapshot::ReadWarning;
@@ -103,6 +104,9 @@ fn opt(value: &Option<String>) -> String {
     value.clone().unwrap_or_default()
 }
 
+/// A titled table: title, headers, rows.
+type Section<'a> = (&'a str, Vec<&'a str>, Vec<Vec<String>>);
+
 pub struct TableOptions {
     pub wide: bool,
     pub no_headers: bool,
@@ -113,7 +117,7 @@ pub struct TableOptions {
 /// every row starts with a CLUSTER column.
 pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
     let multi = report.clusters.len() > 1;
-    let mut sections: Vec<(&str, Vec<&str>, Vec<Vec<String>>)> = Vec::new();
+    let mut sections: Vec<Section> = Vec::new();
 
     let mut rev_rows = Vec::new();
     let mut gw_rows = Vec::new();
@@ -189,7 +193,9 @@ pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
                 row.push(
                     c.workloads
                         .iter()
-                        .filter(|w| w.namespace == n.name && w.is_drifted() && w.exclusion.is_none())
+                        .filter(|w| {
+                            w.namespace == n.name && w.is_drifted() && w.exclusion.is_none()
+                        })
                         .map(|w| format!("{}/{}", w.kind.resource(), w.name))
                         .collect::<Vec<_>>()
                         .join(","),
@@ -212,7 +218,12 @@ pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
                 (true, Severity::Warning) => f.severity.as_str().yellow().to_string(),
                 _ => f.severity.as_str().to_string(),
             };
-            let mut row = vec![severity, f.code.to_string(), f.subject.clone(), f.message.clone()];
+            let mut row = vec![
+                severity,
+                f.code.to_string(),
+                f.subject.clone(),
+                f.message.clone(),
+            ];
             if opts.wide {
                 row.push(f.hint.clone());
             }
@@ -228,25 +239,51 @@ pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
     }
 
     let mut rev_headers = vec!["revision", "version", "istiod", "tags", "helm release"];
-    rev_headers.push(if opts.wide { "injector webhooks" } else { "webhooks" });
+    rev_headers.push(if opts.wide {
+        "injector webhooks"
+    } else {
+        "webhooks"
+    });
     sections.push(("REVISIONS", rev_headers, rev_rows));
-    let mut gw_headers = vec!["namespace", "name", "revision", "ready", "helm release", "address"];
+    let mut gw_headers = vec![
+        "namespace",
+        "name",
+        "revision",
+        "ready",
+        "helm release",
+        "address",
+    ];
     if opts.wide {
         gw_headers.push("service type");
     }
     sections.push(("GATEWAYS", gw_headers, gw_rows));
-    let mut ns_headers = vec!["namespace", "istio.io/rev", "istio-injection", "effective", "pods by sidecar", "need restart"];
+    let mut ns_headers = vec![
+        "namespace",
+        "istio.io/rev",
+        "istio-injection",
+        "effective",
+        "pods by sidecar",
+        "need restart",
+    ];
     if opts.wide {
         ns_headers.push("drifted workloads");
     }
     sections.push(("NAMESPACES", ns_headers, ns_rows));
-    sections.push(("PINNED CONFIG", vec!["namespace", "kind", "name", "revision", "installed"], cfg_rows));
+    sections.push((
+        "PINNED CONFIG",
+        vec!["namespace", "kind", "name", "revision", "installed"],
+        cfg_rows,
+    ));
     let mut f_headers = vec!["severity", "code", "subject", "message"];
     if opts.wide {
         f_headers.push("fix");
     }
     sections.push(("FINDINGS", f_headers, finding_rows));
-    sections.push(("WARNINGS", vec!["verb", "resource", "message"], warning_rows));
+    sections.push((
+        "WARNINGS",
+        vec!["verb", "resource", "message"],
+        warning_rows,
+    ));
 
     let mut out = String::new();
     for (title, mut headers, rows) in sections {
@@ -264,7 +301,11 @@ pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
             out.push('\n');
         }
         if rows.is_empty() {
-            out.push_str(if title == "FINDINGS" { "No findings.\n" } else { "None.\n" });
+            out.push_str(if title == "FINDINGS" {
+                "No findings.\n"
+            } else {
+                "None.\n"
+            });
             continue;
         }
         out.push_str(&table(&headers, rows, opts.no_headers));

@@ -29,9 +29,7 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>, no_headers: bool) -> Stri
         }));
     }
     let mut table = builder.build();
-    table
-        .with(Style::blank())
-        .with(Padding::new(0, 2, 0, 0));
+    table.with(Style::blank()).with(Padding::new(0, 2, 0, 0));
     let mut out = String::new();
     for line in table.to_string().lines() {
         out.push_str(line.trim_end());
@@ -71,7 +69,10 @@ mod tests {
     fn tables_look_like_kubectl() {
         let out = table(
             &["name", "rev"],
-            vec![vec!["bookinfo".into(), "1-20".into()], vec!["default".into(), String::new()]],
+            vec![
+                vec!["bookinfo".into(), "1-20".into()],
+                vec!["default".into(), String::new()],
+            ],
             false,
         );
         assert_eq!(out, "NAME       REV\nbookinfo   1-20\ndefault    <none>\n");

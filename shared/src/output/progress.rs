@@ -57,5 +57,8 @@ impl ReadSpinner {
 
 /// A plain progress line for non-terminal stderr: `2026-11-26T14:00:00Z message`.
 pub fn log_line(message: &str) {
-    eprintln!("{} {message}", jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"));
+    eprintln!(
+        "{} {message}",
+        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    );
 }

@@ -51,6 +51,16 @@ pub fn read_dump(path: &Path) -> Result<Snapshot, RevError> {
     Ok(snapshot)
 }
 
+/// Reads several dumps as one cluster (e.g. a support bundle split by kind).
+pub fn read_dumps(paths: &[impl AsRef<Path>]) -> Result<Snapshot, RevError> {
+    let mut snapshot = Snapshot::default();
+    for path in paths {
+        snapshot.merge(read_dump(path.as_ref())?);
+    }
+    snapshot.normalize();
+    Ok(snapshot)
+}
+
 /// Parses dump text (used by tests and `--from-file -`).
 pub fn read_dump_str(text: &str) -> Result<Snapshot, String> {
     let mut snapshot = Snapshot::default();
@@ -110,16 +120,26 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
                 }
             }
         }
-        "Namespace" => snapshot.ingest_namespace(serde_json::from_value::<Namespace>(value).map_err(bad)?),
+        "Namespace" => {
+            snapshot.ingest_namespace(serde_json::from_value::<Namespace>(value).map_err(bad)?)
+        }
         "Pod" => snapshot.ingest_pod(serde_json::from_value::<Pod>(value).map_err(bad)?),
         "ReplicaSet" => {
             let rs = serde_json::from_value::<ReplicaSet>(value).map_err(bad)?;
             snapshot.ingest_replica_set_metadata(&rs.metadata)
         }
-        "Deployment" => snapshot.ingest_deployment(serde_json::from_value::<Deployment>(value).map_err(bad)?),
-        "StatefulSet" => snapshot.ingest_stateful_set(serde_json::from_value::<StatefulSet>(value).map_err(bad)?),
-        "DaemonSet" => snapshot.ingest_daemon_set(serde_json::from_value::<DaemonSet>(value).map_err(bad)?),
-        "Service" => snapshot.ingest_service(serde_json::from_value::<Service>(value).map_err(bad)?),
+        "Deployment" => {
+            snapshot.ingest_deployment(serde_json::from_value::<Deployment>(value).map_err(bad)?)
+        }
+        "StatefulSet" => {
+            snapshot.ingest_stateful_set(serde_json::from_value::<StatefulSet>(value).map_err(bad)?)
+        }
+        "DaemonSet" => {
+            snapshot.ingest_daemon_set(serde_json::from_value::<DaemonSet>(value).map_err(bad)?)
+        }
+        "Service" => {
+            snapshot.ingest_service(serde_json::from_value::<Service>(value).map_err(bad)?)
+        }
         "Secret" => snapshot.ingest_secret(serde_json::from_value::<Secret>(value).map_err(bad)?),
         "MutatingWebhookConfiguration" => snapshot.ingest_mutating_webhook(
             serde_json::from_value::<MutatingWebhookConfiguration>(value).map_err(bad)?,
@@ -127,7 +147,11 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
         "ValidatingWebhookConfiguration" => snapshot.ingest_validating_webhook(
             serde_json::from_value::<ValidatingWebhookConfiguration>(value).map_err(bad)?,
         ),
-        _ if api_version.split('/').next().is_some_and(|g| g.ends_with("istio.io")) => {
+        _ if api_version
+            .split('/')
+            .next()
+            .is_some_and(|g| g.ends_with("istio.io")) =>
+        {
             let obj = serde_json::from_value::<DynamicObject>(value).map_err(bad)?;
             snapshot.ingest_config_object(&obj)
         }

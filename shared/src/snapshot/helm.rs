@@ -205,11 +205,9 @@ mod tests {
     #[test]
     fn gzip_and_plain_records_decode_alike() {
         for gzip in [true, false] {
-            let r = decode_release_secret(&secret_with(encode_release_payload(
-                &release_json(),
-                gzip,
-            )))
-            .unwrap();
+            let r =
+                decode_release_secret(&secret_with(encode_release_payload(&release_json(), gzip)))
+                    .unwrap();
             assert_eq!(r.name, "istiod-1-20");
             assert_eq!(r.chart, "istiod");
             assert_eq!(r.app_version.as_deref(), Some("1.20.2"));

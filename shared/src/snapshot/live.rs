@@ -47,10 +47,20 @@ impl ReadCounter {
 /// Istio config kinds that can be pinned to a revision (DOMAIN §4). The versions are the ones
 /// every supported Istio serves.
 const CONFIG_KINDS: &[(&str, &str, &str, &str)] = &[
-    ("networking.istio.io", "v1alpha3", "EnvoyFilter", "envoyfilters"),
+    (
+        "networking.istio.io",
+        "v1alpha3",
+        "EnvoyFilter",
+        "envoyfilters",
+    ),
     ("networking.istio.io", "v1beta1", "Sidecar", "sidecars"),
     ("telemetry.istio.io", "v1alpha1", "Telemetry", "telemetries"),
-    ("extensions.istio.io", "v1alpha1", "WasmPlugin", "wasmplugins"),
+    (
+        "extensions.istio.io",
+        "v1alpha1",
+        "WasmPlugin",
+        "wasmplugins",
+    ),
 ];
 
 enum ReadOutcome {
@@ -122,7 +132,7 @@ fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome,
             message: status.message,
         }),
         other => Err(RevError::Unreachable {
-            server: "the API server".into(),
+            server: String::new(),
             message: format!("{verb} {resource}: {}", error_chain(&other)),
         }),
     }
@@ -250,10 +260,8 @@ pub async fn read_snapshot(
         |snap, s| snap.ingest_secret(s)
     );
     let config = join_all(CONFIG_KINDS.iter().map(|(group, version, kind, plural)| {
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(group, version, kind),
-            plural,
-        );
+        let resource =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let rev_params = rev_params.clone();
         let resource_name = format!("{plural}.{group}");
@@ -336,10 +344,7 @@ fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {
 
 fn is_istio_deployment(d: &Deployment) -> bool {
     let labels = d.metadata.labels.as_ref();
-    let template = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref());
+    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
     labels.is_some_and(|l| l.get("app").is_some_and(|a| a == "istiod"))
         || template
             .and_then(|t| t.annotations.as_ref())
@@ -370,7 +375,10 @@ async fn read_pod_specs_where_needed(
     for ns in namespaces {
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mut full = Snapshot::default();
-        if let Err(e) = list_pages(&api, &ListParams::default(), counter, |p| full.ingest_pod(p)).await
+        if let Err(e) = list_pages(&api, &ListParams::default(), counter, |p| {
+            full.ingest_pod(p)
+        })
+        .await
         {
             match classify(e, "list", "pods")? {
                 ReadOutcome::Denied(w) => {
@@ -435,11 +443,16 @@ pub async fn namespaces_matching(
 ) -> Result<Vec<String>, RevError> {
     let mut names = Vec::new();
     let api = Api::<Namespace>::all(client.clone());
-    list_metadata_pages(&api, &ListParams::default(), &ReadCounter::default(), |meta| {
-        if selector.matches(meta.labels.as_ref().unwrap_or(&Default::default())) {
-            names.extend(meta.name.clone());
-        }
-    })
+    list_metadata_pages(
+        &api,
+        &ListParams::default(),
+        &ReadCounter::default(),
+        |meta| {
+            if selector.matches(meta.labels.as_ref().unwrap_or(&Default::default())) {
+                names.extend(meta.name.clone());
+            }
+        },
+    )
     .await
     .map_err(|e| RevError::from_kube(e, "list", "namespaces", ""))?;
     Ok(names)

@@ -231,9 +231,8 @@ impl Snapshot {
         self.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
         self.pods
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        self.workloads.sort_by(|a, b| {
-            (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name))
-        });
+        self.workloads
+            .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
         self.services
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         self.mutating_webhooks.sort_by(|a, b| a.name.cmp(&b.name));

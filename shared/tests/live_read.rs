@@ -1,0 +1,219 @@
+//! Mocked-API tests of the live reader (kube's tower-test pattern): they pin which requests the
+//! snapshot makes — pagination followed, pods metadata-only, a 403 turned into a warning.
+
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use kube::Client;
+use kube::client::Body;
+use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, read_snapshot};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    uri: String,
+    accept: String,
+}
+
+fn list(items: Vec<Value>, cont: Option<&str>) -> Value {
+    json!({"apiVersion": "v1", "kind": "List", "metadata": {"continue": cont.unwrap_or("")}, "items": items})
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
+}
+
+/// Serves every request with `respond`, recording each; returns the client and the record.
+fn mock_api(
+    respond: impl Fn(&str, &str) -> (StatusCode, Value) + Send + 'static,
+) -> (Client, Arc<Mutex<Vec<Seen>>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let method = request.method().to_string();
+            let uri = request.uri().to_string();
+            let path = request.uri().path().to_string();
+            let accept = request
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let _ = request.into_body().collect().await;
+            record.lock().unwrap().push(Seen {
+                method,
+                uri: uri.clone(),
+                accept,
+            });
+            let (code, body) = respond(&path, &uri);
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    (Client::new(service, "default"), seen)
+}
+
+fn namespace(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+}
+
+fn standard_responses(path: &str, uri: &str) -> (StatusCode, Value) {
+    match path {
+        "/api/v1/namespaces" if uri.contains("continue=page-2") => {
+            (StatusCode::OK, list(vec![namespace("bookinfo")], None))
+        }
+        "/api/v1/namespaces" => (
+            StatusCode::OK,
+            list(vec![namespace("default")], Some("page-2")),
+        ),
+        "/api/v1/pods" => (
+            StatusCode::OK,
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {}, "items": [
+                {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {
+                    "name": "details-v1-abc", "namespace": "bookinfo",
+                    "annotations": {"sidecar.istio.io/status": "{\"revision\":\"1-20\"}"}}}
+            ]}),
+        ),
+        "/api/v1/secrets" => (
+            StatusCode::FORBIDDEN,
+            status(
+                403,
+                "Forbidden",
+                "secrets is forbidden: User \"jane\" cannot list resource \"secrets\" in API group \"\" at the cluster scope",
+            ),
+        ),
+        p if p.starts_with("/apis/") && p.contains("istio.io") => (
+            StatusCode::NOT_FOUND,
+            status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
+        ),
+        _ => (StatusCode::OK, list(vec![], None)),
+    }
+}
+
+#[tokio::test]
+async fn pagination_is_followed_to_the_last_page() {
+    let (client, seen) = mock_api(standard_responses);
+    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
+        .await
+        .unwrap();
+    let names: Vec<_> = snapshot
+        .namespaces
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(names, ["bookinfo", "default"]);
+    let ns_requests: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.uri.starts_with("/api/v1/namespaces?"))
+        .map(|s| s.uri.clone())
+        .collect();
+    assert_eq!(ns_requests.len(), 2, "{ns_requests:?}");
+    assert!(ns_requests.iter().all(|u| u.contains("limit=500")));
+    assert!(ns_requests[1].contains("continue=page-2"));
+}
+
+#[tokio::test]
+async fn pods_and_replicasets_are_listed_metadata_only() {
+    let (client, seen) = mock_api(standard_responses);
+    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
+        .await
+        .unwrap();
+    assert_eq!(snapshot.pods.len(), 1);
+    let seen = seen.lock().unwrap();
+    for path in ["/api/v1/pods?", "/apis/apps/v1/replicasets?"] {
+        let req = seen.iter().find(|s| s.uri.starts_with(path)).unwrap();
+        assert!(
+            req.accept.contains("as=PartialObjectMetadataList"),
+            "{path} asked for {:?}",
+            req.accept
+        );
+    }
+    let deployments = seen
+        .iter()
+        .find(|s| s.uri.starts_with("/apis/apps/v1/deployments?"))
+        .unwrap();
+    assert!(
+        !deployments.accept.contains("PartialObjectMetadata"),
+        "workloads need their spec"
+    );
+    assert!(
+        seen.iter().all(|s| s.method == "GET"),
+        "reading never writes"
+    );
+}
+
+#[tokio::test]
+async fn forbidden_secrets_become_a_warning_naming_verb_and_resource() {
+    let (client, seen) = mock_api(standard_responses);
+    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
+        .await
+        .unwrap();
+    assert_eq!(snapshot.warnings.len(), 1, "{:?}", snapshot.warnings);
+    let w = &snapshot.warnings[0];
+    assert_eq!((w.verb.as_str(), w.resource.as_str()), ("list", "secrets"));
+    assert!(w.message.contains("forbidden"));
+    let secrets = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s.uri.starts_with("/api/v1/secrets?"))
+        .cloned()
+        .unwrap();
+    assert!(
+        secrets.uri.contains("labelSelector=owner%3Dhelm"),
+        "only Helm's Secrets: {}",
+        secrets.uri
+    );
+}
+
+#[tokio::test]
+async fn absent_istio_crds_are_skipped_quietly() {
+    let (client, seen) = mock_api(standard_responses);
+    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
+        .await
+        .unwrap();
+    assert!(
+        snapshot
+            .warnings
+            .iter()
+            .all(|w| !w.resource.contains("istio.io"))
+    );
+    assert!(seen.lock().unwrap().iter().any(|s| {
+        s.uri
+            .starts_with("/apis/networking.istio.io/v1alpha3/envoyfilters?")
+            && s.uri.contains("labelSelector=istio.io%2Frev")
+    }));
+}
+
+#[tokio::test]
+async fn scoped_read_lists_only_those_namespaces_and_rejects_unknown_ones() {
+    let (client, seen) = mock_api(standard_responses);
+    let err = read_snapshot(
+        &client,
+        &NamespaceScope::Only(vec!["bookinfo".into(), "nope".into()]),
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter()
+            .any(|s| s.uri.starts_with("/api/v1/namespaces/bookinfo/pods?"))
+    );
+    assert!(!seen.iter().any(|s| s.uri.starts_with("/api/v1/pods?")));
+}
