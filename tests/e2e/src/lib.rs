@@ -1,0 +1,199 @@
+//! Harness for the end-to-end suite: a fresh local control plane (tests/cluster) per test
+//! binary, and helpers that run kubectl, helm and the plugins exactly as users do — the plugins
+//! through kubectl's own plugin lookup, from a PATH that holds only the built executables.
+//!
+//! The suite's tests are `#[ignore]`d so `cargo test --workspace` stays offline; run them with
+//! `make e2e` (which builds first) or `cargo test -p rev-e2e -- --ignored --test-threads=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const OLD_REV: &str = "1-30";
+pub const NEW_REV: &str = "1-31";
+
+pub const PLUGINS: [&str; 4] = [
+    "kubectl-rev_inventory",
+    "kubectl-rev_relabel",
+    "kubectl-rev_restart",
+    "kubectl-rev_prune",
+];
+
+pub struct Cluster {
+    pub root: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub limited_kubeconfig: PathBuf,
+    /// kubectl and helm built by tests/cluster/build.sh.
+    pub tools: PathBuf,
+    /// Only the plugin executables (cargo's `.d` files beside them make kubectl warn).
+    pub plugins: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn run_script(root: &Path, args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "bash {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Copies the built plugin executables into a directory of their own.
+pub fn plugin_dir(root: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let dir = target.join("e2e-plugins");
+    std::fs::create_dir_all(&dir).expect("plugin dir");
+    for plugin in PLUGINS {
+        let built = target.join("debug").join(plugin);
+        assert!(
+            built.exists(),
+            "{} is not built: run `cargo build --workspace` first (make e2e does)",
+            built.display()
+        );
+        std::fs::copy(&built, dir.join(plugin)).expect("copy plugin");
+    }
+    dir
+}
+
+impl Cluster {
+    /// A fresh cluster with the old revision, its gateways and Bookinfo (guide step 1 state).
+    pub fn fresh() -> Cluster {
+        let root = repo_root();
+        run_script(&root, &["tests/cluster/build.sh"]);
+        run_script(&root, &["tests/cluster/cluster.sh", "down"]);
+        run_script(&root, &["tests/cluster/cluster.sh", "up"]);
+        run_script(&root, &["tests/cluster/scenario.sh", "old"]);
+        run_script(&root, &["tests/cluster/scenario.sh", "bookinfo"]);
+        let env = run_script(&root, &["tests/cluster/cluster.sh", "env"]);
+        let tools = env
+            .lines()
+            .find_map(|l| l.strip_prefix("export REV_CLUSTER_BIN="))
+            .map(|v| PathBuf::from(v.trim_matches(['"', '\''])))
+            .expect("cluster.sh env prints REV_CLUSTER_BIN");
+        let state = root.join("tests/cluster/.state");
+        Cluster {
+            kubeconfig: state.join("admin.kubeconfig"),
+            limited_kubeconfig: state.join("limited.kubeconfig"),
+            plugins: plugin_dir(&root),
+            tools,
+            root,
+        }
+    }
+
+    /// Guide steps 2–3: the new revision's istiod and gateways, by real helm.
+    pub fn install_new_revision(&self) {
+        run_script(&self.root, &["tests/cluster/scenario.sh", "new"]);
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        let path = format!(
+            "{}:{}:/usr/bin:/bin",
+            self.plugins.display(),
+            self.tools.display()
+        );
+        cmd.env("PATH", path)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECTL_PLUGINS_PATH")
+            .current_dir(&self.root);
+        cmd
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.command(&self.tools.join("kubectl").display().to_string())
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn helm_ok(&self, args: &[&str]) -> String {
+        let out = self
+            .command(&self.tools.join("helm").display().to_string())
+            .args(args)
+            .output()
+            .expect("helm runs");
+        assert!(out.status.success(), "helm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl rev-<name> args…`, found by kubectl's plugin lookup. No stdin: like CI.
+    pub fn plugin(&self, name: &str, args: &[&str]) -> Output {
+        let mut all = vec![name];
+        all.extend_from_slice(args);
+        self.command(&self.tools.join("kubectl").display().to_string())
+            .args(&all)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("kubectl plugin runs")
+    }
+
+    /// JSON of `kubectl get … -o json`.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.kubectl_ok(&all)).expect("kubectl JSON")
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("config");
+        kube::Client::try_from(config).expect("client")
+    }
+}
+
+/// stdout and stderr of a command, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Sidecar revision of each Bookinfo pod, from the real API (annotation the injector wrote).
+pub fn pod_revisions(cluster: &Cluster, namespace: &str) -> Vec<(String, String)> {
+    let pods = cluster.get_json(&["pods", "-n", namespace]);
+    let mut out: Vec<(String, String)> = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .map(|p| {
+            let status = p["metadata"]["annotations"]["sidecar.istio.io/status"]
+                .as_str()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                .and_then(|v| v["revision"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "none".into());
+            (p["metadata"]["name"].as_str().unwrap_or_default().to_string(), status)
+        })
+        .collect();
+    out.sort();
+    out
+}
