@@ -2,6 +2,7 @@
 
 pub mod inventory;
 pub mod progress;
+pub mod relabel;
 pub mod prompt;
 
 use std::io::IsTerminal;
