@@ -5,6 +5,7 @@ pub mod findings;
 pub mod gateway;
 pub mod injection;
 pub mod revisions;
+pub mod rollout;
 pub mod sidecar;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,537 @@
+//! Carrying out a restart plan: restart a workload as `kubectl rollout restart` does, watch it
+//! until kubectl would call the rollout complete (no sleeping), then check every new pod carries
+//! a sidecar of the target revision. One workload at a time unless asked otherwise.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::analysis::ControlPlane;
+use crate::analysis::rollout::{RolloutState, rollout_state};
+use crate::analysis::sidecar::{SidecarRevision, sidecar_revision};
+use crate::error::RevError;
+use crate::flags::DryRun;
+use crate::plan::restart::{RestartItem, RestartMethod};
+use crate::snapshot::{Snapshot, WorkloadInfo, WorkloadKind, keys};
+
+#[derive(Debug, Clone)]
+pub struct RestartOptions {
+    pub field_manager: String,
+    pub dry_run: DryRun,
+    /// Per workload.
+    pub timeout: Duration,
+    /// Between workloads.
+    pub pause: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartResult {
+    Restarted,
+    ServerDryRun,
+    RolloutFailed,
+    TimedOut,
+    VerificationFailed,
+    Error,
+    /// Not started: stopped by an earlier failure or Ctrl-C.
+    NotRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadOutcome {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub result: RestartResult,
+    pub rollout_seconds: f64,
+    pub pods_verified: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How to go back, for failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undo: Option<String>,
+    /// When the restart was sent and when the rollout was seen complete (RFC 3339), so runs can
+    /// be checked for overlap.
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// Ctrl-C handling: the first press asks to stop after the current workload.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicUsize>);
+
+impl StopFlag {
+    pub fn request(&self) -> usize {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// What the executor reports while it works (a bar on a terminal, lines otherwise).
+pub trait RestartProgress: Send + Sync {
+    fn started(&self, item: &RestartItem);
+    fn waiting(&self, item: &RestartItem, ready: i32, desired: i32, detail: &str);
+    fn finished(&self, outcome: &WorkloadOutcome);
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+fn to_info<K: Clone>(kind: WorkloadKind, obj: K) -> Option<WorkloadInfo>
+where
+    K: Into<AnyWorkload>,
+{
+    let mut s = Snapshot::default();
+    match obj.into() {
+        AnyWorkload::Deployment(d) => s.ingest_deployment(*d),
+        AnyWorkload::StatefulSet(st) => s.ingest_stateful_set(*st),
+        AnyWorkload::DaemonSet(ds) => s.ingest_daemon_set(*ds),
+    }
+    s.workloads.pop().filter(|w| w.kind == kind)
+}
+
+/// The three restartable kinds, to share one code path.
+pub enum AnyWorkload {
+    Deployment(Box<Deployment>),
+    StatefulSet(Box<StatefulSet>),
+    DaemonSet(Box<DaemonSet>),
+}
+impl From<Deployment> for AnyWorkload {
+    fn from(d: Deployment) -> Self {
+        AnyWorkload::Deployment(Box::new(d))
+    }
+}
+impl From<StatefulSet> for AnyWorkload {
+    fn from(s: StatefulSet) -> Self {
+        AnyWorkload::StatefulSet(Box::new(s))
+    }
+}
+impl From<DaemonSet> for AnyWorkload {
+    fn from(d: DaemonSet) -> Self {
+        AnyWorkload::DaemonSet(Box::new(d))
+    }
+}
+
+fn selector_of(obj: &AnyWorkload) -> Option<LabelSelector> {
+    match obj {
+        AnyWorkload::Deployment(d) => d.spec.as_ref().map(|s| s.selector.clone()),
+        AnyWorkload::StatefulSet(s) => s.spec.as_ref().map(|s| s.selector.clone()),
+        AnyWorkload::DaemonSet(d) => d.spec.as_ref().map(|s| s.selector.clone()),
+    }
+}
+
+/// `matchLabels` + `matchExpressions` as a label selector string for a list call.
+fn selector_string(sel: &LabelSelector) -> String {
+    let mut parts: Vec<String> = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in sel.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        parts.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            _ => format!("!{}", e.key),
+        });
+    }
+    parts.join(",")
+}
+
+/// The restart patch of `kubectl rollout restart`.
+pub fn restart_patch(at: &str) -> serde_json::Value {
+    json!({"spec": {"template": {"metadata": {"annotations": {keys::RESTARTED_AT: at}}}}})
+}
+
+/// Restarts one workload and waits for its rollout; returns the selector of its pods.
+async fn restart_and_wait<K>(
+    api: Api<K>,
+    item: &RestartItem,
+    opts: &RestartOptions,
+    progress: &dyn RestartProgress,
+) -> Result<(RestartResult, Option<LabelSelector>, String), RevError>
+where
+    K: Resource
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+        + Into<AnyWorkload>,
+    <K as Resource>::DynamicType: Default,
+{
+    let resource = format!("{}s.apps", item.kind.resource());
+    let scope = format!(
+        " ({}/{} in {})",
+        item.kind.resource(),
+        item.name,
+        item.namespace
+    );
+    let mut params = PatchParams {
+        field_manager: Some(opts.field_manager.clone()),
+        ..Default::default()
+    };
+    if opts.dry_run == DryRun::Server {
+        params = params.dry_run();
+    }
+    let patched = api
+        .patch(
+            &item.name,
+            &params,
+            &Patch::Merge(restart_patch(&now_rfc3339())),
+        )
+        .await
+        .map_err(|e| RevError::from_kube(e, "patch", &resource, &scope))?;
+    if opts.dry_run == DryRun::Server {
+        return Ok((RestartResult::ServerDryRun, None, String::new()));
+    }
+    let generation = patched.meta().generation;
+    let selector = selector_of(&patched.clone().into());
+
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", item.name));
+    let mut stream = watcher(api, config).applied_objects().boxed();
+    let wait = async {
+        while let Some(obj) = stream.try_next().await.map_err(|e| {
+            RevError::Failed(format!(
+                "watching {}/{}: {e}",
+                item.kind.resource(),
+                item.name
+            ))
+        })? {
+            let Some(info) = to_info(item.kind, obj) else {
+                continue;
+            };
+            // The watch may first replay the object as it was before our patch.
+            let state = rollout_state(
+                item.kind,
+                generation.max(info.generation),
+                &info.status,
+                false,
+            );
+            match state {
+                RolloutState::Complete => return Ok((RestartResult::Restarted, String::new())),
+                RolloutState::Failed(why) => return Ok((RestartResult::RolloutFailed, why)),
+                RolloutState::Progressing(detail) => {
+                    progress.waiting(item, info.status.ready, info.status.desired, &detail)
+                }
+            }
+        }
+        Ok((RestartResult::Error, "the watch ended".to_string()))
+    };
+    match tokio::time::timeout(opts.timeout, wait).await {
+        Ok(Ok((result, detail))) => Ok((result, selector, detail)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Ok((
+            RestartResult::TimedOut,
+            selector,
+            format!(
+                "rollout not complete after {}s (--timeout)",
+                opts.timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+/// Every current pod of the workload must carry a sidecar of the target revision.
+async fn verify_pods(
+    client: &Client,
+    item: &RestartItem,
+    selector: &LabelSelector,
+    cp: &ControlPlane,
+) -> Result<(usize, Vec<String>), RevError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &item.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&selector_string(selector)))
+        .await
+        .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {}", item.namespace)))?;
+    let mut snapshot = Snapshot::default();
+    for pod in list.items {
+        snapshot.ingest_pod(pod);
+    }
+    let mut problems = Vec::new();
+    let mut verified = 0;
+    for pod in snapshot.pods.iter().filter(|p| !p.terminating) {
+        let actual = sidecar_revision(&pod.sidecar, cp);
+        match (&actual, item.target_revision.as_deref()) {
+            (SidecarRevision::Revision(r), Some(t)) if r == t => verified += 1,
+            (SidecarRevision::None, None) => verified += 1,
+            (SidecarRevision::None, Some(t)) => problems.push(format!(
+                "pod {} has no sidecar: injection by {t} did not happen (check the namespace labels and the istio-sidecar-injector-{t} webhook)",
+                pod.name
+            )),
+            (other, t) => problems.push(format!(
+                "pod {} runs sidecar {} instead of {}",
+                pod.name,
+                other.key(),
+                t.unwrap_or("none")
+            )),
+        }
+    }
+    Ok((verified, problems))
+}
+
+/// OnDelete StatefulSet: delete each pod and wait for its replacement (same name, new uid) to
+/// be Ready, one at a time.
+async fn delete_pods_one_by_one(
+    client: &Client,
+    item: &RestartItem,
+    selector: &LabelSelector,
+    opts: &RestartOptions,
+    progress: &dyn RestartProgress,
+) -> Result<(RestartResult, String), RevError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &item.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&selector_string(selector)))
+        .await
+        .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {}", item.namespace)))?;
+    let total = list.items.len() as i32;
+    for (i, pod) in list.items.iter().enumerate() {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let old_uid = pod.metadata.uid.clone().unwrap_or_default();
+        pods.delete(&name, &crate::exec::delete_params(opts.dry_run))
+            .await
+            .map_err(|e| {
+                RevError::from_kube(
+                    e,
+                    "delete",
+                    "pods",
+                    &format!(" ({name} in {})", item.namespace),
+                )
+            })?;
+        progress.waiting(
+            item,
+            i as i32,
+            total,
+            &format!("waiting for {name} to come back"),
+        );
+        let cond = move |p: Option<&Pod>| {
+            p.is_some_and(|p| {
+                p.metadata.uid.as_deref() != Some(old_uid.as_str())
+                    && p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+        };
+        match tokio::time::timeout(
+            opts.timeout,
+            kube::runtime::wait::await_condition(pods.clone(), &name, cond),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(RevError::Failed(format!("waiting for pod {name}: {e}"))),
+            Err(_) => {
+                return Ok((
+                    RestartResult::TimedOut,
+                    format!("pod {name} not Ready after {}s", opts.timeout.as_secs()),
+                ));
+            }
+        }
+    }
+    Ok((RestartResult::Restarted, String::new()))
+}
+
+pub fn undo_command(item: &RestartItem) -> String {
+    format!(
+        "kubectl rollout undo {}/{} -n {}",
+        item.kind.resource(),
+        item.name,
+        item.namespace
+    )
+}
+
+/// Restarts one workload end to end: restart, wait, verify.
+pub async fn restart_one(
+    client: &Client,
+    item: &RestartItem,
+    cp: &ControlPlane,
+    opts: &RestartOptions,
+    progress: &dyn RestartProgress,
+) -> WorkloadOutcome {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    progress.started(item);
+    let ns = &item.namespace;
+    let result = match item.kind {
+        WorkloadKind::Deployment => {
+            restart_and_wait(
+                Api::<Deployment>::namespaced(client.clone(), ns),
+                item,
+                opts,
+                progress,
+            )
+            .await
+        }
+        WorkloadKind::StatefulSet if item.method == RestartMethod::DeletePods => {
+            match Api::<StatefulSet>::namespaced(client.clone(), ns)
+                .get(&item.name)
+                .await
+            {
+                Ok(sts) => {
+                    let selector = sts.spec.as_ref().map(|s| s.selector.clone());
+                    match &selector {
+                        Some(sel) => delete_pods_one_by_one(client, item, sel, opts, progress)
+                            .await
+                            .map(|(r, m)| (r, selector.clone(), m)),
+                        None => Err(RevError::Failed("StatefulSet has no selector".into())),
+                    }
+                }
+                Err(e) => Err(RevError::from_kube(
+                    e,
+                    "get",
+                    "statefulsets.apps",
+                    &format!(" ({})", item.name),
+                )),
+            }
+        }
+        WorkloadKind::StatefulSet => {
+            restart_and_wait(
+                Api::<StatefulSet>::namespaced(client.clone(), ns),
+                item,
+                opts,
+                progress,
+            )
+            .await
+        }
+        WorkloadKind::DaemonSet => {
+            restart_and_wait(
+                Api::<DaemonSet>::namespaced(client.clone(), ns),
+                item,
+                opts,
+                progress,
+            )
+            .await
+        }
+    };
+    let mut outcome = WorkloadOutcome {
+        kind: item.kind,
+        namespace: item.namespace.clone(),
+        name: item.name.clone(),
+        result: RestartResult::Error,
+        rollout_seconds: 0.0,
+        pods_verified: 0,
+        message: None,
+        undo: None,
+        started_at,
+        finished_at: String::new(),
+    };
+    match result {
+        Err(e) => outcome.message = Some(e.to_string()),
+        Ok((RestartResult::Restarted, Some(selector), _)) => {
+            outcome.rollout_seconds = started.elapsed().as_secs_f64();
+            match verify_pods(client, item, &selector, cp).await {
+                Ok((verified, problems)) if problems.is_empty() => {
+                    outcome.result = RestartResult::Restarted;
+                    outcome.pods_verified = verified;
+                }
+                Ok((verified, problems)) => {
+                    outcome.result = RestartResult::VerificationFailed;
+                    outcome.pods_verified = verified;
+                    outcome.message = Some(problems.join("; "));
+                }
+                Err(e) => outcome.message = Some(e.to_string()),
+            }
+        }
+        Ok((result, _, detail)) => {
+            outcome.result = result;
+            outcome.rollout_seconds = started.elapsed().as_secs_f64();
+            if !detail.is_empty() {
+                outcome.message = Some(detail);
+            }
+        }
+    }
+    if !matches!(
+        outcome.result,
+        RestartResult::Restarted | RestartResult::ServerDryRun
+    ) {
+        outcome.undo = Some(undo_command(item));
+    }
+    outcome.finished_at = now_rfc3339();
+    progress.finished(&outcome);
+    outcome
+}
+
+/// Runs the plan: `max_parallel` workloads at a time (1: strictly one after another), stopping
+/// at the first failure unless `continue_on_error`, and after the current ones on Ctrl-C.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_plan(
+    client: &Client,
+    items: &[RestartItem],
+    cp: &ControlPlane,
+    opts: &RestartOptions,
+    max_parallel: usize,
+    continue_on_error: bool,
+    stop: &StopFlag,
+    progress: &dyn RestartProgress,
+) -> Vec<WorkloadOutcome> {
+    let failed = Arc::new(AtomicUsize::new(0));
+    let mut outcomes: Vec<WorkloadOutcome> = futures::stream::iter(items.iter().enumerate())
+        .map(|(i, item)| {
+            let failed = failed.clone();
+            async move {
+                let halted =
+                    stop.requested() || (!continue_on_error && failed.load(Ordering::SeqCst) > 0);
+                if halted {
+                    return (i, not_run(item));
+                }
+                if i > 0
+                    && let Some(pause) = opts.pause
+                {
+                    tokio::time::sleep(pause).await;
+                }
+                let outcome = restart_one(client, item, cp, opts, progress).await;
+                if !matches!(
+                    outcome.result,
+                    RestartResult::Restarted | RestartResult::ServerDryRun
+                ) {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                (i, outcome)
+            }
+        })
+        .buffer_unordered(max_parallel.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|(i, o)| (i, o))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .collect();
+    outcomes.shrink_to_fit();
+    outcomes
+}
+
+fn not_run(item: &RestartItem) -> WorkloadOutcome {
+    WorkloadOutcome {
+        kind: item.kind,
+        namespace: item.namespace.clone(),
+        name: item.name.clone(),
+        result: RestartResult::NotRun,
+        rollout_seconds: 0.0,
+        pods_verified: 0,
+        message: None,
+        undo: None,
+        started_at: String::new(),
+        finished_at: String::new(),
+    }
+}

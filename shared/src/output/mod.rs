@@ -3,6 +3,7 @@
 pub mod inventory;
 pub mod progress;
 pub mod relabel;
+pub mod restart;
 pub mod prompt;
 
 use std::io::IsTerminal;
