@@ -52,6 +52,20 @@ pub enum RevError {
     #[error("{0}")]
     Usage(String),
 
+    #[error(
+        "revision {revision:?} is not installed: nothing belongs to it{}\n  hint: {}",
+        if installed.is_empty() { String::new() } else { format!(" (installed: {})", installed.join(", ")) },
+        match tag_target {
+            Some(target) => format!("{revision} is a revision tag pointing at {target}; prune revisions, not tags (`kubectl rev-inventory` lists both)"),
+            None => "`kubectl rev-inventory` lists the installed revisions; if you pruned it already, nothing is left to do".to_string(),
+        }
+    )]
+    UnknownRevision {
+        revision: String,
+        installed: Vec<String>,
+        tag_target: Option<String>,
+    },
+
     #[error("refused: {reason}")]
     Refused { reason: String },
 

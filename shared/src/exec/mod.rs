@@ -1,6 +1,8 @@
 //! I/O: carrying out a confirmed plan against the API. The only code besides the snapshot
 //! reader that talks to the cluster.
 
+pub mod helm;
+pub mod prune;
 pub mod relabel;
 pub mod restart;
 

@@ -2,6 +2,7 @@
 
 pub mod inventory;
 pub mod progress;
+pub mod prune;
 pub mod relabel;
 pub mod restart;
 pub mod prompt;

@@ -2,5 +2,6 @@
 //! snapshot and its analysis. A plan is printed, confirmed, then handed to `exec`; nothing
 //! outside the plan is ever touched.
 
+pub mod prune;
 pub mod relabel;
 pub mod restart;

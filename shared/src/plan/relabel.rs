@@ -219,7 +219,15 @@ pub fn plan_relabel(
             continue;
         }
         let status = analysis.namespaces.iter().find(|s| s.name == ns.name);
-        let current = status.and_then(|s| s.effective.revision.clone());
+        // What the namespace selects now; when that revision has no injector any more, its
+        // name still tells the version it is leaving.
+        let current = status.and_then(|s| {
+            s.effective.revision.clone().or_else(|| {
+                let selector = s.effective.selector.as_deref()?;
+                let resolved = analysis.control_plane.resolve(selector);
+                Some(resolved.revision().unwrap_or(selector).to_string())
+            })
+        });
 
         if let (Some(from), Some(to)) = (
             current

@@ -112,6 +112,14 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
         .unwrap_or("?")
         .to_string();
     let bad = |e: serde_json::Error| format!("{kind} {name}: {e}");
+    if super::ingest::REVISION_OBJECT_KINDS
+        .iter()
+        .any(|(_, _, k, _, _)| *k == kind)
+        && let Some(meta) = value.get("metadata")
+    {
+        let meta = serde_json::from_value(meta.clone()).map_err(bad)?;
+        snapshot.ingest_revision_object(&api_version, &kind, &meta);
+    }
     match kind.as_str() {
         "List" | "" if value.get("items").is_some() => {
             if let Some(Value::Array(items)) = value.get("items").cloned() {

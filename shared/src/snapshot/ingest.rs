@@ -418,6 +418,53 @@ impl Snapshot {
     }
 }
 
+/// Kinds an istioctl/operator install of a revision creates (DOMAIN §7), read for prune:
+/// `(group, version, kind, plural, namespaced)`.
+pub const REVISION_OBJECT_KINDS: &[(&str, &str, &str, &str, bool)] = &[
+    ("apps", "v1", "Deployment", "deployments", true),
+    ("apps", "v1", "DaemonSet", "daemonsets", true),
+    ("", "v1", "Service", "services", true),
+    ("", "v1", "ServiceAccount", "serviceaccounts", true),
+    ("", "v1", "ConfigMap", "configmaps", true),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true),
+    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false),
+    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false),
+    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false),
+];
+
+impl Snapshot {
+    /// An object that may belong to a revision installed without Helm: labelled `istio.io/rev`,
+    /// or an Istio cluster role (the istiod chart does not label those). Prune decides.
+    pub fn ingest_revision_object(&mut self, api_version: &str, kind: &str, meta: &ObjectMeta) {
+        let labels = labels(meta);
+        let name = name(meta);
+        let cluster_role = matches!(kind, "ClusterRole" | "ClusterRoleBinding");
+        if !labels.contains_key(keys::REV) && !(cluster_role && name.starts_with("istio")) {
+            return;
+        }
+        let annotations = annotations(meta);
+        let helm_release = annotations.get(keys::HELM_RELEASE_NAME).map(|release| {
+            let ns = annotations
+                .get(keys::HELM_RELEASE_NAMESPACE)
+                .cloned()
+                .unwrap_or_default();
+            format!("{ns}/{release}")
+        });
+        self.operator_objects.push(super::ObjectRef {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: meta.namespace.clone(),
+            name,
+            labels,
+            helm_release,
+        });
+    }
+}
+
 fn webhook_info(
     name: &str,
     client: &WebhookClientConfig,

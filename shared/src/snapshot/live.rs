@@ -474,3 +474,53 @@ impl Snapshot {
         self.warnings.extend(other.warnings);
     }
 }
+
+/// Reads the objects a revision installed without Helm may have left (for `rev-prune`):
+/// metadata only, labelled `istio.io/rev`, plus Istio's cluster roles, which carry no label.
+/// Separate from [`read_snapshot`] so the read-only plugins do not pay for it.
+pub async fn read_revision_objects(
+    client: &Client,
+    snapshot: &mut Snapshot,
+    counter: &ReadCounter,
+) -> Result<(), RevError> {
+    use super::ingest::REVISION_OBJECT_KINDS;
+    let reads = join_all(REVISION_OBJECT_KINDS.iter().map(
+        |(group, version, kind, plural, _)| async move {
+            let resource = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(group, version, kind),
+                plural,
+            );
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            let params = if matches!(*kind, "ClusterRole" | "ClusterRoleBinding") {
+                ListParams::default()
+            } else {
+                ListParams::default().labels(keys::REV)
+            };
+            let mut part = Snapshot::default();
+            let result = list_metadata_pages(&api, &params, counter, |meta| {
+                part.ingest_revision_object(&resource.api_version, kind, meta)
+            })
+            .await;
+            let resource_name = if group.is_empty() {
+                plural.to_string()
+            } else {
+                format!("{plural}.{group}")
+            };
+            match result {
+                Ok(()) => Ok(ReadOutcome::Done(part)),
+                Err(e) => classify(e, "list", &resource_name),
+            }
+        },
+    ))
+    .await;
+    for outcome in reads {
+        match outcome? {
+            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Denied(w) => snapshot.warnings.push(w),
+            ReadOutcome::Absent => {}
+        }
+    }
+    snapshot.operator_objects.sort();
+    snapshot.operator_objects.dedup();
+    Ok(())
+}

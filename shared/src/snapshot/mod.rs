@@ -211,6 +211,8 @@ pub struct ObjectRef {
     pub namespace: Option<String>,
     pub name: String,
     pub labels: Labels,
+    /// `namespace/name` of the Helm release that manages it (`meta.helm.sh/release-*`).
+    pub helm_release: Option<String>,
 }
 
 /// A kind that could not be read: named by verb and resource, as RBAC names them.
