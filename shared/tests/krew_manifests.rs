@@ -58,7 +58,10 @@ struct FileOp {
 const PLUGINS: [&str; 4] = ["rev-inventory", "rev-relabel", "rev-restart", "rev-prune"];
 
 fn manifest_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../krew-manifests/plugins"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../krew-manifests/plugins"
+    ))
 }
 
 #[test]
@@ -76,16 +79,27 @@ fn manifests_follow_krew_rules() {
     let crate_version = format!("v{}", env!("CARGO_PKG_VERSION"));
     let license = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../LICENSE"));
     assert!(
-        std::fs::read_to_string(license).unwrap().contains("Apache License"),
+        std::fs::read_to_string(license)
+            .unwrap()
+            .contains("Apache License"),
         "LICENSE is Apache-2.0"
     );
     for plugin in PLUGINS {
         let text = std::fs::read_to_string(manifest_dir().join(format!("{plugin}.yaml"))).unwrap();
         let m: Manifest = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{plugin}: {e}"));
-        assert_eq!(m.api_version, "krew.googlecontainertools.github.com/v1alpha2");
+        assert_eq!(
+            m.api_version,
+            "krew.googlecontainertools.github.com/v1alpha2"
+        );
         assert_eq!(m.kind, "Plugin");
-        assert_eq!(m.metadata.name, plugin, "metadata.name equals the file name");
-        assert_eq!(m.spec.version, crate_version, "{plugin}: version is v + the crate's");
+        assert_eq!(
+            m.metadata.name, plugin,
+            "metadata.name equals the file name"
+        );
+        assert_eq!(
+            m.spec.version, crate_version,
+            "{plugin}: version is v + the crate's"
+        );
         assert!(m.spec.homepage.is_some_and(|h| h.starts_with("https://")));
         assert!(!m.spec.short_description.is_empty() && m.spec.short_description.len() <= 80);
         assert!(!m.spec.description.trim().is_empty());
@@ -94,7 +108,12 @@ fn manifests_follow_krew_rules() {
             .spec
             .platforms
             .iter()
-            .map(|p| (p.selector.match_labels["os"].clone(), p.selector.match_labels["arch"].clone()))
+            .map(|p| {
+                (
+                    p.selector.match_labels["os"].clone(),
+                    p.selector.match_labels["arch"].clone(),
+                )
+            })
             .collect();
         let wanted: BTreeSet<(String, String)> = [
             ("linux", "amd64"),
@@ -112,15 +131,34 @@ fn manifests_follow_krew_rules() {
         let bin = format!("kubectl-{}", plugin.replacen('-', "_", 1));
         for p in &m.spec.platforms {
             let windows = p.selector.match_labels["os"] == "windows";
-            let exe = if windows { format!("{bin}.exe") } else { bin.clone() };
+            let exe = if windows {
+                format!("{bin}.exe")
+            } else {
+                bin.clone()
+            };
             assert_eq!(p.bin, exe, "{plugin}");
             assert!(p.uri.starts_with("https://"));
-            assert!(p.uri.ends_with(if windows { ".zip" } else { ".tar.gz" }), "{}", p.uri);
-            assert!(p.uri.contains(&m.spec.version), "uri names the version: {}", p.uri);
+            assert!(
+                p.uri.ends_with(if windows { ".zip" } else { ".tar.gz" }),
+                "{}",
+                p.uri
+            );
+            assert!(
+                p.uri.contains(&m.spec.version),
+                "uri names the version: {}",
+                p.uri
+            );
             assert_eq!(p.sha256.len(), 64);
-            assert!(p.sha256.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            assert!(
+                p.sha256
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
             let from: BTreeSet<&str> = p.files.iter().map(|f| f.from.as_str()).collect();
-            assert!(from.contains(exe.as_str()) && from.contains("LICENSE"), "{plugin}: {from:?}");
+            assert!(
+                from.contains(exe.as_str()) && from.contains("LICENSE"),
+                "{plugin}: {from:?}"
+            );
             assert!(p.files.iter().all(|f| f.to == "."));
         }
     }

@@ -2,7 +2,9 @@
 //! changes or refuses. Pure: no cluster.
 
 use rev_shared::analysis::analyze;
-use rev_shared::plan::relabel::{BlockerKind, PREVIOUS_LABELS, Targets, plan_relabel, relabel_patch, undo_patch};
+use rev_shared::plan::relabel::{
+    BlockerKind, PREVIOUS_LABELS, Targets, plan_relabel, relabel_patch, undo_patch,
+};
 use rev_shared::plan::restart::{RestartMethod, RestartRequest, plan_restart};
 use rev_shared::revision::RevisionName;
 use rev_shared::snapshot::Snapshot;
@@ -31,7 +33,10 @@ fn selected(request: &RestartRequest) -> (Vec<String>, Vec<(String, String)>) {
             .iter()
             .map(|i| format!("{}/{}/{}", i.kind.resource(), i.namespace, i.name))
             .collect(),
-        plan.skipped.into_iter().map(|s| (s.subject, s.reason)).collect(),
+        plan.skipped
+            .into_iter()
+            .map(|s| (s.subject, s.reason))
+            .collect(),
     )
 }
 
@@ -67,15 +72,28 @@ fn native_sidecar_pods_count_as_drifted() {
 #[test]
 fn gateways_and_istiod_are_never_restarted() {
     let (items, skipped) = selected(&RestartRequest::default());
-    assert!(!items.iter().any(|i| i.contains("gateway") || i.contains("istiod")));
-    assert!(skip_reason(&skipped, "deployment/istio-ingress/istio-ingressgateway-1-20").contains("Helm release"));
+    assert!(
+        !items
+            .iter()
+            .any(|i| i.contains("gateway") || i.contains("istiod"))
+    );
+    assert!(
+        skip_reason(
+            &skipped,
+            "deployment/istio-ingress/istio-ingressgateway-1-20"
+        )
+        .contains("Helm release")
+    );
     assert!(skip_reason(&skipped, "deployment/istio-system/istiod-1-21").contains("control plane"));
 }
 
 #[test]
 fn paused_deployments_are_skipped_with_the_resume_command() {
     let (_, skipped) = selected(&RestartRequest::default());
-    assert!(skip_reason(&skipped, "deployment/shop/checkout").contains("kubectl rollout resume deployment/checkout -n shop"));
+    assert!(
+        skip_reason(&skipped, "deployment/shop/checkout")
+            .contains("kubectl rollout resume deployment/checkout -n shop")
+    );
 }
 
 #[test]
@@ -84,7 +102,14 @@ fn ondelete_statefulsets_are_reported_unless_asked_to_delete_pods() {
     assert!(!items.contains(&"statefulset/shop/orders-db".to_string()));
     assert!(skip_reason(&skipped, "statefulset/shop/orders-db").contains("--ondelete=delete-pods"));
     let s = selection();
-    let plan = plan_restart(&s, &analyze(&s), &RestartRequest { delete_ondelete_pods: true, ..Default::default() });
+    let plan = plan_restart(
+        &s,
+        &analyze(&s),
+        &RestartRequest {
+            delete_ondelete_pods: true,
+            ..Default::default()
+        },
+    );
     let orders = plan.items.iter().find(|i| i.name == "orders-db").unwrap();
     assert_eq!(orders.method, RestartMethod::DeletePods);
 }
@@ -92,7 +117,11 @@ fn ondelete_statefulsets_are_reported_unless_asked_to_delete_pods() {
 #[test]
 fn bare_pods_and_ownerless_replicasets_are_reported_not_touched() {
     let (items, skipped) = selected(&RestartRequest::default());
-    assert!(!items.iter().any(|i| i.contains("debug-shell") || i.contains("legacy")));
+    assert!(
+        !items
+            .iter()
+            .any(|i| i.contains("debug-shell") || i.contains("legacy"))
+    );
     assert!(skip_reason(&skipped, "pod/shop/debug-shell").contains("recreate it yourself"));
     assert!(skip_reason(&skipped, "pod/shop/legacy-rs-abcde").contains("recreate it yourself"));
 }
@@ -107,7 +136,10 @@ fn tags_give_the_target_revision() {
 
 #[test]
 fn all_adds_in_sync_injected_workloads_and_filters_narrow() {
-    let (items, _) = selected(&RestartRequest { all: true, ..Default::default() });
+    let (items, _) = selected(&RestartRequest {
+        all: true,
+        ..Default::default()
+    });
     assert!(items.contains(&"deployment/shop/catalog".to_string()));
     let (items, _) = selected(&RestartRequest {
         kinds: vec![WorkloadKind::StatefulSet],
@@ -128,50 +160,138 @@ fn rev(r: &str) -> RevisionName {
 
 #[test]
 fn relabel_plans_one_change_with_before_after_and_what_drifts() {
-    let s = load(&["control-plane-1-19-and-1-20.yaml", "injection-precedence.yaml", "pinned-config.yaml"]);
+    let s = load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "injection-precedence.yaml",
+        "pinned-config.yaml",
+    ]);
     let a = analyze(&s);
-    let plan = plan_relabel(&s, &a, &Targets::Names(vec!["legacy-wins".into()]), &rev("1-20")).unwrap();
+    let plan = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["legacy-wins".into()]),
+        &rev("1-20"),
+    )
+    .unwrap();
     assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
     let c = &plan.changes[0];
     assert_eq!(c.before["istio-injection"].as_deref(), Some("enabled"));
-    assert_eq!(c.after["istio-injection"], None, "the legacy label is removed");
+    assert_eq!(
+        c.after["istio-injection"], None,
+        "the legacy label is removed"
+    );
     assert_eq!(c.after["istio.io/rev"].as_deref(), Some("1-20"));
     assert_eq!(c.workloads_to_restart, ["deployment/web (1 pod)"]);
     let patch = relabel_patch(c);
-    assert_eq!(patch["metadata"]["labels"]["istio-injection"], serde_json::Value::Null);
-    assert_eq!(patch["metadata"]["resourceVersion"], serde_json::Value::Null, "fixture has none");
-    assert!(patch["metadata"]["annotations"][PREVIOUS_LABELS].as_str().unwrap().contains("enabled"));
+    assert_eq!(
+        patch["metadata"]["labels"]["istio-injection"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        patch["metadata"]["resourceVersion"],
+        serde_json::Value::Null,
+        "fixture has none"
+    );
+    assert!(
+        patch["metadata"]["annotations"][PREVIOUS_LABELS]
+            .as_str()
+            .unwrap()
+            .contains("enabled")
+    );
 }
 
 #[test]
 fn relabel_reports_pinned_config_and_ignored_pod_labels() {
-    let s = load(&["control-plane-1-19-and-1-20.yaml", "injection-precedence.yaml", "pinned-config.yaml"]);
+    let s = load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "injection-precedence.yaml",
+        "pinned-config.yaml",
+    ]);
     let a = analyze(&s);
-    let plan = plan_relabel(&s, &a, &Targets::Names(vec!["bookinfo".into(), "rev-label".into()]), &rev("1-20")).unwrap();
-    assert_eq!(plan.unchanged, ["bookinfo", "rev-label"], "already on 1-20: nothing to do");
-    let plan = plan_relabel(&s, &a, &Targets::Names(vec!["rev-label".into()]), &rev("1-19")).unwrap();
+    let plan = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["bookinfo".into(), "rev-label".into()]),
+        &rev("1-20"),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.unchanged,
+        ["bookinfo", "rev-label"],
+        "already on 1-20: nothing to do"
+    );
+    let plan = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["rev-label".into()]),
+        &rev("1-19"),
+    )
+    .unwrap();
     let c = &plan.changes[0];
-    assert!(c.ignored_pod_labels.is_empty(), "pod label 1-19 now matches");
-    let plan = plan_relabel(&s, &a, &Targets::Names(vec!["bookinfo".into()]), &rev("1-19")).unwrap();
-    assert!(plan.changes[0].pinned_config.iter().any(|p| p.contains("reviews-tap")), "{:?}", plan.changes[0].pinned_config);
+    assert!(
+        c.ignored_pod_labels.is_empty(),
+        "pod label 1-19 now matches"
+    );
+    let plan = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["bookinfo".into()]),
+        &rev("1-19"),
+    )
+    .unwrap();
+    assert!(
+        plan.changes[0]
+            .pinned_config
+            .iter()
+            .any(|p| p.contains("reviews-tap")),
+        "{:?}",
+        plan.changes[0].pinned_config
+    );
 }
 
 #[test]
 fn relabel_refuses_unknown_revision_and_names_unknown_namespaces() {
-    let s = load(&["control-plane-1-19-and-1-20.yaml", "injection-precedence.yaml"]);
+    let s = load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "injection-precedence.yaml",
+    ]);
     let a = analyze(&s);
-    let plan = plan_relabel(&s, &a, &Targets::Names(vec!["pod-level".into()]), &rev("1-21")).unwrap();
+    let plan = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["pod-level".into()]),
+        &rev("1-21"),
+    )
+    .unwrap();
     assert_eq!(plan.blockers[0].kind, BlockerKind::RevisionNotInstalled);
     assert!(plan.is_refused(false) && !plan.is_refused(true));
-    let missing = plan_relabel(&s, &a, &Targets::Names(vec!["nope".into(), "pod-level".into()]), &rev("1-20")).unwrap_err();
+    let missing = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["nope".into(), "pod-level".into()]),
+        &rev("1-20"),
+    )
+    .unwrap_err();
     assert_eq!(missing, ["nope"]);
 }
 
 #[test]
 fn relabel_refuses_istiod_without_ready_replica() {
     let s = load(&["pruned-too-early.yaml"]);
-    let plan = plan_relabel(&s, &analyze(&s), &Targets::Names(vec!["bookinfo".into()]), &rev("1-20")).unwrap();
-    assert!(plan.blockers.iter().any(|b| b.kind == BlockerKind::IstiodNotReady), "{:?}", plan.blockers);
+    let plan = plan_relabel(
+        &s,
+        &analyze(&s),
+        &Targets::Names(vec!["bookinfo".into()]),
+        &rev("1-20"),
+    )
+    .unwrap();
+    assert!(
+        plan.blockers
+            .iter()
+            .any(|b| b.kind == BlockerKind::IstiodNotReady),
+        "{:?}",
+        plan.blockers
+    );
 }
 
 #[test]
@@ -188,19 +308,51 @@ fn relabel_skip_policy_warns_at_two_minors_and_refuses_three() {
     add_ns("on-1-17", "1-17");
     add_ns("on-1-18", "1-18");
     let a = analyze(&s);
-    let three = plan_relabel(&s, &a, &Targets::Names(vec!["on-1-17".into()]), &rev("1-20")).unwrap();
-    assert!(three.blockers.iter().any(|b| b.kind == BlockerKind::SkipTooLarge), "{:?}", three.blockers);
-    let two = plan_relabel(&s, &a, &Targets::Names(vec!["on-1-18".into()]), &rev("1-20")).unwrap();
+    let three = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["on-1-17".into()]),
+        &rev("1-20"),
+    )
+    .unwrap();
+    assert!(
+        three
+            .blockers
+            .iter()
+            .any(|b| b.kind == BlockerKind::SkipTooLarge),
+        "{:?}",
+        three.blockers
+    );
+    let two = plan_relabel(
+        &s,
+        &a,
+        &Targets::Names(vec!["on-1-18".into()]),
+        &rev("1-20"),
+    )
+    .unwrap();
     assert!(two.blockers.is_empty(), "{:?}", two.blockers);
     assert_eq!(two.warnings.len(), 1);
 }
 
 #[test]
 fn relabel_from_selects_every_namespace_on_the_old_revision() {
-    let s = load(&["control-plane-1-19-and-1-20.yaml", "injection-precedence.yaml"]);
-    let plan = plan_relabel(&s, &analyze(&s), &Targets::From("1-19".into()), &rev("1-20")).unwrap();
+    let s = load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "injection-precedence.yaml",
+    ]);
+    let plan = plan_relabel(
+        &s,
+        &analyze(&s),
+        &Targets::From("1-19".into()),
+        &rev("1-20"),
+    )
+    .unwrap();
     let names: Vec<_> = plan.changes.iter().map(|c| c.namespace.as_str()).collect();
-    assert_eq!(names, ["legacy-wins"], "only the namespace whose effective revision is 1-19");
+    assert_eq!(
+        names,
+        ["legacy-wins"],
+        "only the namespace whose effective revision is 1-19"
+    );
 }
 
 #[test]
@@ -208,12 +360,19 @@ fn undo_restores_exactly_what_was_recorded() {
     let ns = rev_shared::snapshot::NamespaceInfo {
         name: "bookinfo".into(),
         labels: [("istio.io/rev".to_string(), "1-20".to_string())].into(),
-        annotations: [(PREVIOUS_LABELS.to_string(), r#"{"istio-injection":"enabled","istio.io/rev":"1-19"}"#.to_string())].into(),
+        annotations: [(
+            PREVIOUS_LABELS.to_string(),
+            r#"{"istio-injection":"enabled","istio.io/rev":"1-19"}"#.to_string(),
+        )]
+        .into(),
         resource_version: Some("42".into()),
     };
     let patch = undo_patch(&ns).unwrap().unwrap();
     assert_eq!(patch["metadata"]["labels"]["istio-injection"], "enabled");
     assert_eq!(patch["metadata"]["labels"]["istio.io/rev"], "1-19");
-    assert_eq!(patch["metadata"]["annotations"][PREVIOUS_LABELS], serde_json::Value::Null);
+    assert_eq!(
+        patch["metadata"]["annotations"][PREVIOUS_LABELS],
+        serde_json::Value::Null
+    );
     assert_eq!(patch["metadata"]["resourceVersion"], "42");
 }

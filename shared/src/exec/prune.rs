@@ -1,1 +1,462 @@
-//! stub
+//! Carries out a prune plan: looks at each planned object first (kind by discovery, ownership
+//! checked on the live object), then deletes in the plan's order, stopping at the first
+//! failure with a report of what was and was not deleted. A re-run plans from what is left.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Preconditions};
+use kube::discovery::Scope;
+use serde::Serialize;
+
+use super::helm;
+use crate::error::RevError;
+use crate::flags::{ConnectionFlags, DryRun};
+use crate::plan::prune::{ObjectKey, PrunePlan, PruneStep, UninstallMethod, live_object_not_owned};
+
+/// What was found for a planned object just before acting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
+pub enum LiveState {
+    /// Exists and is proven the revision's: will be deleted (uid precondition).
+    Present,
+    /// Already gone (an earlier, interrupted run).
+    Gone,
+    /// Exists but is not proven the revision's: left alone, with why.
+    NotOwned(String),
+    /// The API server does not serve this kind: no such object can exist.
+    NotServed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectedObject {
+    pub key: ObjectKey,
+    pub state: LiveState,
+    #[serde(skip)]
+    resource: Option<ApiResource>,
+    #[serde(skip)]
+    namespaced: bool,
+    #[serde(skip)]
+    uid: Option<String>,
+    /// For workloads: the pod selector, to wait for their pods to go.
+    #[serde(skip)]
+    pod_selector: Option<String>,
+}
+
+impl InspectedObject {
+    fn effective_namespace(&self) -> Option<&str> {
+        if self.namespaced {
+            self.key.namespace.as_deref()
+        } else {
+            None
+        }
+    }
+}
+
+/// The plan as found live: one entry per step, objects in the plan's order, and each Helm
+/// release's record Secrets.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inspection {
+    pub steps: Vec<Vec<InspectedObject>>,
+    /// Record Secret names per step (Helm releases only).
+    pub records: Vec<Vec<String>>,
+    #[serde(skip)]
+    record_secrets: Vec<Vec<Secret>>,
+}
+
+impl Inspection {
+    pub fn to_delete(&self) -> usize {
+        self.steps
+            .iter()
+            .flatten()
+            .filter(|o| o.state == LiveState::Present)
+            .count()
+    }
+}
+
+type Discovered = Option<(ApiResource, bool)>;
+
+async fn discover(
+    client: &Client,
+    cache: &mut HashMap<(String, String), Discovered>,
+    key: &ObjectKey,
+) -> Result<Discovered, RevError> {
+    let cache_key = (key.api_version.clone(), key.kind.clone());
+    if let Some(found) = cache.get(&cache_key) {
+        return Ok(found.clone());
+    }
+    let (group, version) = key.group_version();
+    let gvk = GroupVersionKind::gvk(group, version, &key.kind);
+    let found = match kube::discovery::pinned_kind(client, &gvk).await {
+        Ok((resource, caps)) => Some((resource, caps.scope == Scope::Namespaced)),
+        Err(kube::Error::Api(status)) if status.code == 404 => None,
+        Err(kube::Error::Discovery(_)) => None,
+        Err(e) => {
+            return Err(RevError::from_kube(
+                e,
+                "get",
+                &format!("discovery for {}", key.api_version),
+                "",
+            ));
+        }
+    };
+    cache.insert(cache_key, found.clone());
+    Ok(found)
+}
+
+fn resource_name(resource: &ApiResource) -> String {
+    if resource.group.is_empty() {
+        resource.plural.clone()
+    } else {
+        format!("{}.{}", resource.plural, resource.group)
+    }
+}
+
+fn scope_text(ns: Option<&str>) -> String {
+    ns.map(|n| format!(" in {n}")).unwrap_or_default()
+}
+
+fn dynamic_api(client: &Client, resource: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// `matchLabels` of a workload's selector as a label selector string.
+fn pod_selector(obj: &DynamicObject) -> Option<String> {
+    let labels = obj.data.pointer("/spec/selector/matchLabels")?.as_object()?;
+    let parts: Vec<String> = labels
+        .iter()
+        .filter_map(|(k, v)| Some(format!("{k}={}", v.as_str()?)))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// Looks at every planned object: reads only, so a refused or dry-run plan can show it.
+pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, RevError> {
+    let mut cache = HashMap::new();
+    let mut steps = Vec::new();
+    let mut records = Vec::new();
+    let mut record_secrets = Vec::new();
+    for step in &plan.steps {
+        let mut objects = Vec::new();
+        for key in step.objects() {
+            let mut inspected = InspectedObject {
+                key: key.clone(),
+                state: LiveState::NotServed,
+                resource: None,
+                namespaced: key.namespace.is_some(),
+                uid: None,
+                pod_selector: None,
+            };
+            if let Some((resource, namespaced)) = discover(client, &mut cache, key).await? {
+                inspected.namespaced = namespaced;
+                if namespaced && inspected.key.namespace.is_none() {
+                    // A namespaced kind the plan did not know: Helm puts it in the release's
+                    // namespace; the plan only lists releases' objects with theirs.
+                    if let PruneStep::HelmRelease(r) = step {
+                        inspected.key.namespace = Some(r.namespace.clone());
+                    }
+                }
+                let ns = inspected.effective_namespace().map(str::to_string);
+                let api = dynamic_api(client, &resource, ns.as_deref());
+                let live = api.get_opt(&key.name).await.map_err(|e| {
+                    RevError::from_kube(e, "get", &resource_name(&resource), &scope_text(ns.as_deref()))
+                })?;
+                inspected.state = match live {
+                    None => LiveState::Gone,
+                    Some(obj) => {
+                        let labels = obj.metadata.labels.clone().unwrap_or_default();
+                        let annotations = obj.metadata.annotations.clone().unwrap_or_default();
+                        match live_object_not_owned(step, &plan.revision, &labels, &annotations) {
+                            Some(why) => LiveState::NotOwned(why),
+                            None => {
+                                inspected.uid = obj.metadata.uid.clone();
+                                if key.is_workload() {
+                                    inspected.pod_selector = pod_selector(&obj);
+                                }
+                                LiveState::Present
+                            }
+                        }
+                    }
+                };
+                inspected.resource = Some(resource);
+            }
+            objects.push(inspected);
+        }
+        let secrets = match step {
+            PruneStep::HelmRelease(r) => helm::list_records(client, &r.namespace, &r.name).await?,
+            PruneStep::Objects(_) => Vec::new(),
+        };
+        records.push(
+            secrets
+                .iter()
+                .filter_map(|s| s.metadata.name.clone())
+                .collect(),
+        );
+        record_secrets.push(secrets);
+        steps.push(objects);
+    }
+    Ok(Inspection {
+        steps,
+        records,
+        record_secrets,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct PruneSettings {
+    pub dry_run: DryRun,
+    /// How long to wait for the deleted workloads' pods to go (and for `helm uninstall`).
+    pub timeout: Duration,
+    /// For the `helm` binary, which must reach the same cluster as the same user.
+    pub connection: ConnectionFlags,
+}
+
+/// What happened, step by step; on failure, what was not done.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    pub deleted: Vec<String>,
+    pub already_gone: Vec<String>,
+    pub left_alone: Vec<String>,
+    pub releases_uninstalled: Vec<String>,
+    pub not_done: Vec<String>,
+    #[serde(skip)]
+    pub failure: Option<RevError>,
+    pub pods_gone_after: Option<Duration>,
+}
+
+/// Carries out the plan. Call only with a plan that is not refused (the caller checks, since
+/// it also prints the refusal); stops at the first error and reports the rest as not done.
+pub async fn execute(
+    client: &Client,
+    plan: &PrunePlan,
+    inspection: &Inspection,
+    settings: &PruneSettings,
+    progress: &dyn Fn(&str),
+) -> PruneReport {
+    let mut report = PruneReport::default();
+    let mut workloads: Vec<(String, String)> = Vec::new();
+    let verb = if settings.dry_run == DryRun::Server {
+        "deleted (server dry run)"
+    } else {
+        "deleted"
+    };
+    for (index, step) in plan.steps.iter().enumerate() {
+        let objects = &inspection.steps[index];
+        let result = match step {
+            PruneStep::HelmRelease(release) => match &release.method {
+                UninstallMethod::HelmBinary { .. }
+                    if objects.iter().any(|o| matches!(o.state, LiveState::NotOwned(_))) =>
+                {
+                    Err(RevError::Refused {
+                        reason: format!(
+                            "helm uninstall {} would also delete objects this release no longer owns (see the plan): uninstall it by hand after checking them",
+                            release.name
+                        ),
+                    })
+                }
+                UninstallMethod::HelmBinary { path } => {
+                    progress(&format!(
+                        "running helm uninstall {} -n {} (it has delete hooks)",
+                        release.name, release.namespace
+                    ));
+                    helm::run_helm_uninstall(
+                        std::path::Path::new(path),
+                        &release.name,
+                        &release.namespace,
+                        &settings.connection,
+                        settings.timeout,
+                        settings.dry_run,
+                    )
+                    .await
+                    .map(|()| {
+                        for o in objects {
+                            report.deleted.push(o.key.display());
+                        }
+                    })
+                }
+                UninstallMethod::Native => {
+                    let records = &inspection.record_secrets[index];
+                    native_uninstall(client, records, objects, settings, &mut report, &mut workloads, verb, progress)
+                        .await
+                }
+            },
+            PruneStep::Objects(_) => {
+                delete_objects(client, objects, settings, &mut report, &mut workloads, verb, progress)
+                    .await
+            }
+        };
+        match result {
+            Ok(()) => {
+                if let PruneStep::HelmRelease(r) = step {
+                    report
+                        .releases_uninstalled
+                        .push(format!("{}/{}", r.namespace, r.name));
+                    progress(&format!(
+                        "release {}/{} uninstalled{}",
+                        r.namespace,
+                        r.name,
+                        if settings.dry_run == DryRun::Server { " (server dry run)" } else { "" }
+                    ));
+                }
+            }
+            Err(err) => {
+                for later in &inspection.steps[index..] {
+                    for o in later {
+                        let shown = o.key.display();
+                        if o.state == LiveState::Present && !report.deleted.contains(&shown) {
+                            report.not_done.push(shown);
+                        }
+                    }
+                }
+                for later in &plan.steps[index..] {
+                    if let PruneStep::HelmRelease(r) = later {
+                        report
+                            .not_done
+                            .push(format!("Helm release {}/{} (its records)", r.namespace, r.name));
+                    }
+                }
+                report.failure = Some(err);
+                return report;
+            }
+        }
+    }
+    if settings.dry_run == DryRun::None && !workloads.is_empty() {
+        match wait_for_pods_gone(client, &workloads, settings.timeout, progress).await {
+            Ok(took) => report.pods_gone_after = Some(took),
+            Err(err) => report.failure = Some(err),
+        }
+    }
+    report
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn native_uninstall(
+    client: &Client,
+    records: &[Secret],
+    objects: &[InspectedObject],
+    settings: &PruneSettings,
+    report: &mut PruneReport,
+    workloads: &mut Vec<(String, String)>,
+    verb: &str,
+    progress: &dyn Fn(&str),
+) -> Result<(), RevError> {
+    // Helm: mark uninstalling → (pre-delete hooks: none here) → delete → purge records.
+    if let Some(newest) = records.last() {
+        helm::mark_uninstalling(client, newest, settings.dry_run).await?;
+    }
+    delete_objects(client, objects, settings, report, workloads, verb, progress).await?;
+    helm::delete_records(client, records, settings.dry_run).await?;
+    Ok(())
+}
+
+async fn delete_objects(
+    client: &Client,
+    objects: &[InspectedObject],
+    settings: &PruneSettings,
+    report: &mut PruneReport,
+    workloads: &mut Vec<(String, String)>,
+    verb: &str,
+    progress: &dyn Fn(&str),
+) -> Result<(), RevError> {
+    for object in objects {
+        let shown = object.key.display();
+        let resource = match (&object.state, &object.resource) {
+            (LiveState::Present, Some(resource)) => resource,
+            (LiveState::NotOwned(why), _) => {
+                report.left_alone.push(format!("{shown}: {why}"));
+                continue;
+            }
+            _ => {
+                report.already_gone.push(shown);
+                continue;
+            }
+        };
+        let ns = object.effective_namespace();
+        let api = dynamic_api(client, resource, ns);
+        let mut params = super::delete_params(settings.dry_run);
+        params.preconditions = object.uid.clone().map(|uid| Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        });
+        match api.delete(&object.key.name, &params).await {
+            Ok(_) => {
+                progress(&format!("{verb} {shown}"));
+                report.deleted.push(shown);
+                if let (Some(selector), Some(ns)) = (&object.pod_selector, ns) {
+                    workloads.push((ns.to_string(), selector.clone()));
+                }
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => report.already_gone.push(shown),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                // The uid precondition failed: the object was replaced since it was checked.
+                report.left_alone.push(format!(
+                    "{shown}: replaced since it was checked ({}); re-run to re-check it",
+                    status.message
+                ));
+            }
+            Err(e) => {
+                return Err(RevError::from_kube(
+                    e,
+                    "delete",
+                    &resource_name(resource),
+                    &scope_text(ns),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits until no pod matches any deleted workload's selector (garbage collection removes
+/// ReplicaSets, then pods).
+async fn wait_for_pods_gone(
+    client: &Client,
+    workloads: &[(String, String)],
+    timeout: Duration,
+    progress: &dyn Fn(&str),
+) -> Result<Duration, RevError> {
+    let started = Instant::now();
+    progress(&format!(
+        "waiting up to {}s for the deleted workloads' pods to go",
+        timeout.as_secs()
+    ));
+    loop {
+        let mut remaining: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (ns, selector) in workloads {
+            let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+            let pods = api
+                .list_metadata(&ListParams::default().labels(selector))
+                .await
+                .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {ns}")))?;
+            for p in pods.items {
+                remaining
+                    .entry(ns.clone())
+                    .or_default()
+                    .extend(p.metadata.name);
+            }
+        }
+        if remaining.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            let list: Vec<String> = remaining
+                .iter()
+                .map(|(ns, pods)| format!("{ns}: {}", pods.join(", ")))
+                .collect();
+            return Err(RevError::Failed(format!(
+                "the deleted workloads' pods are still there after {}s ({}); everything was deleted, the pods are terminating\n  hint: kubectl get pods -n <namespace> to follow them; re-run with a longer --timeout to wait again",
+                timeout.as_secs(),
+                list.join("; ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

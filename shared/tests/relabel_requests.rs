@@ -1,0 +1,252 @@
+//! Mocked-API tests pinning the exact requests of relabel's executor: one merge patch that sets
+//! istio.io/rev and removes istio-injection, guarded by resourceVersion; a 409 leads to a re-read
+//! and a re-planned patch; server dry-run sends dryRun=All.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use kube::Client;
+use kube::client::Body;
+use rev_shared::exec::{patch_params, relabel};
+use rev_shared::flags::DryRun;
+use rev_shared::plan::relabel::NamespaceChange;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    uri: String,
+    content_type: String,
+    body: Value,
+}
+
+type Responder = Box<dyn Fn(&Seen, usize) -> (StatusCode, Value) + Send>;
+
+fn mock(respond: Responder) -> (Client, Arc<Mutex<Vec<Seen>>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Some((request, send)) = handle.next_request().await {
+            let method = request.method().to_string();
+            let uri = request.uri().to_string();
+            let content_type = request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let bytes = request.into_body().collect().await.unwrap().to_bytes();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let s = Seen {
+                method,
+                uri,
+                content_type,
+                body,
+            };
+            let (code, reply) = respond(&s, n);
+            n += 1;
+            record.lock().unwrap().push(s);
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    (Client::new(service, "default"), seen)
+}
+
+fn namespace(rv: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bookinfo", "resourceVersion": rv, "labels": labels}})
+}
+
+fn change() -> NamespaceChange {
+    let labels = |rev: &str, inj: Option<&str>| -> BTreeMap<String, Option<String>> {
+        [
+            ("istio.io/rev".to_string(), Some(rev.to_string())),
+            ("istio-injection".to_string(), inj.map(str::to_string)),
+        ]
+        .into()
+    };
+    NamespaceChange {
+        namespace: "bookinfo".into(),
+        resource_version: Some("100".into()),
+        before: labels("1-19", Some("enabled")),
+        after: labels("1-20", None),
+        workloads_to_restart: vec![],
+        pods_to_restart: 0,
+        ignored_pod_labels: vec![],
+        pinned_config: vec![],
+    }
+}
+
+#[tokio::test]
+async fn one_guarded_merge_patch_sets_and_removes_in_the_same_request() {
+    let (client, seen) = mock(Box::new(|_, _| {
+        (
+            StatusCode::OK,
+            namespace("101", json!({"istio.io/rev": "1-20"})),
+        )
+    }));
+    let (done, err) = relabel::apply(
+        &client,
+        &[change()],
+        "1-20",
+        &patch_params("kubectl-rev-relabel", DryRun::None),
+        DryRun::None,
+    )
+    .await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(done.len(), 1);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "exactly one request: {seen:?}");
+    let req = &seen[0];
+    assert_eq!(req.method, "PATCH");
+    assert!(
+        req.uri.starts_with("/api/v1/namespaces/bookinfo?"),
+        "{}",
+        req.uri
+    );
+    assert!(req.uri.contains("fieldManager=kubectl-rev-relabel"));
+    assert!(!req.uri.contains("dryRun"));
+    assert_eq!(req.content_type, "application/merge-patch+json");
+    assert_eq!(req.body["metadata"]["resourceVersion"], "100");
+    assert_eq!(req.body["metadata"]["labels"]["istio.io/rev"], "1-20");
+    assert_eq!(
+        req.body["metadata"]["labels"]["istio-injection"],
+        Value::Null
+    );
+    assert!(
+        req.body["metadata"]["annotations"]["relabel.kubectl-rev.dev/previous-labels"].is_string()
+    );
+}
+
+#[tokio::test]
+async fn conflict_rereads_and_replans_from_the_fresh_object() {
+    let (client, seen) = mock(Box::new(|req, n| match (req.method.as_str(), n) {
+        ("PATCH", 0) => (
+            StatusCode::CONFLICT,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409, "reason": "Conflict", "message": "the object has been modified"}),
+        ),
+        // Someone added a team label and removed the legacy label meanwhile.
+        ("GET", _) => (
+            StatusCode::OK,
+            namespace("205", json!({"istio.io/rev": "1-19", "team": "books"})),
+        ),
+        _ => (
+            StatusCode::OK,
+            namespace("206", json!({"istio.io/rev": "1-20", "team": "books"})),
+        ),
+    }));
+    let (done, err) = relabel::apply(
+        &client,
+        &[change()],
+        "1-20",
+        &patch_params("m", DryRun::None),
+        DryRun::None,
+    )
+    .await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(done.len(), 1);
+    let seen = seen.lock().unwrap();
+    let methods: Vec<_> = seen.iter().map(|s| s.method.as_str()).collect();
+    assert_eq!(methods, ["PATCH", "GET", "PATCH"]);
+    let retry = &seen[2].body;
+    assert_eq!(
+        retry["metadata"]["resourceVersion"], "205",
+        "guarded by the fresh version"
+    );
+    let recorded: Value = serde_json::from_str(
+        retry["metadata"]["annotations"]["relabel.kubectl-rev.dev/previous-labels"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        recorded["istio-injection"],
+        Value::Null,
+        "re-planned: the legacy label was already gone"
+    );
+    assert!(
+        retry["metadata"]["labels"].get("team").is_none(),
+        "labels outside the plan are not touched"
+    );
+}
+
+#[tokio::test]
+async fn conflicts_are_bounded() {
+    let (client, seen) = mock(Box::new(|req, _| match req.method.as_str() {
+        "PATCH" => (
+            StatusCode::CONFLICT,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409, "reason": "Conflict", "message": "modified"}),
+        ),
+        _ => (
+            StatusCode::OK,
+            namespace("300", json!({"istio.io/rev": "1-19"})),
+        ),
+    }));
+    let (done, err) = relabel::apply(
+        &client,
+        &[change()],
+        "1-20",
+        &patch_params("m", DryRun::None),
+        DryRun::None,
+    )
+    .await;
+    assert!(done.is_empty());
+    assert!(err.is_some());
+    let patches = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "PATCH")
+        .count();
+    assert_eq!(patches, 4, "the first try and three re-plans");
+}
+
+#[tokio::test]
+async fn server_dry_run_sends_dry_run_all() {
+    let (client, seen) = mock(Box::new(|_, _| {
+        (StatusCode::OK, namespace("100", json!({})))
+    }));
+    let (done, _) = relabel::apply(
+        &client,
+        &[change()],
+        "1-20",
+        &patch_params("m", DryRun::Server),
+        DryRun::Server,
+    )
+    .await;
+    assert_eq!(done[0].result, relabel::ChangeResult::ServerDryRun);
+    assert!(seen.lock().unwrap()[0].uri.contains("dryRun=All"));
+}
+
+#[tokio::test]
+async fn forbidden_patch_names_verb_and_resource() {
+    let (client, _) = mock(Box::new(|_, _| {
+        (
+            StatusCode::FORBIDDEN,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden", "message": "namespaces \"bookinfo\" is forbidden: User \"jane\" cannot patch resource \"namespaces\""}),
+        )
+    }));
+    let (done, err) = relabel::apply(
+        &client,
+        &[change()],
+        "1-20",
+        &patch_params("m", DryRun::None),
+        DryRun::None,
+    )
+    .await;
+    assert!(done.is_empty());
+    let text = err.unwrap().to_string();
+    assert!(
+        text.contains("cannot patch namespaces")
+            && text.contains("kubectl auth can-i patch namespaces"),
+        "{text}"
+    );
+}
