@@ -29,7 +29,10 @@ pub struct Cluster {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 fn run_script(root: &Path, args: &[&str]) -> String {
@@ -135,7 +138,11 @@ impl Cluster {
             .args(args)
             .output()
             .expect("helm runs");
-        assert!(out.status.success(), "helm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -191,7 +198,13 @@ pub fn pod_revisions(cluster: &Cluster, namespace: &str) -> Vec<(String, String)
                 .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
                 .and_then(|v| v["revision"].as_str().map(str::to_string))
                 .unwrap_or_else(|| "none".into());
-            (p["metadata"]["name"].as_str().unwrap_or_default().to_string(), status)
+            (
+                p["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                status,
+            )
         })
         .collect();
     out.sort();

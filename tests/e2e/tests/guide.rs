@@ -1,0 +1,292 @@
+//! The upgrade guide, end to end, on a real API server with real controllers, real Helm and the
+//! real Istio charts: the plugins run through kubectl's own plugin lookup, and every step's
+//! cluster state is asserted through the API (kubectl get), not through the plugins' output.
+
+use std::collections::BTreeMap;
+
+use rev_e2e::{Cluster, NEW_REV, OLD_REV, PLUGINS, pod_revisions, show};
+use serde_json::Value;
+
+const BOOKINFO: [&str; 6] = [
+    "details-v1",
+    "productpage-v1",
+    "ratings-v1",
+    "reviews-v1",
+    "reviews-v2",
+    "reviews-v3",
+];
+
+fn json_of(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", show(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", show(out)))
+}
+
+fn namespace_state(c: &Cluster, name: &str) -> (BTreeMap<String, String>, String) {
+    let ns = c.get_json(&["namespace", name]);
+    let labels = ns["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        labels,
+        ns["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+fn revisions_of(c: &Cluster) -> Vec<String> {
+    pod_revisions(c, "bookinfo")
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+fn generations(c: &Cluster) -> Vec<i64> {
+    BOOKINFO
+        .iter()
+        .map(|d| {
+            c.get_json(&["deployment", d, "-n", "bookinfo"])["metadata"]["generation"]
+                .as_i64()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the local control plane (tests/cluster): run `make e2e`"]
+fn upgrade_guide_end_to_end() {
+    let c = Cluster::fresh();
+
+    // The plugins are found by kubectl itself, with no warning.
+    let list = c.kubectl(&["plugin", "list"]);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    for p in PLUGINS {
+        assert!(
+            listed.contains(p),
+            "kubectl plugin list misses {p}: {}",
+            show(&list)
+        );
+    }
+    assert!(
+        !String::from_utf8_lossy(&list.stderr).contains("warning"),
+        "{}",
+        show(&list)
+    );
+
+    step1_inventory_of_the_old_revision(&c);
+    c.install_new_revision();
+    step3_inventory_shows_both_revisions(&c);
+    step3_relabel_refusals_change_nothing(&c);
+    step3_relabel_moves_bookinfo_and_undo_restores_it(&c);
+    step3_restart_moves_every_pod_one_at_a_time(&c);
+}
+
+fn step1_inventory_of_the_old_revision(c: &Cluster) {
+    let inv = json_of(&c.plugin("rev-inventory", &["-o", "json"]));
+    let cluster = &inv["clusters"][0];
+    let revs: Vec<_> = cluster["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(revs, [OLD_REV]);
+    assert_eq!(cluster["defaultRevision"], OLD_REV);
+    // The cluster agrees: every Bookinfo pod carries the old revision's sidecar.
+    assert_eq!(revisions_of(c), vec![OLD_REV.to_string(); 6]);
+    let gateways = cluster["gateways"].as_array().unwrap();
+    assert_eq!(
+        gateways.len(),
+        2,
+        "ingress and east-west gateways of {OLD_REV}"
+    );
+}
+
+fn step3_inventory_shows_both_revisions(c: &Cluster) {
+    let inv = json_of(&c.plugin("rev-inventory", &["-o", "json"]));
+    let cluster = &inv["clusters"][0];
+    let revs: Vec<_> = cluster["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(revs, [OLD_REV, NEW_REV]);
+    let releases = c.helm_ok(&["ls", "-A", "-q"]);
+    for r in [
+        format!("istiod-{NEW_REV}"),
+        format!("istio-ingressgateway-{NEW_REV}"),
+        format!("istio-eastwestgateway-{NEW_REV}"),
+    ] {
+        assert!(
+            releases.lines().any(|l| l == r),
+            "helm ls misses {r}: {releases}"
+        );
+    }
+}
+
+fn step3_relabel_refusals_change_nothing(c: &Cluster) {
+    let before = namespace_state(c, "bookinfo");
+    let refusals: [(&[&str], &str); 6] = [
+        (
+            &["bookinfo", "1-99", "--yes"],
+            "neither an installed revision nor a tag",
+        ),
+        (&["bookinfo", "1.31", "--yes"], "invalid revision"),
+        (&["nope", NEW_REV, "--yes"], "namespace(s) not found: nope"),
+        (&["bookinfo", NEW_REV], "no terminal to confirm on"),
+        (&["bookinfo", NEW_REV, "--dry-run=client"], ""),
+        (&["bookinfo", NEW_REV, "--dry-run=server"], ""),
+    ];
+    for (args, message) in refusals {
+        let out = c.plugin("rev-relabel", args);
+        // The plan (with its blockers) is on stdout, the error on stderr.
+        let err = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if message.is_empty() {
+            assert!(out.status.success(), "{args:?}: {}", show(&out));
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
+            assert!(
+                err.contains(message),
+                "{args:?} should say {message:?}: {}",
+                show(&out)
+            );
+        }
+        assert_eq!(
+            namespace_state(c, "bookinfo"),
+            before,
+            "{args:?} changed the namespace"
+        );
+    }
+    // RBAC: a user who may read but not patch namespaces is told which verb on which resource.
+    let kc = c.limited_kubeconfig.display().to_string();
+    let out = c.plugin(
+        "rev-relabel",
+        &["bookinfo", NEW_REV, "--yes", "--kubeconfig", &kc],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot patch namespaces"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(namespace_state(c, "bookinfo"), before);
+}
+
+fn step3_relabel_moves_bookinfo_and_undo_restores_it(c: &Cluster) {
+    // Start from the legacy label too, so undo has something non-trivial to restore.
+    c.kubectl_ok(&[
+        "label",
+        "namespace",
+        "bookinfo",
+        "istio-injection=enabled",
+        "team=books",
+    ]);
+    let (original, _) = namespace_state(c, "bookinfo");
+
+    let out = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--yes"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("kubectl rev-restart bookinfo"),
+        "next step printed"
+    );
+    let (labels, rv) = namespace_state(c, "bookinfo");
+    assert_eq!(
+        labels.get("istio.io/rev").map(String::as_str),
+        Some(NEW_REV)
+    );
+    assert!(
+        !labels.contains_key("istio-injection"),
+        "legacy label removed: {labels:?}"
+    );
+    assert_eq!(
+        labels.get("team").map(String::as_str),
+        Some("books"),
+        "other labels untouched"
+    );
+
+    // A second run changes nothing.
+    let again = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--yes"]);
+    assert!(
+        again.status.success() && String::from_utf8_lossy(&again.stdout).contains("unchanged"),
+        "{}",
+        show(&again)
+    );
+    assert_eq!(
+        namespace_state(c, "bookinfo").1,
+        rv,
+        "second run wrote nothing"
+    );
+
+    // Inventory now shows the drift: six pods to restart.
+    let inv = json_of(&c.plugin("rev-inventory", &["-n", "bookinfo", "-o", "json"]));
+    assert_eq!(inv["clusters"][0]["namespaces"][0]["podsNeedingRestart"], 6);
+
+    // Undo restores exactly what was replaced; then move again for the rest of the guide.
+    let undo = c.plugin("rev-relabel", &["--undo", "bookinfo", "--yes"]);
+    assert!(undo.status.success(), "{}", show(&undo));
+    assert_eq!(namespace_state(c, "bookinfo").0, original);
+    let redo = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--yes"]);
+    assert!(redo.status.success(), "{}", show(&redo));
+}
+
+fn step3_restart_moves_every_pod_one_at_a_time(c: &Cluster) {
+    let report = json_of(&c.plugin("rev-restart", &["-n", "bookinfo", "--yes", "-o", "json"]));
+    let workloads = report["workloads"].as_array().unwrap();
+    assert_eq!(workloads.len(), 6);
+    assert!(
+        workloads
+            .iter()
+            .all(|w| w["result"] == "restarted" && w["podsVerified"] == 1),
+        "{report}"
+    );
+
+    // Every Bookinfo pod now runs the new revision's sidecar (from the API).
+    assert_eq!(revisions_of(c), vec![NEW_REV.to_string(); 6]);
+
+    // One at a time: each restart was sent after the previous rollout completed — the plugin's
+    // timings, checked against the restartedAt each Deployment carries in the cluster.
+    let mut previous_finish = String::new();
+    for w in workloads {
+        let name = w["name"].as_str().unwrap();
+        let d = c.get_json(&["deployment", name, "-n", "bookinfo"]);
+        let restarted_at =
+            d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} has no restartedAt"))
+                .to_string();
+        let started = w["startedAt"].as_str().unwrap().to_string();
+        let finished = w["finishedAt"].as_str().unwrap().to_string();
+        assert!(
+            restarted_at >= started && restarted_at <= finished,
+            "{name}: restartedAt {restarted_at} outside {started}..{finished}"
+        );
+        assert!(
+            restarted_at >= previous_finish,
+            "{name} restarted at {restarted_at}, before the previous rollout finished at {previous_finish}"
+        );
+        previous_finish = finished;
+    }
+
+    // A second run has nothing to do and rolls nothing.
+    let generations_before = generations(c);
+    let again = c.plugin("rev-restart", &["-n", "bookinfo", "--yes"]);
+    assert!(again.status.success(), "{}", show(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to restart"),
+        "{}",
+        show(&again)
+    );
+    assert_eq!(generations(c), generations_before);
+}
