@@ -4,7 +4,7 @@
 
 CLUSTER := tests/cluster
 
-.PHONY: cluster-build cluster-up cluster-down cluster-status scenario scenario-old scenario-bookinfo scenario-new cluster-smoke
+.PHONY: test unit e2e demo demo-down plugins bench lint cluster-build cluster-up cluster-down cluster-status scenario scenario-old scenario-bookinfo scenario-new cluster-smoke
 
 ## cluster-build: build/cached binaries, Istio charts and the test injector
 cluster-build:
@@ -31,3 +31,42 @@ scenario-old scenario-bookinfo scenario-new: scenario-%: cluster-up
 ## cluster-smoke: check the scenario behaves like Istio (run right after `make scenario`)
 cluster-smoke:
 	bash $(CLUSTER)/smoke.sh
+
+# ---------------------------------------------------------------------------------------------
+# The suite
+
+## test: everything CI runs after lint: unit, fixture, mock and CLI snapshot tests, then the
+## end-to-end suite on a fresh local control plane
+test: unit e2e
+
+## unit: tests that need no cluster
+unit:
+	cargo test --workspace
+
+## e2e: the upgrade guide end to end on the local control plane (builds it on first use)
+e2e: cluster-build
+	cargo build --workspace
+	cargo test -p rev-e2e -- --ignored --test-threads=1; rc=$$?; bash $(CLUSTER)/cluster.sh down >/dev/null 2>&1; exit $$rc
+
+## lint: formatting and clippy, as CI runs them
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## plugins: the four executables in target/plugins (cargo's .d files in target/debug make
+## `kubectl plugin list` warn); put that directory on PATH
+plugins:
+	cargo build --workspace
+	mkdir -p target/plugins && cp target/debug/kubectl-rev_inventory target/debug/kubectl-rev_relabel target/debug/kubectl-rev_restart target/debug/kubectl-rev_prune target/plugins/
+
+## demo: build, start the local cluster, install the scenario and walk the upgrade guide with the
+## four plugins; leaves the cluster up and prints its kubeconfig
+demo: cluster-build plugins
+	bash $(CLUSTER)/demo.sh
+
+## demo-down: stop the demo cluster
+demo-down: cluster-down
+
+## bench: rev-inventory --from-file on 2,000 namespaces / 10,000 workloads / 50,000 pods
+bench:
+	bash tests/bench/inventory_from_file.sh

@@ -92,9 +92,9 @@ fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
 
-fn to_info<K: Clone>(kind: WorkloadKind, obj: K) -> Option<WorkloadInfo>
+fn to_info<K>(kind: WorkloadKind, obj: K) -> Option<WorkloadInfo>
 where
-    K: Into<AnyWorkload>,
+    K: Clone + Into<AnyWorkload>,
 {
     let mut s = Snapshot::default();
     match obj.into() {
@@ -485,7 +485,8 @@ pub async fn run_plan(
     progress: &dyn RestartProgress,
 ) -> Vec<WorkloadOutcome> {
     let failed = Arc::new(AtomicUsize::new(0));
-    let mut outcomes: Vec<WorkloadOutcome> = futures::stream::iter(items.iter().enumerate())
+    // Outcomes come back as workloads finish; report them in plan order.
+    futures::stream::iter(items.iter().enumerate())
         .map(|(i, item)| {
             let failed = failed.clone();
             async move {
@@ -513,12 +514,9 @@ pub async fn run_plan(
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .map(|(i, o)| (i, o))
         .collect::<std::collections::BTreeMap<_, _>>()
         .into_values()
-        .collect();
-    outcomes.shrink_to_fit();
-    outcomes
+        .collect()
 }
 
 fn not_run(item: &RestartItem) -> WorkloadOutcome {
