@@ -8,14 +8,18 @@ use clap::Parser;
 use rev_shared::RevError;
 use rev_shared::analysis::analyze;
 use rev_shared::client::connect;
-use rev_shared::exec::{patch_params, relabel};
+use rev_shared::exec::{patch_params, post_params, relabel};
 use rev_shared::flags::{
     ConnectionFlags, DryRun, MutationFlags, OutputFlags, OutputFormat, ScopeFlags, VerbosityFlags,
 };
 use rev_shared::output::prompt::confirm;
-use rev_shared::output::relabel::{API_VERSION, RelabelReport, render_names, render_plan};
+use rev_shared::output::relabel::{
+    API_VERSION, RelabelReport, render_names, render_plan, render_tag_plan,
+};
 use rev_shared::output::{to_json, to_yaml};
-use rev_shared::plan::relabel::{PREVIOUS_LABELS, Targets, plan_relabel};
+use rev_shared::plan::relabel::{
+    BlockerKind, PREVIOUS_LABELS, PREVIOUS_REVISION, Targets, plan_relabel, plan_tag,
+};
 use rev_shared::revision::RevisionName;
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, read_snapshot};
@@ -50,6 +54,12 @@ struct Cli {
     /// Proceed despite failed preflight checks
     #[arg(long)]
     force: bool,
+
+    /// Repoint this revision tag to REVISION instead of relabelling namespaces (like
+    /// `istioctl tag set TAG --revision REVISION --overwrite`); `default` also moves
+    /// istiod-default-validator
+    #[arg(long, value_name = "TAG", conflicts_with_all = ["from", "selector"])]
+    tag: Option<String>,
 
     /// Field manager recorded for the change
     #[arg(long, default_value = "kubectl-rev-relabel")]
@@ -87,6 +97,9 @@ async fn run(cli: Cli) -> Result<ExitCode, RevError> {
         cli.output.format(),
         OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Name
     );
+    if let Some(tag) = &cli.tag {
+        return run_tag(&cli, tag, machine).await;
+    }
     let (targets, revision) = parse_targets(&cli)?;
     let conn = connect(&cli.connection, cli.verbosity.level).await?;
     let scope = match &targets {
@@ -277,6 +290,100 @@ fn finish(
         eprintln!(
             "next: restart the drifted workloads one at a time: kubectl rev-restart {}",
             moved.join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--tag TAG REVISION` (or `--undo --tag TAG`): repoint a revision tag.
+async fn run_tag(cli: &Cli, tag: &str, machine: bool) -> Result<ExitCode, RevError> {
+    let tag = RevisionName::parse(tag)?;
+    let conn = connect(&cli.connection, cli.verbosity.level).await?;
+    let snapshot = read_snapshot(&conn.client, &NamespaceScope::All, &ReadCounter::default())
+        .await
+        .map_err(|e| e.with_server(&conn.server))?;
+    let analysis = analyze(&snapshot);
+    let revision = if cli.undo {
+        let recorded = snapshot
+            .mutating_webhooks
+            .iter()
+            .find(|m| m.labels.get("istio.io/tag").map(String::as_str) == Some(tag.as_str()))
+            .and_then(|m| m.annotations.get(PREVIOUS_REVISION).cloned());
+        match recorded {
+            Some(previous) if !previous.is_empty() => RevisionName::parse(&previous)?,
+            _ => {
+                say(
+                    machine,
+                    &format!("tag {tag} has no relabel record ({PREVIOUS_REVISION}): unchanged\n"),
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    } else {
+        match cli.args.as_slice() {
+            [revision] => RevisionName::parse(revision)?,
+            _ => {
+                return Err(RevError::Usage(
+                    "--tag TAG takes exactly one REVISION: kubectl rev-relabel --tag prod 1-20"
+                        .into(),
+                ));
+            }
+        }
+    };
+    let mut plan = plan_tag(&snapshot, &analysis, tag.as_str(), &revision)
+        .map_err(|reason| RevError::Refused { reason })?;
+    if cli.undo {
+        // Going back to where the tag pointed before is the point of undo, not a downgrade.
+        plan.blockers
+            .retain(|b| b.kind != BlockerKind::SkipTooLarge);
+    }
+    say(machine, &render_tag_plan(&plan));
+    if !cli.force && !plan.blockers.is_empty() {
+        return Err(RevError::Refused {
+            reason: format!(
+                "{} preflight check(s) failed (listed above); nothing was changed. --force overrides them.",
+                plan.blockers.len()
+            ),
+        });
+    }
+    if plan.unchanged {
+        say(
+            machine,
+            &format!(
+                "tag {} already points at {}: unchanged\n",
+                plan.tag, plan.to_revision
+            ),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.mutation.dry_run == DryRun::Client {
+        say(machine, "dry run (client): nothing was sent\n");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.mutation.dry_run == DryRun::None {
+        confirm(
+            &format!("Repoint tag {} to {}?", plan.tag, plan.to_revision),
+            cli.mutation.yes,
+        )?;
+    }
+    let changed = relabel::apply_tag(
+        &conn.client,
+        &plan,
+        &post_params(&cli.field_manager, cli.mutation.dry_run),
+    )
+    .await?;
+    let suffix = if cli.mutation.dry_run == DryRun::Server {
+        " (server dry run)"
+    } else {
+        ""
+    };
+    for object in &changed {
+        println!("{object} retargeted to {}{suffix}", plan.to_revision);
+    }
+    if !plan.namespaces.is_empty() && cli.mutation.dry_run == DryRun::None {
+        eprintln!(
+            "next: restart the workloads of the namespaces that moved: kubectl rev-restart {}",
+            plan.namespaces.join(" ")
         );
     }
     Ok(ExitCode::SUCCESS)

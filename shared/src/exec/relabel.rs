@@ -158,3 +158,87 @@ pub async fn undo(
     }
     (done, None)
 }
+
+/// Repoints a tag: its MutatingWebhookConfiguration (and, for `default`,
+/// `istiod-default-validator`) replaced with the retargeted object, guarded by the
+/// resourceVersion it was read at; a concurrent edit (409) means read and transform again.
+pub async fn apply_tag(
+    client: &Client,
+    plan: &crate::plan::relabel::TagPlan,
+    params: &kube::api::PostParams,
+) -> Result<Vec<String>, RevError> {
+    use crate::plan::relabel::{retarget_default_validator, retarget_tag_webhooks};
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    let mwcs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let forbidden = |verb: &str, resource: &str, name: &str| {
+        let (verb, resource, name) = (verb.to_string(), resource.to_string(), name.to_string());
+        move |e| RevError::from_kube(e, &verb, &resource, &format!(" ({name})"))
+    };
+    let mut changed = Vec::new();
+    for attempt in 0..=MAX_CONFLICT_RETRIES {
+        let tag = mwcs.get(&plan.webhook).await.map_err(forbidden(
+            "get",
+            "mutatingwebhookconfigurations",
+            &plan.webhook,
+        ))?;
+        let injector = mwcs.get(&plan.injector).await.map_err(forbidden(
+            "get",
+            "mutatingwebhookconfigurations",
+            &plan.injector,
+        ))?;
+        let desired =
+            retarget_tag_webhooks(&tag, &injector, &plan.to_revision).map_err(RevError::Failed)?;
+        match mwcs.replace(&plan.webhook, params, &desired).await {
+            Ok(_) => {
+                changed.push(format!("mutatingwebhookconfiguration/{}", plan.webhook));
+                break;
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt < MAX_CONFLICT_RETRIES => continue,
+            Err(e) => {
+                return Err(forbidden(
+                    "update",
+                    "mutatingwebhookconfigurations",
+                    &plan.webhook,
+                )(e));
+            }
+        }
+    }
+    if let Some((default_validator, revision_validator)) = &plan.validator {
+        for attempt in 0..=MAX_CONFLICT_RETRIES {
+            let current = vwcs.get(default_validator).await.map_err(forbidden(
+                "get",
+                "validatingwebhookconfigurations",
+                default_validator,
+            ))?;
+            let source = vwcs.get(revision_validator).await.map_err(forbidden(
+                "get",
+                "validatingwebhookconfigurations",
+                revision_validator,
+            ))?;
+            let desired = retarget_default_validator(&current, &source, &plan.to_revision)
+                .map_err(RevError::Failed)?;
+            match vwcs.replace(default_validator, params, &desired).await {
+                Ok(_) => {
+                    changed.push(format!(
+                        "validatingwebhookconfiguration/{default_validator}"
+                    ));
+                    break;
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < MAX_CONFLICT_RETRIES => {
+                    continue;
+                }
+                Err(e) => {
+                    return Err(forbidden(
+                        "update",
+                        "validatingwebhookconfigurations",
+                        default_validator,
+                    )(e));
+                }
+            }
+        }
+    }
+    Ok(changed)
+}

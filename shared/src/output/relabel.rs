@@ -96,6 +96,33 @@ pub fn render_plan(plan: &RelabelPlan) -> String {
     out
 }
 
+pub fn render_tag_plan(plan: &crate::plan::relabel::TagPlan) -> String {
+    let mut out = format!(
+        "Plan: repoint tag {} from {} to {} ({} takes the client configuration of {})\n",
+        plan.tag, plan.from_revision, plan.to_revision, plan.webhook, plan.injector
+    );
+    if let Some((validator, source)) = &plan.validator {
+        out.push_str(&format!("  and {validator} takes that of {source}\n"));
+    }
+    if plan.namespaces.is_empty() {
+        out.push_str("  no namespace selects this tag\n");
+    } else {
+        out.push_str(&format!(
+            "  namespaces that move with it: {} ({} pod(s) then need a restart: kubectl rev-restart {})\n",
+            plan.namespaces.join(", "),
+            plan.pods_to_restart,
+            plan.namespaces.join(" ")
+        ));
+    }
+    for w in &plan.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    for b in &plan.blockers {
+        out.push_str(&format!("blocked: {}\n  fix: {}\n", b.message, b.fix));
+    }
+    out
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RelabelReport<'a> {

@@ -405,3 +405,202 @@ pub fn replan_change(
         ..change.clone()
     })
 }
+
+/// The annotation on a tag's webhook configuration recording the revision it pointed at
+/// before a retarget, for `--undo --tag`.
+pub const PREVIOUS_REVISION: &str = "relabel.kubectl-rev.dev/previous-revision";
+
+/// Repointing a revision tag (`istioctl tag set TAG --revision REV --overwrite`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagPlan {
+    pub tag: String,
+    pub webhook: String,
+    pub from_revision: String,
+    pub to_revision: String,
+    /// The target revision's injector configuration, whose clientConfig the tag takes.
+    pub injector: String,
+    /// Namespaces whose effective revision moves with the tag.
+    pub namespaces: Vec<String>,
+    pub pods_to_restart: usize,
+    /// For the `default` tag: `istiod-default-validator` and the revision validator it copies.
+    pub validator: Option<(String, String)>,
+    pub unchanged: bool,
+    pub blockers: Vec<Blocker>,
+    pub warnings: Vec<String>,
+}
+
+pub fn plan_tag(
+    snapshot: &Snapshot,
+    analysis: &Analysis,
+    tag: &str,
+    target: &RevisionName,
+) -> Result<TagPlan, String> {
+    let cp = &analysis.control_plane;
+    let info = cp
+        .tag(tag)
+        .ok_or_else(|| format!("tag {tag:?} does not exist (tags: {}); create it with `istioctl tag set {tag} --revision {target}`", {
+            let names: Vec<_> = cp.tags.iter().map(|t| t.name.as_str()).collect();
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        }))?;
+    let to = target.as_str();
+    let mut blockers = Vec::new();
+    let mut warnings = Vec::new();
+    if cp.tag(to).is_some() && cp.revision(to).is_none() {
+        blockers.push(Blocker {
+            kind: BlockerKind::RevisionNotInstalled,
+            message: format!("{to} is a tag; a tag points at a revision, not at another tag"),
+            fix: "name the revision the tag should point at".into(),
+        });
+    }
+    let (_, _, target_blockers) = target_blockers(analysis, to);
+    blockers.extend(target_blockers);
+    if let (Some(from), Some(into)) = (cp.version_of(&info.revision), cp.version_of(to)) {
+        match skip_verdict((from.major, from.minor), (into.major, into.minor)) {
+            SkipVerdict::Fine => {}
+            SkipVerdict::Warn => {
+                warnings.push(format!("tag {tag}: {from} → {into} skips a minor version"))
+            }
+            SkipVerdict::Refuse => blockers.push(Blocker {
+                kind: BlockerKind::SkipTooLarge,
+                message: format!(
+                    "tag {tag}: {from} → {into} is more than two minor versions (or backwards)"
+                ),
+                fix: "move through the intermediate revisions".into(),
+            }),
+        }
+    }
+    let injector = snapshot
+        .mutating_webhooks
+        .iter()
+        .find(|m| {
+            crate::analysis::revisions::is_injector(m)
+                && m.labels.get(keys::REV).map(String::as_str) == Some(to)
+        })
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let namespaces: Vec<String> = analysis
+        .namespaces
+        .iter()
+        .filter(|n| {
+            n.effective.via_tag.as_deref() == Some(tag)
+                || (tag == crate::revision::DEFAULT_REVISION
+                    && n.effective.mode == crate::analysis::InjectionMode::LegacyLabel)
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    let pods_to_restart = analysis
+        .pods
+        .iter()
+        .filter(|p| namespaces.contains(&p.namespace))
+        .filter(|p| p.sidecar.revision().is_some_and(|r| r != to))
+        .count();
+    let validator = (tag == crate::revision::DEFAULT_REVISION)
+        .then(|| {
+            let revision_validator = snapshot.validating_webhooks.iter().find(|v| {
+                v.name != "istiod-default-validator"
+                    && v.labels.get(keys::REV).map(String::as_str) == Some(to)
+            })?;
+            snapshot
+                .validating_webhooks
+                .iter()
+                .any(|v| v.name == "istiod-default-validator")
+                .then(|| {
+                    (
+                        "istiod-default-validator".to_string(),
+                        revision_validator.name.clone(),
+                    )
+                })
+        })
+        .flatten();
+    Ok(TagPlan {
+        tag: tag.to_string(),
+        webhook: info.webhook.clone(),
+        from_revision: info.revision.clone(),
+        to_revision: to.to_string(),
+        injector,
+        unchanged: info.revision == to,
+        namespaces,
+        pods_to_restart,
+        validator,
+        blockers,
+        warnings,
+    })
+}
+
+/// The tag's webhooks, pointed at another revision: each keeps its name, selectors (the tag's
+/// matchers), rules and policies, and takes the client configuration (URL or service, path,
+/// CA bundle) of the revision's own injector — what `istioctl tag set --overwrite` produces.
+pub fn retarget_tag_webhooks(
+    tag: &k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+    injector: &k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+    revision: &str,
+) -> Result<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration, String> {
+    let source = injector.webhooks.as_deref().unwrap_or_default();
+    let first = source.first().ok_or_else(|| {
+        format!(
+            "{} has no webhooks to copy",
+            injector.metadata.name.as_deref().unwrap_or("injector")
+        )
+    })?;
+    let mut out = tag.clone();
+    let previous = tag
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(keys::REV))
+        .cloned()
+        .unwrap_or_default();
+    out.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(keys::REV.into(), revision.into());
+    out.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(PREVIOUS_REVISION.into(), previous);
+    for webhook in out.webhooks.iter_mut().flatten() {
+        let same = source
+            .iter()
+            .find(|w| w.name == webhook.name)
+            .unwrap_or(first);
+        webhook.client_config = same.client_config.clone();
+    }
+    Ok(out)
+}
+
+/// `istiod-default-validator` pointed at a revision's validator (the `default` tag moves it too).
+pub fn retarget_default_validator(
+    validator: &k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+    revision_validator: &k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+    revision: &str,
+) -> Result<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration, String> {
+    let first = revision_validator
+        .webhooks
+        .as_deref()
+        .unwrap_or_default()
+        .first()
+        .ok_or("the revision's validator has no webhooks to copy")?
+        .client_config
+        .clone();
+    let mut out = validator.clone();
+    let previous = validator
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(keys::REV))
+        .cloned()
+        .unwrap_or_default();
+    out.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(keys::REV.into(), revision.into());
+    out.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(PREVIOUS_REVISION.into(), previous);
+    for webhook in out.webhooks.iter_mut().flatten() {
+        webhook.client_config = first.clone();
+    }
+    Ok(out)
+}

@@ -487,7 +487,11 @@ fn webhook_config(meta: &ObjectMeta, webhooks: Vec<WebhookInfo>) -> WebhookConfi
     WebhookConfigInfo {
         name: name(meta),
         labels: labels(meta),
-        annotations: keep(&annotations(meta), &[keys::HELM_RELEASE_NAME]),
+        // The relabel record lets `--undo --tag` find where a tag pointed before.
+        annotations: keep(
+            &annotations(meta),
+            &[keys::HELM_RELEASE_NAME, crate::plan::relabel::PREVIOUS_REVISION],
+        ),
         resource_version: meta.resource_version.clone(),
         helm_release: annotations(meta).get(keys::HELM_RELEASE_NAME).cloned(),
         webhooks,
