@@ -376,3 +376,58 @@ fn undo_restores_exactly_what_was_recorded() {
     );
     assert_eq!(patch["metadata"]["resourceVersion"], "42");
 }
+
+#[test]
+fn retargeted_tag_keeps_its_matchers_and_takes_the_revisions_client_config() {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    use rev_shared::plan::relabel::{PREVIOUS_REVISION, retarget_tag_webhooks};
+    let tag: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "istio-revision-tag-prod", "resourceVersion": "9",
+                     "labels": {"istio.io/tag": "prod", "istio.io/rev": "1-19", "app": "sidecar-injector"}},
+        "webhooks": [{"name": "rev.namespace.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                      "clientConfig": {"service": {"name": "istiod-1-19", "namespace": "istio-system", "path": "/inject"}},
+                      "namespaceSelector": {"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": ["prod"]}]}}]
+    }))
+    .unwrap();
+    let injector: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "istio-sidecar-injector-1-20", "labels": {"istio.io/rev": "1-20"}},
+        "webhooks": [{"name": "rev.namespace.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                      "clientConfig": {"service": {"name": "istiod-1-20", "namespace": "istio-system", "path": "/inject/cluster/k/net/n"}, "caBundle": "Q0E="},
+                      "namespaceSelector": {"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": ["1-20"]}]}}]
+    }))
+    .unwrap();
+    let out = retarget_tag_webhooks(&tag, &injector, "1-20").unwrap();
+    let labels = out.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels["istio.io/rev"], "1-20");
+    assert_eq!(labels["istio.io/tag"], "prod", "the tag's own labels stay");
+    assert_eq!(
+        out.metadata.annotations.as_ref().unwrap()[PREVIOUS_REVISION],
+        "1-19"
+    );
+    assert_eq!(
+        out.metadata.resource_version.as_deref(),
+        Some("9"),
+        "the replace is guarded"
+    );
+    let w = &out.webhooks.as_ref().unwrap()[0];
+    assert_eq!(
+        w.client_config.service.as_ref().unwrap().name,
+        "istiod-1-20"
+    );
+    assert_eq!(
+        w.client_config.ca_bundle.as_ref().map(|b| b.0.clone()),
+        Some(b"CA".to_vec())
+    );
+    let selector = w
+        .namespace_selector
+        .as_ref()
+        .unwrap()
+        .match_expressions
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        selector[0].values.as_deref(),
+        Some(&["prod".to_string()][..]),
+        "the tag's matchers stay"
+    );
+}

@@ -86,6 +86,7 @@ fn upgrade_guide_end_to_end() {
     step3_relabel_refusals_change_nothing(&c);
     step3_relabel_moves_bookinfo_and_undo_restores_it(&c);
     step3_restart_moves_every_pod_one_at_a_time(&c);
+    step3_default_tag_moves_legacy_namespaces(&c);
 }
 
 fn step1_inventory_of_the_old_revision(c: &Cluster) {
@@ -289,4 +290,56 @@ fn step3_restart_moves_every_pod_one_at_a_time(c: &Cluster) {
         show(&again)
     );
     assert_eq!(generations(c), generations_before);
+}
+
+/// Retargeting the `default` tag: a namespace on the legacy label gets the new revision's
+/// sidecar after a restart — decided by the real API server evaluating the regenerated webhooks.
+fn step3_default_tag_moves_legacy_namespaces(c: &Cluster) {
+    c.kubectl_ok(&["create", "namespace", "legacy-apps"]);
+    c.kubectl_ok(&[
+        "label",
+        "namespace",
+        "legacy-apps",
+        "istio-injection=enabled",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=registry.example/web:1",
+        "-n",
+        "legacy-apps",
+    ]);
+    c.kubectl_ok(&[
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        "legacy-apps",
+        "--timeout=120s",
+    ]);
+    assert_eq!(
+        pod_revisions(c, "legacy-apps")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect::<Vec<_>>(),
+        [OLD_REV]
+    );
+
+    let out = c.plugin("rev-relabel", &["--tag", "default", NEW_REV, "--yes"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let tag = c.get_json(&["mutatingwebhookconfiguration", "istio-revision-tag-default"]);
+    assert_eq!(tag["metadata"]["labels"]["istio.io/rev"], NEW_REV);
+    let validator = c.get_json(&["validatingwebhookconfiguration", "istiod-default-validator"]);
+    assert_eq!(validator["metadata"]["labels"]["istio.io/rev"], NEW_REV);
+
+    let restart = c.plugin("rev-restart", &["legacy-apps", "--yes"]);
+    assert!(restart.status.success(), "{}", show(&restart));
+    assert_eq!(
+        pod_revisions(c, "legacy-apps")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect::<Vec<_>>(),
+        [NEW_REV]
+    );
 }
