@@ -298,35 +298,40 @@ fn finish(
 /// `--tag TAG REVISION` (or `--undo --tag TAG`): repoint a revision tag.
 async fn run_tag(cli: &Cli, tag: &str, machine: bool) -> Result<ExitCode, RevError> {
     let tag = RevisionName::parse(tag)?;
+    // Arguments are checked before connecting: a typo costs no round trip.
+    let given = match (cli.undo, cli.args.as_slice()) {
+        (true, []) => None,
+        (false, [revision]) => Some(RevisionName::parse(revision)?),
+        _ => {
+            return Err(RevError::Usage(
+                "--tag TAG takes exactly one REVISION (kubectl rev-relabel --tag prod 1-20), or none with --undo".into(),
+            ));
+        }
+    };
     let conn = connect(&cli.connection, cli.verbosity.level).await?;
     let snapshot = read_snapshot(&conn.client, &NamespaceScope::All, &ReadCounter::default())
         .await
         .map_err(|e| e.with_server(&conn.server))?;
     let analysis = analyze(&snapshot);
-    let revision = if cli.undo {
-        let recorded = snapshot
-            .mutating_webhooks
-            .iter()
-            .find(|m| m.labels.get("istio.io/tag").map(String::as_str) == Some(tag.as_str()))
-            .and_then(|m| m.annotations.get(PREVIOUS_REVISION).cloned());
-        match recorded {
-            Some(previous) if !previous.is_empty() => RevisionName::parse(&previous)?,
-            _ => {
-                say(
-                    machine,
-                    &format!("tag {tag} has no relabel record ({PREVIOUS_REVISION}): unchanged\n"),
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-    } else {
-        match cli.args.as_slice() {
-            [revision] => RevisionName::parse(revision)?,
-            _ => {
-                return Err(RevError::Usage(
-                    "--tag TAG takes exactly one REVISION: kubectl rev-relabel --tag prod 1-20"
-                        .into(),
-                ));
+    let revision = match given {
+        Some(revision) => revision,
+        None => {
+            let recorded = snapshot
+                .mutating_webhooks
+                .iter()
+                .find(|m| m.labels.get("istio.io/tag").map(String::as_str) == Some(tag.as_str()))
+                .and_then(|m| m.annotations.get(PREVIOUS_REVISION).cloned());
+            match recorded {
+                Some(previous) if !previous.is_empty() => RevisionName::parse(&previous)?,
+                _ => {
+                    say(
+                        machine,
+                        &format!(
+                            "tag {tag} has no relabel record ({PREVIOUS_REVISION}): unchanged\n"
+                        ),
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
             }
         }
     };
