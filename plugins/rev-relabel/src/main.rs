@@ -33,10 +33,10 @@ use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, read_snapshot};
     version
 )]
 #[command(
-    override_usage = "kubectl rev-relabel NAMESPACE... REVISION [flags]\n       kubectl rev-relabel --from OLD [-A] REVISION [flags]\n       kubectl rev-relabel -l SELECTOR REVISION [flags]\n       kubectl rev-relabel --undo NAMESPACE... [flags]"
+    override_usage = "kubectl rev-relabel NAMESPACE... REVISION [flags]\n       kubectl rev-relabel --from OLD [-A] REVISION [flags]\n       kubectl rev-relabel -l SELECTOR REVISION [flags]\n       kubectl rev-relabel --undo NAMESPACE... [flags]\n       kubectl rev-relabel --tag TAG REVISION [flags]   (--undo --tag TAG to go back)"
 )]
 #[command(
-    after_help = "Examples:\n  kubectl rev-relabel bookinfo 1-20 --dry-run=client\n  kubectl rev-relabel --from 1-19 -A 1-20 --yes\n  kubectl rev-relabel --undo bookinfo\n\nExit codes: 0 done or nothing to do, 1 error or refused, 2 usage."
+    after_help = "Examples:\n  kubectl rev-relabel bookinfo 1-20 --dry-run=client\n  kubectl rev-relabel --from 1-19 -A 1-20 --yes\n  kubectl rev-relabel --undo bookinfo\n  kubectl rev-relabel --tag default 1-20 --yes\n\nExit codes: 0 done or nothing to do, 1 error or refused, 2 usage."
 )]
 struct Cli {
     /// Namespaces, then the revision or tag to move them to (with --undo: namespaces only)
