@@ -26,6 +26,8 @@ pub struct Cluster {
     pub tools: PathBuf,
     /// Only the plugin executables (cargo's `.d` files beside them make kubectl warn).
     pub plugins: PathBuf,
+    /// The cluster's state dir (tests/cluster/.state unless `fresh_in` named another).
+    pub state: PathBuf,
 }
 
 fn repo_root() -> PathBuf {
@@ -35,12 +37,15 @@ fn repo_root() -> PathBuf {
         .expect("repo root")
 }
 
-fn run_script(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("bash")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .expect("bash runs");
+/// Runs a tests/cluster script against the cluster of `state` (REV_CLUSTER_STATE), or the
+/// default one.
+fn run_script_in(root: &Path, state: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = Command::new("bash");
+    cmd.args(args).current_dir(root);
+    if let Some(state) = state {
+        cmd.env("REV_CLUSTER_STATE", state);
+    }
+    let out = cmd.output().expect("bash runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -72,31 +77,49 @@ pub fn plugin_dir(root: &Path) -> PathBuf {
 impl Cluster {
     /// A fresh cluster with the old revision, its gateways and Bookinfo (guide step 1 state).
     pub fn fresh() -> Cluster {
+        Self::fresh_at(None)
+    }
+
+    /// Like [`Cluster::fresh`], in a state dir of its own (e.g. `/tmp/prune-cluster`), so test
+    /// binaries run by different people do not stop each other's clusters.
+    pub fn fresh_in(state: &Path) -> Cluster {
+        Self::fresh_at(Some(state))
+    }
+
+    fn fresh_at(state_dir: Option<&Path>) -> Cluster {
         let root = repo_root();
-        run_script(&root, &["tests/cluster/build.sh"]);
-        run_script(&root, &["tests/cluster/cluster.sh", "down"]);
-        run_script(&root, &["tests/cluster/cluster.sh", "up"]);
-        run_script(&root, &["tests/cluster/scenario.sh", "old"]);
-        run_script(&root, &["tests/cluster/scenario.sh", "bookinfo"]);
-        let env = run_script(&root, &["tests/cluster/cluster.sh", "env"]);
+        let script = |args: &[&str]| run_script_in(&root, state_dir, args);
+        script(&["tests/cluster/build.sh"]);
+        script(&["tests/cluster/cluster.sh", "down"]);
+        script(&["tests/cluster/cluster.sh", "up"]);
+        script(&["tests/cluster/scenario.sh", "old"]);
+        script(&["tests/cluster/scenario.sh", "bookinfo"]);
+        let env = script(&["tests/cluster/cluster.sh", "env"]);
         let tools = env
             .lines()
             .find_map(|l| l.strip_prefix("export REV_CLUSTER_BIN="))
             .map(|v| PathBuf::from(v.trim_matches(['"', '\''])))
             .expect("cluster.sh env prints REV_CLUSTER_BIN");
-        let state = root.join("tests/cluster/.state");
+        let state = state_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.join("tests/cluster/.state"));
         Cluster {
             kubeconfig: state.join("admin.kubeconfig"),
             limited_kubeconfig: state.join("limited.kubeconfig"),
             plugins: plugin_dir(&root),
             tools,
             root,
+            state,
         }
     }
 
     /// Guide steps 2–3: the new revision's istiod and gateways, by real helm.
     pub fn install_new_revision(&self) {
-        run_script(&self.root, &["tests/cluster/scenario.sh", "new"]);
+        run_script_in(
+            &self.root,
+            Some(&self.state),
+            &["tests/cluster/scenario.sh", "new"],
+        );
     }
 
     fn command(&self, program: &str) -> Command {
@@ -151,6 +174,18 @@ impl Cluster {
         let mut all = vec![name];
         all.extend_from_slice(args);
         self.command(&self.tools.join("kubectl").display().to_string())
+            .args(&all)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("kubectl plugin runs")
+    }
+
+    /// A plugin with another KUBECONFIG (e.g. several files, for multi-context runs).
+    pub fn plugin_with_kubeconfig(&self, name: &str, args: &[&str], kubeconfig: &str) -> Output {
+        let mut all = vec![name];
+        all.extend_from_slice(args);
+        self.command(&self.tools.join("kubectl").display().to_string())
+            .env("KUBECONFIG", kubeconfig)
             .args(&all)
             .stdin(std::process::Stdio::null())
             .output()

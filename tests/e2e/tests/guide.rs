@@ -108,6 +108,47 @@ fn step1_inventory_of_the_old_revision(c: &Cluster) {
         2,
         "ingress and east-west gateways of {OLD_REV}"
     );
+
+    // Two contexts in one run (multi-cluster meshes): here the same cluster as admin and as a
+    // user who may not read Secrets — that user's report is partial, with a warning naming the
+    // verb and resource instead of a failure.
+    let both = format!(
+        "{}:{}",
+        c.kubeconfig.display(),
+        c.limited_kubeconfig.display()
+    );
+    let two_contexts = [
+        "--context",
+        "rev-test-admin",
+        "--context",
+        "rev-test-limited",
+    ];
+    let inv = json_of(&c.plugin_with_kubeconfig(
+        "rev-inventory",
+        &[&two_contexts[..], &["-o", "json"]].concat(),
+        &both,
+    ));
+    let clusters = inv["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2);
+    assert_eq!(clusters[0]["cluster"], "rev-test-admin");
+    assert!(clusters[0]["warnings"].as_array().unwrap().is_empty());
+    let warnings = clusters[1]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["verb"] == "list" && w["resource"] == "secrets"),
+        "{warnings:?}"
+    );
+    assert!(
+        clusters[1]["revisions"][0]["helmRelease"].is_null(),
+        "Helm records were not readable"
+    );
+    let table = c.plugin_with_kubeconfig("rev-inventory", &two_contexts, &both);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("CLUSTER"),
+        "{}",
+        show(&table)
+    );
 }
 
 fn step3_inventory_shows_both_revisions(c: &Cluster) {
