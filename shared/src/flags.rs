@@ -144,6 +144,17 @@ pub enum DryRun {
     Server,
 }
 
+impl DryRun {
+    /// The mode as the flag spells it, for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DryRun::None => "none",
+            DryRun::Client => "client",
+            DryRun::Server => "server",
+        }
+    }
+}
+
 /// Flags every mutating plugin shares (plan → confirm → execute).
 #[derive(Args, Debug, Clone, Default)]
 pub struct MutationFlags {

@@ -235,11 +235,7 @@ fn finish(
     unchanged: &[String],
     err: Option<RevError>,
 ) -> Result<ExitCode, RevError> {
-    let dry_run = match cli.mutation.dry_run {
-        DryRun::None => "none",
-        DryRun::Client => "client",
-        DryRun::Server => "server",
-    };
+    let dry_run = cli.mutation.dry_run.as_str();
     match cli.output.format() {
         OutputFormat::Json | OutputFormat::Yaml => {
             let report = RelabelReport {

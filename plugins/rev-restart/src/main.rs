@@ -216,11 +216,7 @@ fn report(
     outcomes: &[rev_shared::exec::restart::WorkloadOutcome],
     machine: bool,
 ) -> Result<(), RevError> {
-    let dry_run = match cli.mutation.dry_run {
-        DryRun::None => "none",
-        DryRun::Client => "client",
-        DryRun::Server => "server",
-    };
+    let dry_run = cli.mutation.dry_run.as_str();
     let doc = RestartReport {
         api_version: API_VERSION,
         kind: "RestartResult",

@@ -528,6 +528,20 @@ pub fn plan_tag(
     })
 }
 
+/// Relabels a retargeted webhook configuration to `revision`, recording the one it leaves.
+fn point_at_revision(
+    meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    revision: &str,
+) {
+    let labels = meta.labels.get_or_insert_with(Default::default);
+    let previous = labels
+        .insert(keys::REV.into(), revision.into())
+        .unwrap_or_default();
+    meta.annotations
+        .get_or_insert_with(Default::default)
+        .insert(PREVIOUS_REVISION.into(), previous);
+}
+
 /// The tag's webhooks, pointed at another revision: each keeps its name, selectors (the tag's
 /// matchers), rules and policies, and takes the client configuration (URL or service, path,
 /// CA bundle) of the revision's own injector — what `istioctl tag set --overwrite` produces.
@@ -544,21 +558,7 @@ pub fn retarget_tag_webhooks(
         )
     })?;
     let mut out = tag.clone();
-    let previous = tag
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(keys::REV))
-        .cloned()
-        .unwrap_or_default();
-    out.metadata
-        .labels
-        .get_or_insert_with(Default::default)
-        .insert(keys::REV.into(), revision.into());
-    out.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(PREVIOUS_REVISION.into(), previous);
+    point_at_revision(&mut out.metadata, revision);
     for webhook in out.webhooks.iter_mut().flatten() {
         let same = source
             .iter()
@@ -584,21 +584,7 @@ pub fn retarget_default_validator(
         .client_config
         .clone();
     let mut out = validator.clone();
-    let previous = validator
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(keys::REV))
-        .cloned()
-        .unwrap_or_default();
-    out.metadata
-        .labels
-        .get_or_insert_with(Default::default)
-        .insert(keys::REV.into(), revision.into());
-    out.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(PREVIOUS_REVISION.into(), previous);
+    point_at_revision(&mut out.metadata, revision);
     for webhook in out.webhooks.iter_mut().flatten() {
         webhook.client_config = first.clone();
     }
