@@ -23,7 +23,10 @@ fn help_reads_as_a_kubectl_command() {
 #[test]
 fn bad_flag_values_are_usage_errors() {
     for (args, expected) in [
-        (&["--kind", "cronjob"][..], "expected deployment, statefulset or daemonset"),
+        (
+            &["--kind", "cronjob"][..],
+            "expected deployment, statefulset or daemonset",
+        ),
         (&["--max-parallel", "0"][..], "max-parallel"),
         (&["--timeout", "5x"][..], "unknown unit"),
         (&["--ondelete", "maybe"][..], "ondelete"),
@@ -40,5 +43,8 @@ fn no_kubeconfig_is_a_clear_error() {
     let out = restart(&["-n", "bookinfo"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: cannot load kubeconfig") && err.contains("hint:"), "{err}");
+    assert!(
+        err.starts_with("error: cannot load kubeconfig") && err.contains("hint:"),
+        "{err}"
+    );
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, PostParams, Preconditions};
 use kube::Client;
+use kube::api::{Api, ListParams, PostParams, Preconditions};
 
 use crate::error::RevError;
 use crate::flags::{ConnectionFlags, DryRun};
@@ -74,7 +74,11 @@ pub async fn mark_uninstalling(
         .data
         .as_ref()
         .and_then(|d| d.get("release"))
-        .ok_or_else(|| RevError::Failed(format!("Helm record {namespace}/{name} has no `release` key: run `helm uninstall` by hand")))?;
+        .ok_or_else(|| {
+            RevError::Failed(format!(
+                "Helm record {namespace}/{name} has no `release` key: run `helm uninstall` by hand"
+            ))
+        })?;
     let mut release = decode_release_payload(&payload.0).map_err(|e| {
         RevError::Failed(format!(
             "Helm record {namespace}/{name}: {e}; run `helm uninstall` by hand"
@@ -95,10 +99,10 @@ pub async fn mark_uninstalling(
         .labels
         .get_or_insert_with(Default::default)
         .insert("status".into(), "uninstalling".into());
-    updated
-        .data
-        .get_or_insert_with(Default::default)
-        .insert("release".into(), ByteString(encode_release_payload(&release, true)));
+    updated.data.get_or_insert_with(Default::default).insert(
+        "release".into(),
+        ByteString(encode_release_payload(&release, true)),
+    );
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let params = PostParams {
         dry_run: dry_run == DryRun::Server,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Preconditions};
@@ -44,6 +45,11 @@ pub struct InspectedObject {
     /// For workloads: the pod selector, to wait for their pods to go.
     #[serde(skip)]
     pod_selector: Option<String>,
+    /// For workloads: the uids that own its pods (itself, and a Deployment's ReplicaSets).
+    /// Selectors alone are not enough: the gateway chart gives the old and new gateways the
+    /// same selector labels.
+    #[serde(skip)]
+    pod_owners: Vec<String>,
 }
 
 impl InspectedObject {
@@ -129,12 +135,54 @@ fn dynamic_api(client: &Client, resource: &ApiResource, ns: Option<&str>) -> Api
 
 /// `matchLabels` of a workload's selector as a label selector string.
 fn pod_selector(obj: &DynamicObject) -> Option<String> {
-    let labels = obj.data.pointer("/spec/selector/matchLabels")?.as_object()?;
+    let labels = obj
+        .data
+        .pointer("/spec/selector/matchLabels")?
+        .as_object()?;
     let parts: Vec<String> = labels
         .iter()
         .filter_map(|(k, v)| Some(format!("{k}={}", v.as_str()?)))
         .collect();
     (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// The uids that own a workload's pods: its own, and for a Deployment its ReplicaSets'.
+async fn pod_owners(
+    client: &Client,
+    workload: &DynamicObject,
+    selector: Option<&str>,
+) -> Result<Vec<String>, RevError> {
+    let Some(uid) = workload.metadata.uid.clone() else {
+        return Ok(Vec::new());
+    };
+    let mut owners = vec![uid.clone()];
+    let is_deployment = workload
+        .types
+        .as_ref()
+        .is_some_and(|t| t.kind == "Deployment");
+    if let (true, Some(ns), Some(selector)) = (
+        is_deployment,
+        workload.metadata.namespace.as_deref(),
+        selector,
+    ) {
+        let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+        let sets = api
+            .list_metadata(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| {
+                RevError::from_kube(e, "list", "replicasets.apps", &format!(" in {ns}"))
+            })?;
+        owners.extend(sets.items.into_iter().filter_map(|rs| {
+            let owned = rs
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid);
+            if owned { rs.metadata.uid } else { None }
+        }));
+    }
+    Ok(owners)
 }
 
 /// Looks at every planned object: reads only, so a refused or dry-run plan can show it.
@@ -153,6 +201,7 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                 namespaced: key.namespace.is_some(),
                 uid: None,
                 pod_selector: None,
+                pod_owners: Vec::new(),
             };
             if let Some((resource, namespaced)) = discover(client, &mut cache, key).await? {
                 inspected.namespaced = namespaced;
@@ -166,7 +215,12 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                 let ns = inspected.effective_namespace().map(str::to_string);
                 let api = dynamic_api(client, &resource, ns.as_deref());
                 let live = api.get_opt(&key.name).await.map_err(|e| {
-                    RevError::from_kube(e, "get", &resource_name(&resource), &scope_text(ns.as_deref()))
+                    RevError::from_kube(
+                        e,
+                        "get",
+                        &resource_name(&resource),
+                        &scope_text(ns.as_deref()),
+                    )
                 })?;
                 inspected.state = match live {
                     None => LiveState::Gone,
@@ -179,6 +233,9 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                                 inspected.uid = obj.metadata.uid.clone();
                                 if key.is_workload() {
                                     inspected.pod_selector = pod_selector(&obj);
+                                    inspected.pod_owners =
+                                        pod_owners(client, &obj, inspected.pod_selector.as_deref())
+                                            .await?;
                                 }
                                 LiveState::Present
                             }
@@ -230,6 +287,8 @@ pub struct PruneReport {
     #[serde(skip)]
     pub failure: Option<RevError>,
     pub pods_gone_after: Option<Duration>,
+    /// Sent with dryRun=All: nothing was stored.
+    pub server_dry_run: bool,
 }
 
 /// Carries out the plan. Call only with a plan that is not refused (the caller checks, since
@@ -241,8 +300,18 @@ pub async fn execute(
     settings: &PruneSettings,
     progress: &dyn Fn(&str),
 ) -> PruneReport {
-    let mut report = PruneReport::default();
-    let mut workloads: Vec<(String, String)> = Vec::new();
+    let mut report = PruneReport {
+        server_dry_run: settings.dry_run == DryRun::Server,
+        ..Default::default()
+    };
+    if plan.refused() {
+        // Belt and braces: the caller refuses first, but a refused plan never reaches the API.
+        report.failure = Some(RevError::Refused {
+            reason: format!("{} blocker(s); nothing was deleted", plan.blockers.len()),
+        });
+        return report;
+    }
+    let mut workloads: Vec<DeletedWorkload> = Vec::new();
     let verb = if settings.dry_run == DryRun::Server {
         "deleted (server dry run)"
     } else {
@@ -253,7 +322,9 @@ pub async fn execute(
         let result = match step {
             PruneStep::HelmRelease(release) => match &release.method {
                 UninstallMethod::HelmBinary { .. }
-                    if objects.iter().any(|o| matches!(o.state, LiveState::NotOwned(_))) =>
+                    if objects
+                        .iter()
+                        .any(|o| matches!(o.state, LiveState::NotOwned(_))) =>
                 {
                     Err(RevError::Refused {
                         reason: format!(
@@ -284,13 +355,30 @@ pub async fn execute(
                 }
                 UninstallMethod::Native => {
                     let records = &inspection.record_secrets[index];
-                    native_uninstall(client, records, objects, settings, &mut report, &mut workloads, verb, progress)
-                        .await
+                    native_uninstall(
+                        client,
+                        records,
+                        objects,
+                        settings,
+                        &mut report,
+                        &mut workloads,
+                        verb,
+                        progress,
+                    )
+                    .await
                 }
             },
             PruneStep::Objects(_) => {
-                delete_objects(client, objects, settings, &mut report, &mut workloads, verb, progress)
-                    .await
+                delete_objects(
+                    client,
+                    objects,
+                    settings,
+                    &mut report,
+                    &mut workloads,
+                    verb,
+                    progress,
+                )
+                .await
             }
         };
         match result {
@@ -303,7 +391,11 @@ pub async fn execute(
                         "release {}/{} uninstalled{}",
                         r.namespace,
                         r.name,
-                        if settings.dry_run == DryRun::Server { " (server dry run)" } else { "" }
+                        if settings.dry_run == DryRun::Server {
+                            " (server dry run)"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }
@@ -318,9 +410,10 @@ pub async fn execute(
                 }
                 for later in &plan.steps[index..] {
                     if let PruneStep::HelmRelease(r) = later {
-                        report
-                            .not_done
-                            .push(format!("Helm release {}/{} (its records)", r.namespace, r.name));
+                        report.not_done.push(format!(
+                            "Helm release {}/{} (its records)",
+                            r.namespace, r.name
+                        ));
                     }
                 }
                 report.failure = Some(err);
@@ -344,7 +437,7 @@ async fn native_uninstall(
     objects: &[InspectedObject],
     settings: &PruneSettings,
     report: &mut PruneReport,
-    workloads: &mut Vec<(String, String)>,
+    workloads: &mut Vec<DeletedWorkload>,
     verb: &str,
     progress: &dyn Fn(&str),
 ) -> Result<(), RevError> {
@@ -362,7 +455,7 @@ async fn delete_objects(
     objects: &[InspectedObject],
     settings: &PruneSettings,
     report: &mut PruneReport,
-    workloads: &mut Vec<(String, String)>,
+    workloads: &mut Vec<DeletedWorkload>,
     verb: &str,
     progress: &dyn Fn(&str),
 ) -> Result<(), RevError> {
@@ -391,7 +484,11 @@ async fn delete_objects(
                 progress(&format!("{verb} {shown}"));
                 report.deleted.push(shown);
                 if let (Some(selector), Some(ns)) = (&object.pod_selector, ns) {
-                    workloads.push((ns.to_string(), selector.clone()));
+                    workloads.push(DeletedWorkload {
+                        namespace: ns.to_string(),
+                        selector: selector.clone(),
+                        owners: object.pod_owners.clone(),
+                    });
                 }
             }
             Err(kube::Error::Api(status)) if status.code == 404 => report.already_gone.push(shown),
@@ -415,11 +512,17 @@ async fn delete_objects(
     Ok(())
 }
 
-/// Waits until no pod matches any deleted workload's selector (garbage collection removes
-/// ReplicaSets, then pods).
+struct DeletedWorkload {
+    namespace: String,
+    selector: String,
+    owners: Vec<String>,
+}
+
+/// Waits until no pod of a deleted workload is left (garbage collection removes ReplicaSets,
+/// then pods).
 async fn wait_for_pods_gone(
     client: &Client,
-    workloads: &[(String, String)],
+    workloads: &[DeletedWorkload],
     timeout: Duration,
     progress: &dyn Fn(&str),
 ) -> Result<Duration, RevError> {
@@ -430,17 +533,26 @@ async fn wait_for_pods_gone(
     ));
     loop {
         let mut remaining: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (ns, selector) in workloads {
+        for w in workloads {
+            let ns = &w.namespace;
             let api: Api<Pod> = Api::namespaced(client.clone(), ns);
             let pods = api
-                .list_metadata(&ListParams::default().labels(selector))
+                .list_metadata(&ListParams::default().labels(&w.selector))
                 .await
                 .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {ns}")))?;
             for p in pods.items {
-                remaining
-                    .entry(ns.clone())
-                    .or_default()
-                    .extend(p.metadata.name);
+                let ours = p
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| w.owners.contains(&o.uid));
+                if ours {
+                    remaining
+                        .entry(ns.clone())
+                        .or_default()
+                        .extend(p.metadata.name);
+                }
             }
         }
         if remaining.is_empty() {

@@ -2,10 +2,10 @@
 
 pub mod inventory;
 pub mod progress;
+pub mod prompt;
 pub mod prune;
 pub mod relabel;
 pub mod restart;
-pub mod prompt;
 
 use std::io::IsTerminal;
 

@@ -371,9 +371,7 @@ pub fn release_ownership(release: &HelmRelease) -> ReleaseOwnership {
 
 /// The manifest's objects for deletion and the `keep` ones, namespaced by the release's
 /// namespace where the manifest leaves it out (as Helm does).
-fn manifest_objects(
-    release: &HelmRelease,
-) -> Result<(Vec<ObjectKey>, Vec<ObjectKey>), String> {
+fn manifest_objects(release: &HelmRelease) -> Result<(Vec<ObjectKey>, Vec<ObjectKey>), String> {
     let mut delete = Vec::new();
     let mut kept = Vec::new();
     for obj in parse_manifest(&release.manifest)? {
@@ -564,7 +562,9 @@ pub fn plan_prune(
                 blockers.push(PruneBlocker {
                     reason: BlockerReason::UnreadableRelease,
                     subject,
-                    message: format!("its manifest cannot be read ({why}), so its objects are unknown"),
+                    message: format!(
+                        "its manifest cannot be read ({why}), so its objects are unknown"
+                    ),
                     fix: format!("helm uninstall {} -n {}", release.name, release.namespace),
                     forceable: false,
                 });
@@ -603,7 +603,10 @@ pub fn plan_prune(
             blockers.push(PruneBlocker {
                 reason: BlockerReason::HelmOperationPending,
                 subject: subject.clone(),
-                message: format!("is {}: a Helm operation may still be running", release.status),
+                message: format!(
+                    "is {}: a Helm operation may still be running",
+                    release.status
+                ),
                 fix: format!(
                     "wait for it, or `helm rollback {} -n {}`; then re-run",
                     release.name, release.namespace
@@ -663,7 +666,15 @@ pub fn plan_prune(
         });
     }
 
-    interlocks(snapshot, analysis, old, &next, &steps, &mut blockers, &mut warnings);
+    interlocks(
+        snapshot,
+        analysis,
+        old,
+        &next,
+        &steps,
+        &mut blockers,
+        &mut warnings,
+    );
     if successor.is_none() {
         blockers.push(PruneBlocker {
             reason: BlockerReason::OnlyRevision,
@@ -732,7 +743,10 @@ fn interlocks(
                     "cannot {} {} ({}): whether {old} is still used cannot be checked",
                     w.verb, w.resource, w.message
                 ),
-                fix: format!("kubectl auth can-i {} {}   (run as someone who can)", w.verb, w.resource),
+                fix: format!(
+                    "kubectl auth can-i {} {}   (run as someone who can)",
+                    w.verb, w.resource
+                ),
                 forceable: true,
             });
         }
@@ -747,16 +761,28 @@ fn interlocks(
         blocked_namespaces.insert(ns.name.clone());
         let (message, fix) = match (ns.effective.mode, &ns.effective.via_tag) {
             (InjectionMode::LegacyLabel, _) => (
-                format!("istio-injection=enabled: the default revision ({old}) injects its new pods"),
+                format!(
+                    "istio-injection=enabled: the default revision ({old}) injects its new pods"
+                ),
                 format!("move the default tag first: kubectl rev-relabel --tag default {next}"),
             ),
             (_, Some(tag)) => (
-                format!("istio.io/rev={tag}, and tag {tag} points at {old}: new pods would start without sidecar"),
-                format!("kubectl rev-relabel --tag {tag} {next}   (or relabel: kubectl label namespace {} istio.io/rev={next} --overwrite)", ns.name),
+                format!(
+                    "istio.io/rev={tag}, and tag {tag} points at {old}: new pods would start without sidecar"
+                ),
+                format!(
+                    "kubectl rev-relabel --tag {tag} {next}   (or relabel: kubectl label namespace {} istio.io/rev={next} --overwrite)",
+                    ns.name
+                ),
             ),
             _ => (
-                format!("istio.io/rev={old}: new pods would start without sidecar once {old} is gone"),
-                format!("kubectl rev-relabel {} {next}   (or: kubectl label namespace {} istio.io/rev={next} --overwrite)", ns.name, ns.name),
+                format!(
+                    "istio.io/rev={old}: new pods would start without sidecar once {old} is gone"
+                ),
+                format!(
+                    "kubectl rev-relabel {} {next}   (or: kubectl label namespace {} istio.io/rev={next} --overwrite)",
+                    ns.name, ns.name
+                ),
             ),
         };
         blockers.push(PruneBlocker {
@@ -794,7 +820,9 @@ fn interlocks(
         blockers.push(PruneBlocker {
             reason: BlockerReason::WorkloadSelectsRevision,
             subject: format!("{}/{}/{}", w.kind.resource(), w.namespace, w.name),
-            message: format!("its pod template selects istio.io/rev={old}: new pods would start without sidecar"),
+            message: format!(
+                "its pod template selects istio.io/rev={old}: new pods would start without sidecar"
+            ),
             fix: format!(
                 "set istio.io/rev={next} in its pod template (kubectl -n {} edit {} {})",
                 w.namespace,
@@ -817,12 +845,11 @@ fn interlocks(
             continue;
         }
         match &pod.sidecar {
-            SidecarRevision::Revision(r) if r == old => {
-                by_namespace.entry(&pod.namespace).or_default().push(&pod.name)
-            }
-            SidecarRevision::UnknownRevision(_) => {
-                *unknown.entry(&pod.namespace).or_default() += 1
-            }
+            SidecarRevision::Revision(r) if r == old => by_namespace
+                .entry(&pod.namespace)
+                .or_default()
+                .push(&pod.name),
+            SidecarRevision::UnknownRevision(_) => *unknown.entry(&pod.namespace).or_default() += 1,
             _ => {}
         }
     }
@@ -836,9 +863,15 @@ fn interlocks(
                 "{} pod(s) still run {old} sidecars: {}{}",
                 pods.len(),
                 shown.join(", "),
-                if more > 0 { format!(" and {more} more") } else { String::new() }
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
             ),
-            fix: format!("kubectl rev-restart -n {ns}   (or kubectl rollout restart each workload)"),
+            fix: format!(
+                "kubectl rev-restart -n {ns}   (or kubectl rollout restart each workload)"
+            ),
             forceable: true,
         });
     }

@@ -426,14 +426,56 @@ pub const REVISION_OBJECT_KINDS: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "Service", "services", true),
     ("", "v1", "ServiceAccount", "serviceaccounts", true),
     ("", "v1", "ConfigMap", "configmaps", true),
-    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true),
-    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
+    (
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
+    (
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+    ),
     ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
-    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
-    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
-    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false),
-    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false),
-    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        false,
+    ),
 ];
 
 impl Snapshot {
@@ -443,7 +485,8 @@ impl Snapshot {
         let labels = labels(meta);
         let name = name(meta);
         let cluster_role = matches!(kind, "ClusterRole" | "ClusterRoleBinding");
-        if !labels.contains_key(keys::REV) && !(cluster_role && name.starts_with("istio")) {
+        let istio_cluster_role = cluster_role && name.starts_with("istio");
+        if !(labels.contains_key(keys::REV) || istio_cluster_role) {
             return;
         }
         let annotations = annotations(meta);
@@ -490,7 +533,10 @@ fn webhook_config(meta: &ObjectMeta, webhooks: Vec<WebhookInfo>) -> WebhookConfi
         // The relabel record lets `--undo --tag` find where a tag pointed before.
         annotations: keep(
             &annotations(meta),
-            &[keys::HELM_RELEASE_NAME, crate::plan::relabel::PREVIOUS_REVISION],
+            &[
+                keys::HELM_RELEASE_NAME,
+                crate::plan::relabel::PREVIOUS_REVISION,
+            ],
         ),
         resource_version: meta.resource_version.clone(),
         helm_release: annotations(meta).get(keys::HELM_RELEASE_NAME).cloned(),
