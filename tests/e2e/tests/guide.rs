@@ -87,6 +87,7 @@ fn upgrade_guide_end_to_end() {
     step3_relabel_moves_bookinfo_and_undo_restores_it(&c);
     step3_restart_moves_every_pod_one_at_a_time(&c);
     step3_default_tag_moves_legacy_namespaces(&c);
+    step5_prune_removes_the_old_revision(&c);
 }
 
 fn step1_inventory_of_the_old_revision(c: &Cluster) {
@@ -383,4 +384,42 @@ fn step3_default_tag_moves_legacy_namespaces(c: &Cluster) {
             .collect::<Vec<_>>(),
         [NEW_REV]
     );
+}
+
+/// Step 5: with nothing left on the old revision, prune removes its releases; `helm ls -A` lists
+/// only the new revision's releases and base, and the workloads keep their sidecars.
+fn step5_prune_removes_the_old_revision(c: &Cluster) {
+    let out = c.plugin("rev-prune", &[OLD_REV, "--yes"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let mut releases: Vec<String> = c
+        .helm_ok(&["ls", "-A", "-q"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    releases.sort();
+    let mut expected = vec![
+        "istio-base".to_string(),
+        format!("istio-eastwestgateway-{NEW_REV}"),
+        format!("istio-ingressgateway-{NEW_REV}"),
+        format!("istiod-{NEW_REV}"),
+    ];
+    expected.sort();
+    assert_eq!(releases, expected);
+    let old_istiod = c.kubectl(&[
+        "get",
+        "deployment",
+        &format!("istiod-{OLD_REV}"),
+        "-n",
+        "istio-system",
+    ]);
+    assert!(!old_istiod.status.success(), "istiod-{OLD_REV} is gone");
+    assert_eq!(revisions_of(c), vec![NEW_REV.to_string(); 6]);
+    let inv = json_of(&c.plugin("rev-inventory", &["-o", "json"]));
+    let revs: Vec<_> = inv["clusters"][0]["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(revs, [NEW_REV]);
 }
