@@ -85,6 +85,7 @@ fn upgrade_guide_end_to_end() {
     step3_inventory_shows_both_revisions(&c);
     step3_relabel_refusals_change_nothing(&c);
     step3_relabel_moves_bookinfo_and_undo_restores_it(&c);
+    step3_restart_stops_at_the_first_failure_with_the_undo_command(&c);
     step3_restart_moves_every_pod_one_at_a_time(&c);
     step3_default_tag_moves_legacy_namespaces(&c);
     step5_prune_removes_the_old_revision(&c);
@@ -422,4 +423,49 @@ fn step5_prune_removes_the_old_revision(c: &Cluster) {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(revs, [NEW_REV]);
+}
+
+/// With the new revision's injector refusing every pod (its istiod "down"), the first rollout
+/// cannot finish: rev-restart stops there, says how to roll back, and leaves the other workloads
+/// alone. Once injection works again, the normal restart step below resumes the job.
+fn step3_restart_stops_at_the_first_failure_with_the_undo_command(c: &Cluster) {
+    let revisions_file = c.state.join("injector-revisions");
+    let original = std::fs::read_to_string(&revisions_file).expect("injector revisions");
+    let without_new: String = original
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{NEW_REV}=")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&revisions_file, without_new).expect("write injector revisions");
+    let generations_before = generations(c);
+
+    let out = c.plugin(
+        "rev-restart",
+        &["bookinfo", "--yes", "--timeout", "8s", "-o", "json"],
+    );
+    std::fs::write(&revisions_file, &original).expect("restore injector revisions");
+
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON summary even on failure");
+    let results: Vec<&str> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results[0], "timed-out", "{report}");
+    assert!(
+        results[1..].iter().all(|r| *r == "not-run"),
+        "stops at the first failure: {results:?}"
+    );
+    assert_eq!(
+        report["workloads"][0]["undo"],
+        "kubectl rollout undo deployment/details-v1 -n bookinfo"
+    );
+    let generations_after = generations(c);
+    assert_eq!(
+        generations_after[1..],
+        generations_before[1..],
+        "only the first workload was touched"
+    );
 }
