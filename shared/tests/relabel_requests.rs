@@ -250,3 +250,89 @@ async fn forbidden_patch_names_verb_and_resource() {
         "{text}"
     );
 }
+
+fn fixture_plan(target: &str) -> rev_shared::plan::relabel::RelabelPlan {
+    use rev_shared::plan::relabel::{Targets, plan_relabel};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/");
+    let text = [
+        "control-plane-1-19-and-1-20.yaml",
+        "injection-precedence.yaml",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(format!("{root}{f}")).unwrap())
+    .collect::<Vec<_>>()
+    .join("\n---\n");
+    let snapshot = rev_shared::snapshot::dump::read_dump_str(&text).unwrap();
+    let analysis = rev_shared::analysis::analyze(&snapshot);
+    let target = rev_shared::revision::RevisionName::parse(target).unwrap();
+    plan_relabel(
+        &snapshot,
+        &analysis,
+        &Targets::Names(vec!["legacy-wins".into()]),
+        &target,
+    )
+    .unwrap()
+}
+
+fn any_ok() -> Responder {
+    Box::new(|_, _| (StatusCode::OK, namespace("2", json!({}))))
+}
+
+#[tokio::test]
+async fn refused_preflight_sends_nothing() {
+    let (client, seen) = mock(any_ok());
+    let plan = fixture_plan("1-21");
+    let result = relabel::execute(&client, &plan, false, "m", DryRun::None, |_| Ok(())).await;
+    assert!(matches!(result, Err(rev_shared::RevError::Refused { .. })));
+    assert!(seen.lock().unwrap().is_empty(), "no request at all");
+}
+
+#[tokio::test]
+async fn client_dry_run_sends_nothing_and_reports_what_would_change() {
+    let (client, seen) = mock(any_ok());
+    let plan = fixture_plan("1-20");
+    let run = relabel::execute(&client, &plan, false, "m", DryRun::Client, |_| {
+        panic!("no prompt")
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.changed.len(), 1);
+    assert!(seen.lock().unwrap().is_empty(), "no request at all");
+}
+
+#[tokio::test]
+async fn declined_confirmation_sends_nothing() {
+    let (client, seen) = mock(any_ok());
+    let plan = fixture_plan("1-20");
+    let declined = || {
+        Err(rev_shared::RevError::Refused {
+            reason: "not confirmed".into(),
+        })
+    };
+    let result = relabel::execute(&client, &plan, false, "m", DryRun::None, |_| declined()).await;
+    assert!(result.is_err());
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn confirmed_plan_sends_one_patch_per_namespace() {
+    let (client, seen) = mock(any_ok());
+    let plan = fixture_plan("1-20");
+    let run = relabel::execute(
+        &client,
+        &plan,
+        false,
+        "kubectl-rev-relabel",
+        DryRun::None,
+        |_| Ok(()),
+    )
+    .await
+    .unwrap();
+    assert!(run.error.is_none());
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.iter().map(|s| s.method.as_str()).collect::<Vec<_>>(),
+        ["PATCH"]
+    );
+    assert!(seen[0].uri.starts_with("/api/v1/namespaces/legacy-wins?"));
+}

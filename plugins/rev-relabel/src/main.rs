@@ -166,64 +166,29 @@ async fn run(cli: Cli) -> Result<ExitCode, RevError> {
     let plan = plan_relabel(&snapshot, &analysis, &targets, &revision)
         .map_err(|names| RevError::UnknownNamespaces { names })?;
     say(machine, &render_plan(&plan));
-    if plan.is_refused(cli.force) {
-        return Err(RevError::Refused {
-            reason: format!(
-                "{} preflight check(s) failed (listed above); nothing was changed. --force overrides them.",
-                plan.blockers.len()
-            ),
-        });
-    }
-    if plan.changes.is_empty() {
-        return finish(
-            &cli,
-            &plan.target,
-            plan.target_revision.as_deref(),
-            &[],
-            &plan.unchanged,
-            None,
-        );
-    }
-    if cli.mutation.dry_run == DryRun::Client {
+    if cli.mutation.dry_run == DryRun::Client
+        && !plan.is_refused(cli.force)
+        && !plan.changes.is_empty()
+    {
         say(machine, "dry run (client): nothing was sent\n");
-        let would: Vec<_> = plan
-            .changes
-            .iter()
-            .map(|c| relabel::ChangeOutcome {
-                namespace: c.namespace.clone(),
-                result: relabel::ChangeResult::Relabelled,
-            })
-            .collect();
-        return finish(
-            &cli,
-            &plan.target,
-            plan.target_revision.as_deref(),
-            &would,
-            &plan.unchanged,
-            None,
-        );
     }
-    if cli.mutation.dry_run == DryRun::None {
-        confirm(
-            &format!("Relabel {} namespace(s)?", plan.changes.len()),
-            cli.mutation.yes,
-        )?;
-    }
-    let (done, err) = relabel::apply(
+    let yes = cli.mutation.yes;
+    let run = relabel::execute(
         &conn.client,
-        &plan.changes,
-        &plan.target,
-        &params,
+        &plan,
+        cli.force,
+        &cli.field_manager,
         cli.mutation.dry_run,
+        |question| confirm(question, yes),
     )
-    .await;
+    .await?;
     finish(
         &cli,
         &plan.target,
         plan.target_revision.as_deref(),
-        &done,
+        &run.changed,
         &plan.unchanged,
-        err,
+        run.error,
     )
 }
 

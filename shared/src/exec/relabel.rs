@@ -242,3 +242,56 @@ pub async fn apply_tag(
     }
     Ok(changed)
 }
+
+/// What a relabel run did: the namespaces changed (or, under client dry-run, that would be),
+/// and the error that stopped it, if any.
+pub struct RelabelRun {
+    pub changed: Vec<ChangeOutcome>,
+    pub error: Option<RevError>,
+}
+
+/// Carries out a relabel plan the way every mutating command does: a refused plan sends
+/// nothing; client dry-run sends nothing; otherwise confirm (unless server dry-run), then patch.
+pub async fn execute(
+    client: &Client,
+    plan: &crate::plan::relabel::RelabelPlan,
+    force: bool,
+    field_manager: &str,
+    dry_run: DryRun,
+    confirm: impl FnOnce(&str) -> Result<(), RevError>,
+) -> Result<RelabelRun, RevError> {
+    if plan.is_refused(force) {
+        return Err(RevError::Refused {
+            reason: format!(
+                "{} preflight check(s) failed (listed above); nothing was changed. --force overrides them.",
+                plan.blockers.len()
+            ),
+        });
+    }
+    if plan.changes.is_empty() {
+        return Ok(RelabelRun {
+            changed: Vec::new(),
+            error: None,
+        });
+    }
+    if dry_run == DryRun::Client {
+        let changed = plan
+            .changes
+            .iter()
+            .map(|c| ChangeOutcome {
+                namespace: c.namespace.clone(),
+                result: ChangeResult::Relabelled,
+            })
+            .collect();
+        return Ok(RelabelRun {
+            changed,
+            error: None,
+        });
+    }
+    if dry_run == DryRun::None {
+        confirm(&format!("Relabel {} namespace(s)?", plan.changes.len()))?;
+    }
+    let params = crate::exec::patch_params(field_manager, dry_run);
+    let (changed, error) = apply(client, &plan.changes, &plan.target, &params, dry_run).await;
+    Ok(RelabelRun { changed, error })
+}
