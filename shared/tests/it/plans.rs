@@ -1,25 +1,16 @@
 //! Fixture tests of the mutating plans: what rev-restart selects and skips, and what rev-relabel
 //! changes or refuses. Pure: no cluster.
 
+use crate::common::load;
+use rev_shared::snapshot::Snapshot;
+
 use rev_shared::analysis::analyze;
 use rev_shared::plan::relabel::{
     BlockerKind, PREVIOUS_LABELS, Targets, plan_relabel, relabel_patch, undo_patch,
 };
 use rev_shared::plan::restart::{RestartMethod, RestartRequest, plan_restart};
 use rev_shared::revision::RevisionName;
-use rev_shared::snapshot::Snapshot;
 use rev_shared::snapshot::WorkloadKind;
-use rev_shared::snapshot::dump::read_dump_str;
-
-fn load(files: &[&str]) -> Snapshot {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/");
-    let text = files
-        .iter()
-        .map(|f| std::fs::read_to_string(format!("{root}{f}")).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    read_dump_str(&text).unwrap()
-}
 
 fn selection() -> Snapshot {
     load(&["control-plane-1-19-and-1-20.yaml", "restart-selection.yaml"])

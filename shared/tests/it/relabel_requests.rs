@@ -2,64 +2,14 @@
 //! istio.io/rev and removes istio-injection, guarded by resourceVersion; a 409 leads to a re-read
 //! and a re-planned patch; server dry-run sends dryRun=All.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use kube::Client;
-use kube::client::Body;
+use http::StatusCode;
 use rev_shared::exec::{patch_params, relabel};
 use rev_shared::flags::DryRun;
 use rev_shared::plan::relabel::NamespaceChange;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    uri: String,
-    content_type: String,
-    body: Value,
-}
-
-type Responder = Box<dyn Fn(&Seen, usize) -> (StatusCode, Value) + Send>;
-
-fn mock(respond: Responder) -> (Client, Arc<Mutex<Vec<Seen>>>) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        let mut n = 0;
-        while let Some((request, send)) = handle.next_request().await {
-            let method = request.method().to_string();
-            let uri = request.uri().to_string();
-            let content_type = request
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            let bytes = request.into_body().collect().await.unwrap().to_bytes();
-            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let s = Seen {
-                method,
-                uri,
-                content_type,
-                body,
-            };
-            let (code, reply) = respond(&s, n);
-            n += 1;
-            record.lock().unwrap().push(s);
-            send.send_response(
-                Response::builder()
-                    .status(code)
-                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                    .unwrap(),
-            );
-        }
-    });
-    (Client::new(service, "default"), seen)
-}
+use crate::common::{Responder, mock};
 
 fn namespace(rv: &str, labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bookinfo", "resourceVersion": rv, "labels": labels}})

@@ -1,20 +1,17 @@
 //! Mocked-API tests of the live reader (kube's tower-test pattern): they pin which requests the
 //! snapshot makes — pagination followed, pods metadata-only, a 403 turned into a warning.
 
-use std::sync::{Arc, Mutex};
-
-use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use kube::Client;
-use kube::client::Body;
+use http::StatusCode;
 use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, read_snapshot};
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    uri: String,
-    accept: String,
+use crate::common::{Seen, mock};
+
+/// The mock API answering with `standard_responses`.
+fn mock_api(
+    respond: fn(&str, &str) -> (StatusCode, Value),
+) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    mock(Box::new(move |req: &Seen, _| respond(&req.path, &req.uri)))
 }
 
 fn list(items: Vec<Value>, cont: Option<&str>) -> Value {
@@ -23,42 +20,6 @@ fn list(items: Vec<Value>, cont: Option<&str>) -> Value {
 
 fn status(code: u16, reason: &str, message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
-}
-
-/// Serves every request with `respond`, recording each; returns the client and the record.
-fn mock_api(
-    respond: impl Fn(&str, &str) -> (StatusCode, Value) + Send + 'static,
-) -> (Client, Arc<Mutex<Vec<Seen>>>) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let method = request.method().to_string();
-            let uri = request.uri().to_string();
-            let path = request.uri().path().to_string();
-            let accept = request
-                .headers()
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            let _ = request.into_body().collect().await;
-            record.lock().unwrap().push(Seen {
-                method,
-                uri: uri.clone(),
-                accept,
-            });
-            let (code, body) = respond(&path, &uri);
-            send.send_response(
-                Response::builder()
-                    .status(code)
-                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                    .unwrap(),
-            );
-        }
-    });
-    (Client::new(service, "default"), seen)
 }
 
 fn namespace(name: &str) -> Value {

@@ -4,6 +4,8 @@
 //! revision's; that server dry run sends `dryRun=All`; and that a 403 midway stops, reports,
 //! and a re-run finishes the job.
 
+use crate::common::fixture;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -209,11 +211,6 @@ fn fake_client(api: Arc<Mutex<FakeApi>>) -> Client {
 }
 
 // --- the cluster: the fixture mesh, its 1-19 plan, and the plan's objects in the fake API ---
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 fn helm_records() -> Vec<(String, String, Value)> {
     let doc: Value = serde_saphyr::from_str(&fixture("prune-helm-releases.yaml")).unwrap();

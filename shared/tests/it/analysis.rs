@@ -1,27 +1,15 @@
 //! Fixture tests of the pure analysis: each fixture under tests/fixtures/ shows one situation
 //! in `kubectl get -o yaml` form, and each test asserts the one thing it is about.
 
+use crate::common::load;
+
 use std::collections::BTreeSet;
 
 use rev_shared::analysis::{
     Analysis, InjectionMode, PodDrift, SidecarRevision, analyze, findings::CODES,
 };
-use rev_shared::snapshot::Snapshot;
-use rev_shared::snapshot::dump::read_dump_str;
 
 const CONTROL_PLANE: &str = "control-plane-1-19-and-1-20.yaml";
-
-fn load(files: &[&str]) -> Snapshot {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/");
-    let text = files
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(format!("{root}{f}")).unwrap_or_else(|e| panic!("{f}: {e}"))
-        })
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    read_dump_str(&text).expect("fixture parses")
-}
 
 fn analysis_of(files: &[&str]) -> Analysis {
     analyze(&load(files))

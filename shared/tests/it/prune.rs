@@ -3,6 +3,8 @@
 //! tests/fixtures/prune-after-step-3.yaml (nothing uses 1-19 any more) with the Helm records of
 //! prune-helm-releases.yaml; each test changes the one thing it is about.
 
+use crate::common::fixture;
+
 use rev_shared::RevError;
 use rev_shared::analysis::analyze;
 use rev_shared::plan::prune::{
@@ -14,11 +16,6 @@ use rev_shared::snapshot::dump::read_dump_str;
 use rev_shared::snapshot::helm::HelmHook;
 use rev_shared::snapshot::helm::encode_release_payload;
 use rev_shared::snapshot::{Labels, PodInfo, SidecarEvidence, Snapshot};
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// The Helm records of prune-helm-releases.yaml, each encoded as Helm stores it and read back
 /// through the snapshot's Secret decoder.

@@ -1,0 +1,92 @@
+//! Helpers the test modules share: fixtures by name, and a recording mock API server (kube's
+//! tower-test pair) that answers each request with a closure.
+
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use kube::Client;
+use kube::client::Body;
+use serde_json::Value;
+
+use rev_shared::snapshot::Snapshot;
+use rev_shared::snapshot::dump::read_dump_str;
+
+/// The text of `tests/fixtures/<name>`.
+pub fn fixture(name: &str) -> String {
+    let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Several fixtures read as one cluster (multi-document YAML).
+pub fn load(files: &[&str]) -> Snapshot {
+    let text = files
+        .iter()
+        .map(|f| fixture(f))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    read_dump_str(&text).expect("fixture parses")
+}
+
+/// One request as the mock API saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub path: String,
+    pub accept: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+pub type Responder = Box<dyn Fn(&Seen, usize) -> (StatusCode, Value) + Send>;
+
+fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Serves every request with `respond` (given the request and its index), recording each.
+pub fn mock(respond: Responder) -> (Client, Arc<Mutex<Vec<Seen>>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Some((request, send)) = handle.next_request().await {
+            let accept = header(request.headers(), http::header::ACCEPT);
+            let content_type = header(request.headers(), http::header::CONTENT_TYPE);
+            let method = request.method().to_string();
+            let uri = request.uri().to_string();
+            let path = request.uri().path().to_string();
+            let bytes = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let seen = Seen {
+                method,
+                uri,
+                path,
+                accept,
+                content_type,
+                body,
+            };
+            let (code, reply) = respond(&seen, n);
+            n += 1;
+            record.lock().unwrap().push(seen);
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    (Client::new(service, "default"), seen)
+}
