@@ -1,7 +1,7 @@
 //! CLI tests: `kubectl rev-prune` as users run it, planning from fixture dumps
 //! (`--from-file`), its plan and refusal text snapshot-tested (insta) so every change to what
 //! users see shows up in review. What it does to a live cluster is tested in
-//! shared/tests/prune_api.rs (mocked API) and tests/e2e/tests/prune.rs (real cluster).
+//! shared/tests/it/prune_api.rs (mocked API) and tests/e2e/tests/prune.rs (real cluster).
 
 use std::path::PathBuf;
 use std::process::Output;
