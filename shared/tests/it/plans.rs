@@ -145,6 +145,17 @@ fn all_adds_in_sync_injected_workloads_and_filters_narrow() {
     assert_eq!(items, ["deployment/shop/cart"]);
 }
 
+/// The relabel plan for named namespaces (which must exist).
+fn relabel_names(
+    s: &Snapshot,
+    a: &rev_shared::analysis::Analysis,
+    namespaces: &[&str],
+    target: &str,
+) -> rev_shared::plan::relabel::RelabelPlan {
+    let names = namespaces.iter().map(|n| n.to_string()).collect();
+    plan_relabel(s, a, &Targets::Names(names), &rev(target)).unwrap()
+}
+
 fn rev(r: &str) -> RevisionName {
     RevisionName::parse(r).unwrap()
 }
@@ -157,13 +168,7 @@ fn relabel_plans_one_change_with_before_after_and_what_drifts() {
         "pinned-config.yaml",
     ]);
     let a = analyze(&s);
-    let plan = plan_relabel(
-        &s,
-        &a,
-        &Targets::Names(vec!["legacy-wins".into()]),
-        &rev("1-20"),
-    )
-    .unwrap();
+    let plan = relabel_names(&s, &a, &["legacy-wins"], "1-20");
     assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
     let c = &plan.changes[0];
     assert_eq!(c.before["istio-injection"].as_deref(), Some("enabled"));
@@ -199,37 +204,19 @@ fn relabel_reports_pinned_config_and_ignored_pod_labels() {
         "pinned-config.yaml",
     ]);
     let a = analyze(&s);
-    let plan = plan_relabel(
-        &s,
-        &a,
-        &Targets::Names(vec!["bookinfo".into(), "rev-label".into()]),
-        &rev("1-20"),
-    )
-    .unwrap();
+    let plan = relabel_names(&s, &a, &["bookinfo", "rev-label"], "1-20");
     assert_eq!(
         plan.unchanged,
         ["bookinfo", "rev-label"],
         "already on 1-20: nothing to do"
     );
-    let plan = plan_relabel(
-        &s,
-        &a,
-        &Targets::Names(vec!["rev-label".into()]),
-        &rev("1-19"),
-    )
-    .unwrap();
+    let plan = relabel_names(&s, &a, &["rev-label"], "1-19");
     let c = &plan.changes[0];
     assert!(
         c.ignored_pod_labels.is_empty(),
         "pod label 1-19 now matches"
     );
-    let plan = plan_relabel(
-        &s,
-        &a,
-        &Targets::Names(vec!["bookinfo".into()]),
-        &rev("1-19"),
-    )
-    .unwrap();
+    let plan = relabel_names(&s, &a, &["bookinfo"], "1-19");
     assert!(
         plan.changes[0]
             .pinned_config
@@ -247,13 +234,7 @@ fn relabel_refuses_unknown_revision_and_names_unknown_namespaces() {
         "injection-precedence.yaml",
     ]);
     let a = analyze(&s);
-    let plan = plan_relabel(
-        &s,
-        &a,
-        &Targets::Names(vec!["pod-level".into()]),
-        &rev("1-21"),
-    )
-    .unwrap();
+    let plan = relabel_names(&s, &a, &["pod-level"], "1-21");
     assert_eq!(plan.blockers[0].kind, BlockerKind::RevisionNotInstalled);
     assert!(plan.is_refused(false) && !plan.is_refused(true));
     let missing = plan_relabel(
@@ -299,13 +280,7 @@ fn relabel_skip_policy_warns_at_two_minors_and_refuses_three() {
     add_ns("on-1-17", "1-17");
     add_ns("on-1-18", "1-18");
     let a = analyze(&s);
-    let three = plan_relabel(
-        &s,
-        &a,
-        &Targets::Names(vec!["on-1-17".into()]),
-        &rev("1-20"),
-    )
-    .unwrap();
+    let three = relabel_names(&s, &a, &["on-1-17"], "1-20");
     assert!(
         three
             .blockers
@@ -314,13 +289,7 @@ fn relabel_skip_policy_warns_at_two_minors_and_refuses_three() {
         "{:?}",
         three.blockers
     );
-    let two = plan_relabel(
-        &s,
-        &a,
-        &Targets::Names(vec!["on-1-18".into()]),
-        &rev("1-20"),
-    )
-    .unwrap();
+    let two = relabel_names(&s, &a, &["on-1-18"], "1-20");
     assert!(two.blockers.is_empty(), "{:?}", two.blockers);
     assert_eq!(two.warnings.len(), 1);
 }
