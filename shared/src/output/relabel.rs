@@ -87,13 +87,19 @@ pub fn render_plan(plan: &RelabelPlan) -> String {
             plan.unchanged.join(", ")
         ));
     }
-    for w in &plan.warnings {
+    push_checks(&mut out, &plan.warnings, &plan.blockers);
+    out
+}
+
+/// Preflight results, the same for namespace and tag plans: warnings, then each blocker with
+/// its fix.
+fn push_checks(out: &mut String, warnings: &[String], blockers: &[crate::plan::relabel::Blocker]) {
+    for w in warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
-    for b in &plan.blockers {
+    for b in blockers {
         out.push_str(&format!("blocked: {}\n  fix: {}\n", b.message, b.fix));
     }
-    out
 }
 
 pub fn render_tag_plan(plan: &crate::plan::relabel::TagPlan) -> String {
@@ -114,12 +120,7 @@ pub fn render_tag_plan(plan: &crate::plan::relabel::TagPlan) -> String {
             plan.namespaces.join(" ")
         ));
     }
-    for w in &plan.warnings {
-        out.push_str(&format!("warning: {w}\n"));
-    }
-    for b in &plan.blockers {
-        out.push_str(&format!("blocked: {}\n  fix: {}\n", b.message, b.fix));
-    }
+    push_checks(&mut out, &plan.warnings, &plan.blockers);
     out
 }
 
