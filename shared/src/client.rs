@@ -12,18 +12,36 @@ use std::time::{Duration, Instant};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, client::ClientBuilder};
 
-use crate::error::{RevError, error_chain};
+use crate::error::{Action, RevError};
 use crate::flags::ConnectionFlags;
 
-/// One cluster to talk to: the context it came from (for labelling multi-cluster output) and
-/// its resolved configuration.
-pub struct ClusterConnection {
+/// One cluster to talk to: the context it came from (for labelling multi-cluster output), its
+/// client, and the server URL that errors name.
+#[derive(Clone)]
+pub struct Cluster {
     /// The kubeconfig context name, or the server URL when none applies.
     pub name: String,
     pub client: Client,
     /// Namespace from -n, else the context's namespace, else `default`.
     pub namespace: String,
     pub server: String,
+}
+
+impl Cluster {
+    /// A cluster reached through an already built client (tests: a mocked API).
+    pub fn from_client(client: Client, server: &str) -> Self {
+        Self {
+            name: server.to_string(),
+            client,
+            namespace: "default".into(),
+            server: server.to_string(),
+        }
+    }
+
+    /// Turns a kube error of `action` into the suite's error, naming this cluster's server.
+    pub fn error(&self, action: Action) -> impl FnOnce(kube::Error) -> RevError + '_ {
+        move |source| RevError::api(&self.server, action, source)
+    }
 }
 
 /// Reads the kubeconfig the flags point at: --kubeconfig, else $KUBECONFIG (merged), else
@@ -34,7 +52,8 @@ pub fn read_kubeconfig(flags: &ConnectionFlags) -> Result<Kubeconfig, RevError> 
         None => Kubeconfig::read(),
     };
     result.map_err(|e| RevError::Kubeconfig {
-        message: error_chain(&e),
+        message: "cannot read the file".into(),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -76,7 +95,8 @@ pub async fn resolve_config(
             Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| RevError::Kubeconfig {
-                    message: error_chain(&e),
+                    message: "cannot use the selected context".into(),
+                    source: Some(Box::new(e)),
                 })?
         }
         // Like kubectl: --server alone is enough, and inside a pod the service account is.
@@ -97,7 +117,8 @@ pub async fn resolve_config(
 
 fn parse_server(server: &str) -> Result<http::Uri, RevError> {
     server.parse().map_err(|e| RevError::Kubeconfig {
-        message: format!("--server {server:?} is not a URL: {e}"),
+        message: format!("--server {server:?} is not a URL"),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -126,12 +147,14 @@ pub fn apply_overrides(config: &mut Config, flags: &ConnectionFlags) -> Result<(
     }
     if let Some(ca) = &flags.certificate_authority {
         let pem = std::fs::read(ca).map_err(|e| RevError::Kubeconfig {
-            message: format!("cannot read --certificate-authority {}: {e}", ca.display()),
+            message: format!("cannot read --certificate-authority {}", ca.display()),
+            source: Some(Box::new(e)),
         })?;
         config.root_cert =
             Some(
                 pem_to_der_certs(&pem).map_err(|message| RevError::Kubeconfig {
                     message: format!("--certificate-authority {}: {message}", ca.display()),
+                    source: None,
                 })?,
             );
     }
@@ -188,7 +211,8 @@ fn pem_to_der_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 pub fn build_client(config: Config, verbosity: u8) -> Result<Client, RevError> {
     let server = config.cluster_url.to_string();
     let builder = ClientBuilder::try_from(config).map_err(|e| RevError::Kubeconfig {
-        message: format!("cannot build a client for {server}: {}", error_chain(&e)),
+        message: format!("cannot build a client for {server}"),
+        source: Some(Box::new(e)),
     })?;
     Ok(builder
         .with_layer(&RequestLogLayer {
@@ -202,7 +226,7 @@ pub async fn connect_all(
     flags: &ConnectionFlags,
     contexts: &[String],
     verbosity: u8,
-) -> Result<Vec<ClusterConnection>, RevError> {
+) -> Result<Vec<Cluster>, RevError> {
     let mut out = Vec::new();
     if contexts.is_empty() {
         out.push(connect_one(flags, None, verbosity).await?);
@@ -215,10 +239,7 @@ pub async fn connect_all(
 }
 
 /// Connects to one cluster; plugins that act on a single cluster refuse several --context.
-pub async fn connect(
-    flags: &ConnectionFlags,
-    verbosity: u8,
-) -> Result<ClusterConnection, RevError> {
+pub async fn connect(flags: &ConnectionFlags, verbosity: u8) -> Result<Cluster, RevError> {
     if flags.contexts.len() > 1 {
         return Err(RevError::Usage(
             "this command acts on one cluster: give --context once".into(),
@@ -231,7 +252,7 @@ async fn connect_one(
     flags: &ConnectionFlags,
     context: Option<&str>,
     verbosity: u8,
-) -> Result<ClusterConnection, RevError> {
+) -> Result<Cluster, RevError> {
     let config = resolve_config(flags, context).await?;
     let namespace = config.default_namespace.clone();
     let server = config.cluster_url.to_string();
@@ -243,7 +264,7 @@ async fn connect_one(
             .unwrap_or_else(|| server.clone()),
     };
     let client = build_client(config, verbosity)?;
-    Ok(ClusterConnection {
+    Ok(Cluster {
         name,
         client,
         namespace,

@@ -73,10 +73,7 @@ fn plan_after_step_3_lists_releases_in_order_with_kept_objects() {
     let out = prune(&["1-19", "--from-file", &dump.display().to_string()]);
     let _ = std::fs::remove_file(&dump);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stderr(&out),
-        "dry run (client, from file): nothing was sent\n"
-    );
+    assert_eq!(stderr(&out), "dry run (client): nothing was sent\n");
     insta::assert_snapshot!(stdout(&out));
 }
 
@@ -94,7 +91,8 @@ fn refusal_mid_upgrade_lists_every_blocker_with_its_fix() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
         stderr(&out),
-        "error: refused: 3 blocker(s) listed above; nothing was deleted\n"
+        "error: refused: 3 preflight check(s) failed (listed above); nothing was changed\n  \
+         hint: fix them (each lists its fix), or re-run with --force to override\n"
     );
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
     insta::with_settings!({filters => vec![(root, "[fixtures]")]}, {

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::snapshot::{Snapshot, WorkloadInfo, keys};
+use crate::keys;
+use crate::snapshot::{Snapshot, WorkloadInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

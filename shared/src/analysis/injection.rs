@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use super::revisions::{ControlPlane, Resolution};
+use crate::keys;
 use crate::revision::DEFAULT_REVISION;
-use crate::snapshot::{Labels, NamespaceInfo, keys};
+use crate::snapshot::{Labels, NamespaceInfo};
 
 /// Why a namespace's pods get (or do not get) a sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

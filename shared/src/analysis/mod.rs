@@ -18,7 +18,8 @@ pub use injection::{EffectiveRevision, InjectionMode};
 pub use revisions::{ControlPlane, Resolution, RevisionInfo, TagInfo};
 pub use sidecar::{PodDrift, SidecarRevision};
 
-use crate::snapshot::{OwnerRef, PodInfo, Snapshot, WorkloadInfo, WorkloadKind, keys};
+use crate::keys;
+use crate::snapshot::{OwnerRef, PodInfo, Snapshot, WorkloadInfo, WorkloadKind};
 
 /// One namespace's place in the upgrade.
 #[derive(Debug, Clone, PartialEq, Serialize)]

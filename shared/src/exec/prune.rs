@@ -2,18 +2,19 @@
 //! checked on the live object), then deletes in the plan's order, stopping at the first
 //! failure with a report of what was and was not deleted. A re-run plans from what is left.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Preconditions};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Preconditions, PropagationPolicy,
+};
 use kube::discovery::Scope;
 use serde::Serialize;
 
 use super::helm;
-use crate::error::RevError;
+use crate::client::Cluster;
+use crate::error::{Action, Refusal, RevError};
 use crate::flags::{ConnectionFlags, DryRun};
 use crate::plan::prune::{ObjectKey, PrunePlan, PruneStep, UninstallMethod, live_object_not_owned};
 
@@ -42,14 +43,6 @@ pub struct InspectedObject {
     namespaced: bool,
     #[serde(skip)]
     uid: Option<String>,
-    /// For workloads: the pod selector, to wait for their pods to go.
-    #[serde(skip)]
-    pod_selector: Option<String>,
-    /// For workloads: the uids that own its pods (itself, and a Deployment's ReplicaSets).
-    /// Selectors alone are not enough: the gateway chart gives the old and new gateways the
-    /// same selector labels.
-    #[serde(skip)]
-    pod_owners: Vec<String>,
 }
 
 impl InspectedObject {
@@ -87,7 +80,7 @@ impl Inspection {
 type Discovered = Option<(ApiResource, bool)>;
 
 async fn discover(
-    client: &Client,
+    cluster: &Cluster,
     cache: &mut HashMap<(String, String), Discovered>,
     key: &ObjectKey,
 ) -> Result<Discovered, RevError> {
@@ -97,17 +90,15 @@ async fn discover(
     }
     let (group, version) = key.group_version();
     let gvk = GroupVersionKind::gvk(group, version, &key.kind);
-    let found = match kube::discovery::pinned_kind(client, &gvk).await {
+    let found = match kube::discovery::pinned_kind(&cluster.client, &gvk).await {
         Ok((resource, caps)) => Some((resource, caps.scope == Scope::Namespaced)),
         Err(kube::Error::Api(status)) if status.code == 404 => None,
         Err(kube::Error::Discovery(_)) => None,
         Err(e) => {
-            return Err(RevError::from_kube(
-                e,
+            return Err(cluster.error(Action::new(
                 "get",
-                &format!("discovery for {}", key.api_version),
-                "",
-            ));
+                &format!("discovery of {}", key.api_version),
+            ))(e));
         }
     };
     cache.insert(cache_key, found.clone());
@@ -122,71 +113,15 @@ fn resource_name(resource: &ApiResource) -> String {
     }
 }
 
-fn scope_text(ns: Option<&str>) -> String {
-    ns.map(|n| format!(" in {n}")).unwrap_or_default()
-}
-
-fn dynamic_api(client: &Client, resource: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
+fn dynamic_api(cluster: &Cluster, resource: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
     match ns {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
-        None => Api::all_with(client.clone(), resource),
+        Some(ns) => Api::namespaced_with(cluster.client.clone(), ns, resource),
+        None => Api::all_with(cluster.client.clone(), resource),
     }
-}
-
-/// `matchLabels` of a workload's selector as a label selector string.
-fn pod_selector(obj: &DynamicObject) -> Option<String> {
-    let labels = obj
-        .data
-        .pointer("/spec/selector/matchLabels")?
-        .as_object()?;
-    let parts: Vec<String> = labels
-        .iter()
-        .filter_map(|(k, v)| Some(format!("{k}={}", v.as_str()?)))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(","))
-}
-
-/// The uids that own a workload's pods: its own, and for a Deployment its ReplicaSets'.
-async fn pod_owners(
-    client: &Client,
-    workload: &DynamicObject,
-    selector: Option<&str>,
-) -> Result<Vec<String>, RevError> {
-    let Some(uid) = workload.metadata.uid.clone() else {
-        return Ok(Vec::new());
-    };
-    let mut owners = vec![uid.clone()];
-    let is_deployment = workload
-        .types
-        .as_ref()
-        .is_some_and(|t| t.kind == "Deployment");
-    if let (true, Some(ns), Some(selector)) = (
-        is_deployment,
-        workload.metadata.namespace.as_deref(),
-        selector,
-    ) {
-        let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
-        let sets = api
-            .list_metadata(&ListParams::default().labels(selector))
-            .await
-            .map_err(|e| {
-                RevError::from_kube(e, "list", "replicasets.apps", &format!(" in {ns}"))
-            })?;
-        owners.extend(sets.items.into_iter().filter_map(|rs| {
-            let owned = rs
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid);
-            if owned { rs.metadata.uid } else { None }
-        }));
-    }
-    Ok(owners)
 }
 
 /// Looks at every planned object: reads only, so a refused or dry-run plan can show it.
-pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, RevError> {
+pub async fn inspect(cluster: &Cluster, plan: &PrunePlan) -> Result<Inspection, RevError> {
     let mut cache = HashMap::new();
     let mut steps = Vec::new();
     let mut records = Vec::new();
@@ -200,10 +135,8 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                 resource: None,
                 namespaced: key.namespace.is_some(),
                 uid: None,
-                pod_selector: None,
-                pod_owners: Vec::new(),
             };
-            if let Some((resource, namespaced)) = discover(client, &mut cache, key).await? {
+            if let Some((resource, namespaced)) = discover(cluster, &mut cache, key).await? {
                 inspected.namespaced = namespaced;
                 if namespaced && inspected.key.namespace.is_none() {
                     // A namespaced kind the plan did not know: Helm puts it in the release's
@@ -213,15 +146,10 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                     }
                 }
                 let ns = inspected.effective_namespace().map(str::to_string);
-                let api = dynamic_api(client, &resource, ns.as_deref());
-                let live = api.get_opt(&key.name).await.map_err(|e| {
-                    RevError::from_kube(
-                        e,
-                        "get",
-                        &resource_name(&resource),
-                        &scope_text(ns.as_deref()),
-                    )
-                })?;
+                let api = dynamic_api(cluster, &resource, ns.as_deref());
+                let live = api.get_opt(&key.name).await.map_err(cluster.error(
+                    Action::new("get", &resource_name(&resource)).object(&key.name, ns.as_deref()),
+                ))?;
                 inspected.state = match live {
                     None => LiveState::Gone,
                     Some(obj) => {
@@ -231,12 +159,6 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                             Some(why) => LiveState::NotOwned(why),
                             None => {
                                 inspected.uid = obj.metadata.uid.clone();
-                                if key.is_workload() {
-                                    inspected.pod_selector = pod_selector(&obj);
-                                    inspected.pod_owners =
-                                        pod_owners(client, &obj, inspected.pod_selector.as_deref())
-                                            .await?;
-                                }
                                 LiveState::Present
                             }
                         }
@@ -247,7 +169,7 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
             objects.push(inspected);
         }
         let secrets = match step {
-            PruneStep::HelmRelease(r) => helm::list_records(client, &r.namespace, &r.name).await?,
+            PruneStep::HelmRelease(r) => helm::list_records(cluster, &r.namespace, &r.name).await?,
             PruneStep::Objects(_) => Vec::new(),
         };
         records.push(
@@ -279,6 +201,7 @@ pub struct PruneSettings {
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PruneReport {
+    pub revision: String,
     pub deleted: Vec<String>,
     pub already_gone: Vec<String>,
     pub left_alone: Vec<String>,
@@ -289,26 +212,33 @@ pub struct PruneReport {
     pub pods_gone_after: Option<Duration>,
     /// Sent with dryRun=All: nothing was stored.
     pub server_dry_run: bool,
+    /// Read again afterwards: nothing of the revision is left.
+    pub gone: bool,
+    /// What the mesh runs afterwards, as shown to people.
+    #[serde(skip)]
+    pub mesh_after: Option<String>,
 }
 
 /// Carries out the plan. Call only with a plan that is not refused (the caller checks, since
 /// it also prints the refusal); stops at the first error and reports the rest as not done.
 pub async fn execute(
-    client: &Client,
+    cluster: &Cluster,
     plan: &PrunePlan,
     inspection: &Inspection,
     settings: &PruneSettings,
     progress: &dyn Fn(&str),
 ) -> PruneReport {
     let mut report = PruneReport {
+        revision: plan.revision.clone(),
         server_dry_run: settings.dry_run == DryRun::Server,
         ..Default::default()
     };
     if plan.refused() {
         // Belt and braces: the caller refuses first, but a refused plan never reaches the API.
-        report.failure = Some(RevError::Refused {
-            reason: format!("{} blocker(s); nothing was deleted", plan.blockers.len()),
-        });
+        report.failure = Some(RevError::Refused(Refusal::Blocked {
+            blockers: plan.blockers.len(),
+            forceable: plan.blockers.iter().all(|b| b.forceable),
+        }));
         return report;
     }
     let mut workloads: Vec<DeletedWorkload> = Vec::new();
@@ -326,12 +256,10 @@ pub async fn execute(
                         .iter()
                         .any(|o| matches!(o.state, LiveState::NotOwned(_))) =>
                 {
-                    Err(RevError::Refused {
-                        reason: format!(
-                            "helm uninstall {} would also delete objects this release no longer owns (see the plan): uninstall it by hand after checking them",
-                            release.name
-                        ),
-                    })
+                    Err(RevError::Refused(Refusal::ByHand(format!(
+                        "helm uninstall {} would also delete objects this release no longer owns (see the plan): uninstall it by hand after checking them",
+                        release.name
+                    ))))
                 }
                 UninstallMethod::HelmBinary { path } => {
                     progress(&format!(
@@ -356,7 +284,7 @@ pub async fn execute(
                 UninstallMethod::Native => {
                     let records = &inspection.record_secrets[index];
                     native_uninstall(
-                        client,
+                        cluster,
                         records,
                         objects,
                         settings,
@@ -370,7 +298,7 @@ pub async fn execute(
             },
             PruneStep::Objects(_) => {
                 delete_objects(
-                    client,
+                    cluster,
                     objects,
                     settings,
                     &mut report,
@@ -422,7 +350,7 @@ pub async fn execute(
         }
     }
     if settings.dry_run == DryRun::None && !workloads.is_empty() {
-        match wait_for_pods_gone(client, &workloads, settings.timeout, progress).await {
+        match wait_for_workloads_gone(cluster, &workloads, settings.timeout, progress).await {
             Ok(took) => report.pods_gone_after = Some(took),
             Err(err) => report.failure = Some(err),
         }
@@ -432,7 +360,7 @@ pub async fn execute(
 
 #[allow(clippy::too_many_arguments)]
 async fn native_uninstall(
-    client: &Client,
+    cluster: &Cluster,
     records: &[Secret],
     objects: &[InspectedObject],
     settings: &PruneSettings,
@@ -443,15 +371,18 @@ async fn native_uninstall(
 ) -> Result<(), RevError> {
     // Helm: mark uninstalling → (pre-delete hooks: none here) → delete → purge records.
     if let Some(newest) = records.last() {
-        helm::mark_uninstalling(client, newest, settings.dry_run).await?;
+        helm::mark_uninstalling(cluster, newest, settings.dry_run).await?;
     }
-    delete_objects(client, objects, settings, report, workloads, verb, progress).await?;
-    helm::delete_records(client, records, settings.dry_run).await?;
+    delete_objects(
+        cluster, objects, settings, report, workloads, verb, progress,
+    )
+    .await?;
+    helm::delete_records(cluster, records, settings.dry_run).await?;
     Ok(())
 }
 
 async fn delete_objects(
-    client: &Client,
+    cluster: &Cluster,
     objects: &[InspectedObject],
     settings: &PruneSettings,
     report: &mut PruneReport,
@@ -473,21 +404,28 @@ async fn delete_objects(
             }
         };
         let ns = object.effective_namespace();
-        let api = dynamic_api(client, resource, ns);
+        let api = dynamic_api(cluster, resource, ns);
         let mut params = super::delete_params(settings.dry_run);
         params.preconditions = object.uid.clone().map(|uid| Preconditions {
             uid: Some(uid),
             resource_version: None,
         });
+        if object.key.is_workload() {
+            // Foreground: the workload stays (with its foregroundDeletion finalizer) until the
+            // garbage collector has removed its ReplicaSets and pods, so waiting for it to be
+            // gone is waiting for its pods to be gone.
+            params.propagation_policy = Some(PropagationPolicy::Foreground);
+        }
         match api.delete(&object.key.name, &params).await {
             Ok(_) => {
                 progress(&format!("{verb} {shown}"));
                 report.deleted.push(shown);
-                if let (Some(selector), Some(ns)) = (&object.pod_selector, ns) {
+                if object.key.is_workload() {
                     workloads.push(DeletedWorkload {
-                        namespace: ns.to_string(),
-                        selector: selector.clone(),
-                        owners: object.pod_owners.clone(),
+                        api,
+                        name: object.key.name.clone(),
+                        uid: object.uid.clone(),
+                        shown: object.key.display(),
                     });
                 }
             }
@@ -500,12 +438,9 @@ async fn delete_objects(
                 ));
             }
             Err(e) => {
-                return Err(RevError::from_kube(
-                    e,
-                    "delete",
-                    &resource_name(resource),
-                    &scope_text(ns),
-                ));
+                return Err(cluster.error(
+                    Action::new("delete", &resource_name(resource)).object(&object.key.name, ns),
+                )(e));
             }
         }
     }
@@ -513,15 +448,16 @@ async fn delete_objects(
 }
 
 struct DeletedWorkload {
-    namespace: String,
-    selector: String,
-    owners: Vec<String>,
+    api: Api<DynamicObject>,
+    name: String,
+    uid: Option<String>,
+    shown: String,
 }
 
-/// Waits until no pod of a deleted workload is left (garbage collection removes ReplicaSets,
-/// then pods).
-async fn wait_for_pods_gone(
-    client: &Client,
+/// Waits until every deleted workload is gone: deleted in the foreground, each disappears only
+/// once the garbage collector removed its pods.
+async fn wait_for_workloads_gone(
+    _cluster: &Cluster,
     workloads: &[DeletedWorkload],
     timeout: Duration,
     progress: &dyn Fn(&str),
@@ -531,44 +467,23 @@ async fn wait_for_pods_gone(
         "waiting up to {}s for the deleted workloads' pods to go",
         timeout.as_secs()
     ));
-    loop {
-        let mut remaining: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for w in workloads {
-            let ns = &w.namespace;
-            let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-            let pods = api
-                .list_metadata(&ListParams::default().labels(&w.selector))
-                .await
-                .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {ns}")))?;
-            for p in pods.items {
-                let ours = p
-                    .metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| w.owners.contains(&o.uid));
-                if ours {
-                    remaining
-                        .entry(ns.clone())
-                        .or_default()
-                        .extend(p.metadata.name);
-                }
-            }
+    let mut remaining = Vec::new();
+    for w in workloads {
+        let left = timeout.saturating_sub(started.elapsed());
+        let gone = super::wait_until(w.api.clone(), &w.name, left, |obj| {
+            obj.is_none_or(|o| o.metadata.uid != w.uid)
+        })
+        .await;
+        if !gone {
+            remaining.push(w.shown.clone());
         }
-        if remaining.is_empty() {
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() >= timeout {
-            let list: Vec<String> = remaining
-                .iter()
-                .map(|(ns, pods)| format!("{ns}: {}", pods.join(", ")))
-                .collect();
-            return Err(RevError::Failed(format!(
-                "the deleted workloads' pods are still there after {}s ({}); everything was deleted, the pods are terminating\n  hint: kubectl get pods -n <namespace> to follow them; re-run with a longer --timeout to wait again",
-                timeout.as_secs(),
-                list.join("; ")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if remaining.is_empty() {
+        Ok(started.elapsed())
+    } else {
+        Err(RevError::PodsStillTerminating {
+            seconds: timeout.as_secs(),
+            workloads: remaining,
+        })
     }
 }

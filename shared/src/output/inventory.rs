@@ -77,6 +77,23 @@ impl ClusterInventory {
 }
 
 impl InventoryReport {
+    /// One cluster inventory per view, narrowed to the namespaces in its scope.
+    pub fn from_views(views: Vec<crate::view::ClusterView>) -> Self {
+        Self::new(
+            views
+                .into_iter()
+                .map(|mut view| {
+                    let analysis = view.scoped_analysis();
+                    ClusterInventory::new(
+                        view.name,
+                        analysis,
+                        std::mem::take(&mut view.snapshot.warnings),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     pub fn new(clusters: Vec<ClusterInventory>) -> Self {
         Self {
             api_version: API_VERSION,
@@ -311,6 +328,28 @@ pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
         out.push_str(&table(&headers, rows, opts.no_headers));
     }
     out
+}
+
+/// The report in the format asked for.
+pub fn render(
+    report: &InventoryReport,
+    format: crate::flags::OutputFormat,
+    no_headers: bool,
+) -> Result<String, crate::error::RevError> {
+    use crate::flags::OutputFormat;
+    Ok(match format {
+        OutputFormat::Json => super::to_json(report)?,
+        OutputFormat::Yaml => super::to_yaml(report)?,
+        OutputFormat::Name => render_names(report),
+        format => render_tables(
+            report,
+            &TableOptions {
+                wide: format == OutputFormat::Wide,
+                no_headers,
+                color: super::color_enabled(),
+            },
+        ),
+    })
 }
 
 /// `-o name`: one `kind/name` per namespace whose pods need a restart — what scripts feed to

@@ -15,8 +15,9 @@ use kube::api::DynamicObject;
 use super::helm::decode_release_secret;
 use super::{
     ConfigObject, Labels, NamespaceInfo, OwnerRef, PodInfo, RolloutStatus, ServiceInfo,
-    SidecarEvidence, Snapshot, WebhookConfigInfo, WebhookInfo, WorkloadInfo, WorkloadKind, keys,
+    SidecarEvidence, Snapshot, WebhookConfigInfo, WebhookInfo, WorkloadInfo, WorkloadKind,
 };
+use crate::keys;
 
 fn labels(meta: &ObjectMeta) -> Labels {
     meta.labels.clone().unwrap_or_default()
@@ -533,10 +534,7 @@ fn webhook_config(meta: &ObjectMeta, webhooks: Vec<WebhookInfo>) -> WebhookConfi
         // The relabel record lets `--undo --tag` find where a tag pointed before.
         annotations: keep(
             &annotations(meta),
-            &[
-                keys::HELM_RELEASE_NAME,
-                crate::plan::relabel::PREVIOUS_REVISION,
-            ],
+            &[keys::HELM_RELEASE_NAME, keys::PREVIOUS_REVISION],
         ),
         resource_version: meta.resource_version.clone(),
         helm_release: annotations(meta).get(keys::HELM_RELEASE_NAME).cloned(),

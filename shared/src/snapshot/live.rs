@@ -15,8 +15,10 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, O
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::{ReadWarning, SidecarEvidence, Snapshot, keys};
-use crate::error::{RevError, error_chain};
+use super::{ReadWarning, SidecarEvidence, Snapshot};
+use crate::client::Cluster;
+use crate::error::{Action, RevError};
+use crate::keys;
 
 /// Page size for every list: large enough to keep round trips few, small enough that one
 /// page of full objects stays a few megabytes.
@@ -118,7 +120,14 @@ where
     }
 }
 
-fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome, RevError> {
+/// A failed read: 403 becomes a warning (the rest goes on, the report says what is missing),
+/// 404 means the kind is not served (an absent CRD), anything else is an error naming `server`.
+fn classify(
+    server: &str,
+    err: kube::Error,
+    verb: &str,
+    resource: &str,
+) -> Result<ReadOutcome, RevError> {
     match err {
         kube::Error::Api(status) if status.code == 403 => Ok(ReadOutcome::Denied(ReadWarning {
             verb: verb.into(),
@@ -126,15 +135,7 @@ fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome,
             message: status.message,
         })),
         kube::Error::Api(status) if status.code == 404 => Ok(ReadOutcome::Absent),
-        kube::Error::Api(status) => Err(RevError::Api {
-            context: format!("{verb} {resource}"),
-            code: status.code,
-            message: status.message,
-        }),
-        other => Err(RevError::Unreachable {
-            server: String::new(),
-            message: format!("{verb} {resource}: {}", error_chain(&other)),
-        }),
+        other => Err(RevError::api(server, Action::new(verb, resource), other)),
     }
 }
 
@@ -154,12 +155,12 @@ where
 
 /// Reads one kind into a partial snapshot.
 macro_rules! read_kind {
-    ($apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
+    ($server:expr, $apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
         async {
             let mut $snap = Snapshot::default();
             for api in $apis {
                 if let Err(e) = list_pages(&api, &$params, $counter, |$item| $body).await {
-                    return classify(e, "list", $resource);
+                    return classify($server, e, "list", $resource);
                 }
             }
             Ok(ReadOutcome::Done($snap))
@@ -169,16 +170,19 @@ macro_rules! read_kind {
 
 /// Reads everything the analysis needs.
 pub async fn read_snapshot(
-    client: &Client,
+    cluster: &Cluster,
     scope: &NamespaceScope,
     counter: &ReadCounter,
 ) -> Result<Snapshot, RevError> {
+    let client = &cluster.client;
+    let server = cluster.server.as_str();
     let all = NamespaceScope::All;
     let everything = ListParams::default();
     let helm_params = ListParams::default().labels("owner=helm");
     let rev_params = ListParams::default().labels(keys::REV);
 
     let namespaces = read_kind!(
+        server,
         [Api::<Namespace>::all(client.clone())],
         everything,
         counter,
@@ -193,7 +197,7 @@ pub async fn read_snapshot(
             })
             .await
             {
-                return classify(e, "list", "pods");
+                return classify(server, e, "list", "pods");
             }
         }
         Ok(ReadOutcome::Done(snap))
@@ -206,7 +210,7 @@ pub async fn read_snapshot(
             })
             .await
             {
-                return classify(e, "list", "replicasets.apps");
+                return classify(server, e, "list", "replicasets.apps");
             }
         }
         Ok(ReadOutcome::Done(snap))
@@ -214,6 +218,7 @@ pub async fn read_snapshot(
     // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
     // when scoped, and keep the out-of-scope ones only if they are Istio's.
     let deployments = read_kind!(
+        server,
         apis_for::<Deployment>(client, &all),
         everything,
         counter,
@@ -225,6 +230,7 @@ pub async fn read_snapshot(
         }
     );
     let stateful_sets = read_kind!(
+        server,
         apis_for::<StatefulSet>(client, scope),
         everything,
         counter,
@@ -232,6 +238,7 @@ pub async fn read_snapshot(
         |snap, s| snap.ingest_stateful_set(s)
     );
     let daemon_sets = read_kind!(
+        server,
         apis_for::<DaemonSet>(client, scope),
         everything,
         counter,
@@ -239,6 +246,7 @@ pub async fn read_snapshot(
         |snap, d| snap.ingest_daemon_set(d)
     );
     let mutating = read_kind!(
+        server,
         [Api::<MutatingWebhookConfiguration>::all(client.clone())],
         everything,
         counter,
@@ -246,6 +254,7 @@ pub async fn read_snapshot(
         |snap, m| snap.ingest_mutating_webhook(m)
     );
     let validating = read_kind!(
+        server,
         [Api::<ValidatingWebhookConfiguration>::all(client.clone())],
         everything,
         counter,
@@ -253,6 +262,7 @@ pub async fn read_snapshot(
         |snap, v| snap.ingest_validating_webhook(v)
     );
     let secrets = read_kind!(
+        server,
         [Api::<Secret>::all(client.clone())],
         helm_params,
         counter,
@@ -280,7 +290,7 @@ pub async fn read_snapshot(
             .await;
             match result {
                 Ok(()) => Ok(ReadOutcome::Done(snap)),
-                Err(e) => classify(e, "list", &resource_name),
+                Err(e) => classify(server, e, "list", &resource_name),
             }
         }
     }));
@@ -329,8 +339,8 @@ pub async fn read_snapshot(
         }
     }
 
-    read_pod_specs_where_needed(client, &mut snapshot, counter).await?;
-    read_gateway_services(client, &mut snapshot, counter).await?;
+    read_pod_specs_where_needed(cluster, &mut snapshot, counter).await?;
+    read_gateway_services(cluster, &mut snapshot, counter).await?;
     snapshot.normalize();
     Ok(snapshot)
 }
@@ -356,10 +366,11 @@ fn is_istio_deployment(d: &Deployment) -> bool {
 /// expected, are re-read with their spec (DOMAIN §3 signals 3–4) — one page at a time, so
 /// memory stays flat.
 async fn read_pod_specs_where_needed(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let client = &cluster.client;
     let namespaces: std::collections::BTreeSet<String> = snapshot
         .pods
         .iter()
@@ -380,7 +391,7 @@ async fn read_pod_specs_where_needed(
         })
         .await
         {
-            match classify(e, "list", "pods")? {
+            match classify(&cluster.server, e, "list", "pods")? {
                 ReadOutcome::Denied(w) => {
                     snapshot.warnings.push(w);
                     continue;
@@ -402,10 +413,11 @@ async fn read_pod_specs_where_needed(
 /// The Service of each gateway (same name as its Deployment, as the gateway chart makes it),
 /// for its load-balancer address.
 async fn read_gateway_services(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let client = &cluster.client;
     let gateways: Vec<(String, String)> = snapshot
         .workloads
         .iter()
@@ -426,7 +438,7 @@ async fn read_gateway_services(
             }
             Ok(None) => {}
             Err(e) => {
-                if let ReadOutcome::Denied(w) = classify(e, "get", "services")? {
+                if let ReadOutcome::Denied(w) = classify(&cluster.server, e, "get", "services")? {
                     snapshot.warnings.push(w);
                     break;
                 }
@@ -438,11 +450,11 @@ async fn read_gateway_services(
 
 /// Names of the namespaces a `-l` selector picks.
 pub async fn namespaces_matching(
-    client: &Client,
+    cluster: &Cluster,
     selector: &crate::selector::Selector,
 ) -> Result<Vec<String>, RevError> {
     let mut names = Vec::new();
-    let api = Api::<Namespace>::all(client.clone());
+    let api = Api::<Namespace>::all(cluster.client.clone());
     list_metadata_pages(
         &api,
         &ListParams::default(),
@@ -454,7 +466,7 @@ pub async fn namespaces_matching(
         },
     )
     .await
-    .map_err(|e| RevError::from_kube(e, "list", "namespaces", ""))?;
+    .map_err(cluster.error(Action::new("list", "namespaces")))?;
     Ok(names)
 }
 
@@ -479,10 +491,11 @@ impl Snapshot {
 /// metadata only, labelled `istio.io/rev`, plus Istio's cluster roles, which carry no label.
 /// Separate from [`read_snapshot`] so the read-only plugins do not pay for it.
 pub async fn read_revision_objects(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let (client, server) = (&cluster.client, cluster.server.as_str());
     use super::ingest::REVISION_OBJECT_KINDS;
     let reads = join_all(REVISION_OBJECT_KINDS.iter().map(
         |(group, version, kind, plural, _)| async move {
@@ -508,7 +521,7 @@ pub async fn read_revision_objects(
             };
             match result {
                 Ok(()) => Ok(ReadOutcome::Done(part)),
-                Err(e) => classify(e, "list", &resource_name),
+                Err(e) => classify(server, e, "list", &resource_name),
             }
         },
     ))

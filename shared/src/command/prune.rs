@@ -1,0 +1,154 @@
+//! `kubectl rev-prune OLD`: the old revision's releases and objects, removed once nothing uses
+//! it, then the cluster read again to prove it is gone.
+
+use crate::client::Cluster;
+use crate::driver::{End, ExecContext, Execution, Mutation};
+use crate::error::{Refusal, RevError};
+use crate::exec::prune::{Inspection, LiveState, PruneReport, PruneSettings, execute, inspect};
+use crate::output::prune as words;
+use crate::plan::prune::{PruneOptions, PrunePlan, PruneStep, plan_prune};
+use crate::revision::RevisionName;
+use crate::snapshot::live::ReadCounter;
+use crate::view::{ClusterView, Extras, Scope};
+
+pub struct Prune<'a> {
+    /// `None` when planned from a dump: then it only plans.
+    pub cluster: Option<&'a Cluster>,
+    pub plan: PrunePlan,
+    pub inspection: Option<Inspection>,
+    pub options: PruneOptions,
+    pub settings: PruneSettings,
+}
+
+impl Mutation for Prune<'_> {
+    type Plan = PrunePlan;
+    type Report = PruneReport;
+    const API_VERSION: &'static str = words::API_VERSION;
+    const PLAN_KIND: &'static str = "PrunePlan";
+    const REPORT_KIND: &'static str = "PruneResult";
+
+    fn plan(&self) -> &PrunePlan {
+        &self.plan
+    }
+
+    fn render_plan(&self, no_headers: bool) -> String {
+        let mut text = words::render_plan(&self.plan, self.inspection.as_ref(), no_headers);
+        text.push_str(&words::render_blockers(&self.plan));
+        text
+    }
+
+    fn refusal(&self) -> Option<Refusal> {
+        self.plan.refused().then(|| Refusal::Blocked {
+            blockers: self.plan.blockers.len(),
+            forceable: self.plan.blockers.iter().all(|b| b.forceable),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.plan.is_empty()
+    }
+
+    fn question(&self) -> String {
+        words::question(&self.plan, self.inspection.as_ref())
+    }
+
+    fn plan_names(&self) -> Vec<String> {
+        words::plan_names(&self.plan)
+    }
+
+    async fn execute(&self, ctx: &ExecContext) -> Execution<PruneReport> {
+        let (Some(cluster), Some(inspection)) = (self.cluster, &self.inspection) else {
+            return Execution {
+                report: PruneReport::default(),
+                end: End::Failed(RevError::Usage(
+                    "a dump can only be planned (--dry-run=client)".into(),
+                )),
+            };
+        };
+        let settings = PruneSettings {
+            dry_run: ctx.dry_run,
+            ..self.settings.clone()
+        };
+        let progress = |line: &str| eprintln!("{line}");
+        let mut report = execute(cluster, &self.plan, inspection, &settings, &progress).await;
+        let resume = format!("kubectl rev-prune {}", self.plan.revision);
+        if let Some(cause) = report.failure.take() {
+            return Execution {
+                report,
+                end: End::Failed(RevError::Stopped {
+                    resume,
+                    cause: Box::new(cause),
+                }),
+            };
+        }
+        if settings.dry_run != crate::flags::DryRun::None {
+            return Execution {
+                report,
+                end: End::Done,
+            };
+        }
+        let end = match self.verify(cluster, &mut report).await {
+            Ok(()) => End::Done,
+            Err(e) => End::Failed(e),
+        };
+        Execution { report, end }
+    }
+
+    fn render_report(&self, report: &PruneReport, _: &ExecContext, _: bool) -> String {
+        words::render_report(report)
+    }
+
+    fn report_names(&self, report: &PruneReport) -> Vec<String> {
+        report.deleted.clone()
+    }
+}
+
+impl Prune<'_> {
+    /// Reads the cluster again: nothing of the revision may remain but what Helm's `keep` or
+    /// the ownership checks left on purpose; records what the mesh runs now.
+    async fn verify(&self, cluster: &Cluster, report: &mut PruneReport) -> Result<(), RevError> {
+        let view = ClusterView::read(
+            cluster.clone(),
+            &Scope::All,
+            Extras {
+                revision_objects: true,
+            },
+            &ReadCounter::default(),
+        )
+        .await?;
+        report.mesh_after = Some(words::render_remains(&view.analysis, &view.snapshot));
+        let revision = RevisionName::parse(&self.plan.revision)?;
+        let left = match plan_prune(&view.snapshot, &view.analysis, &revision, &self.options) {
+            Err(RevError::UnknownRevision { .. }) => Vec::new(),
+            Err(other) => return Err(other),
+            Ok(plan) => {
+                let inspection = inspect(cluster, &plan).await?;
+                let mut left: Vec<String> = inspection
+                    .steps
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.state == LiveState::Present)
+                    .map(|o| o.key.display())
+                    .collect();
+                left.extend(plan.steps.iter().zip(&inspection.records).filter_map(
+                    |(step, records)| match step {
+                        PruneStep::HelmRelease(r) if !records.is_empty() => {
+                            Some(format!("Helm release {}/{}", r.namespace, r.name))
+                        }
+                        _ => None,
+                    },
+                ));
+                left
+            }
+        };
+        report.gone = left.is_empty();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(RevError::PruneIncomplete {
+                revision: self.plan.revision.clone(),
+                left,
+            })
+        }
+    }
+}
