@@ -173,9 +173,11 @@ pub fn apply_overrides(config: &mut Config, flags: &ConnectionFlags) -> Result<(
     if let Some(uid) = &flags.as_uid {
         config.auth_info.impersonate_uid = Some(uid.clone());
     }
+    // --request-timeout bounds connecting and sending here; waiting for an answer is bounded per
+    // request by `RequestTimeoutLayer`, which lets watches run (kubectl's rollout status with the
+    // same flag waits as long as the rollout takes).
     if let Some(timeout) = flags.request_timeout.filter(|t| !t.is_zero()) {
         config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
     }
     Ok(())
@@ -207,18 +209,87 @@ fn pem_to_der_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
-/// Builds a client for a resolved config, logging requests at `-v 6` and above.
-pub fn build_client(config: Config, verbosity: u8) -> Result<Client, RevError> {
+/// Builds a client for a resolved config: `--request-timeout` bounds each request but watches,
+/// and requests are logged at `-v 6` and above.
+pub fn build_client(
+    config: Config,
+    verbosity: u8,
+    request_timeout: Option<Duration>,
+) -> Result<Client, RevError> {
     let server = config.cluster_url.to_string();
     let builder = ClientBuilder::try_from(config).map_err(|e| RevError::Kubeconfig {
         message: format!("cannot build a client for {server}"),
         source: Some(Box::new(e)),
     })?;
     Ok(builder
+        .with_layer(&RequestTimeoutLayer {
+            timeout: request_timeout.filter(|t| !t.is_zero()),
+        })
         .with_layer(&RequestLogLayer {
             enabled: verbosity >= 6,
         })
         .build())
+}
+
+/// `--request-timeout` for one request: how long to wait for the API server's answer. A watch
+/// (`watch=true`) is exempt: it is meant to stay open.
+#[derive(Clone, Copy)]
+pub struct RequestTimeoutLayer {
+    timeout: Option<Duration>,
+}
+
+impl<S> tower::Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestTimeout {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequestTimeout<S> {
+    inner: S,
+    timeout: Option<Duration>,
+}
+
+/// The error a timed-out request ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within --request-timeout ({0:?})")]
+pub struct RequestTimedOut(Duration);
+
+impl<S, ReqBody> tower::Service<http::Request<ReqBody>> for RequestTimeout<S>
+where
+    S: tower::Service<http::Request<ReqBody>>,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError>,
+{
+    type Response = S::Response;
+    type Error = tower::BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, tower::BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let is_watch = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "watch=true"));
+        let timeout = self.timeout.filter(|_| !is_watch);
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            match timeout {
+                None => fut.await.map_err(Into::into),
+                Some(limit) => match tokio::time::timeout(limit, fut).await {
+                    Ok(result) => result.map_err(Into::into),
+                    Err(_) => Err(Box::new(RequestTimedOut(limit)) as tower::BoxError),
+                },
+            }
+        })
+    }
 }
 
 /// Connects to every cluster the flags name: each `--context`, or the current context.
@@ -263,7 +334,7 @@ async fn connect_one(
             .and_then(|kc| kc.current_context)
             .unwrap_or_else(|| server.clone()),
     };
-    let client = build_client(config, verbosity)?;
+    let client = build_client(config, verbosity, flags.request_timeout)?;
     Ok(Cluster {
         name,
         client,
@@ -422,7 +493,50 @@ contexts:
         assert_eq!(config.auth_info.impersonate_uid.as_deref(), Some("1234"));
         assert!(config.accept_invalid_certs);
         assert_eq!(config.tls_server_name.as_deref(), Some("kubernetes"));
-        assert_eq!(config.read_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(config.connect_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(
+            config.read_timeout, None,
+            "a read timeout would cut watches; RequestTimeoutLayer bounds each request instead"
+        );
+    }
+
+    /// An inner service that answers after `delay` (tokio's paused clock makes it instant).
+    #[derive(Clone)]
+    struct SlowApi(Duration);
+
+    impl tower::Service<http::Request<()>> for SlowApi {
+        type Response = &'static str;
+        type Error = tower::BoxError;
+        type Future = Pin<Box<dyn Future<Output = Result<&'static str, tower::BoxError>> + Send>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            let delay = self.0;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Ok("answered")
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn request_timeout_bounds_requests_but_not_watches() {
+        use tower::{Layer, Service};
+        let layer = RequestTimeoutLayer {
+            timeout: Some(Duration::from_secs(5)),
+        };
+        let mut api = layer.layer(SlowApi(Duration::from_secs(60)));
+        let get = http::Request::get("/apis/apps/v1/namespaces/a/deployments/x")
+            .body(())
+            .unwrap();
+        let err = api.call(get).await.unwrap_err();
+        assert!(err.to_string().contains("--request-timeout"), "{err}");
+        let watch =
+            http::Request::get("/apis/apps/v1/namespaces/a/deployments?watch=true&fieldSelector=x")
+                .body(())
+                .unwrap();
+        assert_eq!(api.call(watch).await.unwrap(), "answered");
     }
 
     #[tokio::test]

@@ -137,53 +137,75 @@ pub async fn drive<M: Mutation>(
     options: &MutationFlags,
     io: &mut Io,
 ) -> Result<(), RevError> {
-    let format = options.output.format();
-    let no_headers = options.output.no_headers;
-    let machine = format != ResultFormat::Table;
-
-    // 1. The plan: a document under client dry-run with -o json|yaml, else text (on stderr
-    //    when stdout carries a document or names).
-    let plan_document = options.dry_run == DryRun::Client
-        && matches!(format, ResultFormat::Json | ResultFormat::Yaml);
-    if plan_document {
-        io.out(&document(
-            format,
-            M::API_VERSION,
-            M::PLAN_KIND,
-            options.dry_run,
-            command.plan(),
-        )?)?;
-    } else {
-        io.say(machine, &command.render_plan(no_headers))?;
-    }
-
-    // 2. Refused: nothing is sent.
+    show_plan(command, options, io)?;
     if let Some(refusal) = command.refusal() {
         return Err(RevError::Refused(refusal));
     }
-    // 3. Nothing to do (but maybe something only the user can do).
     if command.is_empty() {
+        // Nothing to do, but maybe something only the user can do.
         if command.leaves_work() && options.dry_run != DryRun::Client {
             return Err(RevError::WorkRemains);
         }
         return Ok(());
     }
-    // 4. Client dry-run: the plan was the point.
     if options.dry_run == DryRun::Client {
-        if format == ResultFormat::Name {
+        if options.output.format() == ResultFormat::Name {
             io.out(&lines(command.plan_names()))?;
         }
         io.err("dry run (client): nothing was sent\n");
         return Ok(());
     }
-    // 5. Confirm (the plan must be on screen first).
+    // The plan must be on screen before the question.
     io.flush()?;
     if options.dry_run == DryRun::None && !options.yes {
         prompt::confirm(&command.question(), io)?;
     }
-
-    // 6. Execute, with Ctrl-C asking to stop between steps (twice: now).
     let ctx = ExecContext::new(options.dry_run);
+    let execution = execute_with_ctrl_c(command, &ctx).await;
+    show_report(command, options, &ctx, &execution.report, io)?;
+    match execution.end {
+        End::Done if command.leaves_work() => Err(RevError::WorkRemains),
+        End::Done => {
+            if options.dry_run == DryRun::None {
+                for step in command.next_steps(&execution.report) {
+                    io.err(&format!("next: {step}\n"));
+                }
+            }
+            Ok(())
+        }
+        End::Interrupted => Err(RevError::Interrupted),
+        End::Failed(error) => Err(error),
+    }
+}
+
+/// The plan: a document under client dry-run with `-o json|yaml`, else text (on stderr when
+/// stdout carries a document or names).
+fn show_plan<M: Mutation>(
+    command: &M,
+    options: &MutationFlags,
+    io: &mut Io,
+) -> Result<(), RevError> {
+    let format = options.output.format();
+    if options.dry_run == DryRun::Client
+        && matches!(format, ResultFormat::Json | ResultFormat::Yaml)
+    {
+        let plan = document(
+            format,
+            M::API_VERSION,
+            M::PLAN_KIND,
+            options.dry_run,
+            command.plan(),
+        )?;
+        return io.out(&plan);
+    }
+    io.say(
+        format != ResultFormat::Table,
+        &command.render_plan(options.output.no_headers),
+    )
+}
+
+/// Carries the plan out; Ctrl-C asks it to stop between steps, twice stops at once.
+async fn execute_with_ctrl_c<M: Mutation>(command: &M, ctx: &ExecContext) -> Execution<M::Report> {
     let stop = ctx.stop.clone();
     let ctrl_c = tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
@@ -198,33 +220,29 @@ pub async fn drive<M: Mutation>(
             );
         }
     });
-    let execution = command.execute(&ctx).await;
+    let execution = command.execute(ctx).await;
     ctrl_c.abort();
+    execution
+}
 
-    // 7. Report, then how it ended.
-    let report = &execution.report;
-    match format {
-        ResultFormat::Json | ResultFormat::Yaml => io.out(&document(
+fn show_report<M: Mutation>(
+    command: &M,
+    options: &MutationFlags,
+    ctx: &ExecContext,
+    report: &M::Report,
+    io: &mut Io,
+) -> Result<(), RevError> {
+    match options.output.format() {
+        format @ (ResultFormat::Json | ResultFormat::Yaml) => io.out(&document(
             format,
             M::API_VERSION,
             M::REPORT_KIND,
             options.dry_run,
             report,
-        )?)?,
-        ResultFormat::Name => io.out(&lines(command.report_names(report)))?,
-        ResultFormat::Table => io.out(&command.render_report(report, &ctx, no_headers))?,
-    }
-    match execution.end {
-        End::Done if command.leaves_work() => Err(RevError::WorkRemains),
-        End::Done => {
-            if options.dry_run == DryRun::None {
-                for step in command.next_steps(report) {
-                    io.err(&format!("next: {step}\n"));
-                }
-            }
-            Ok(())
+        )?),
+        ResultFormat::Name => io.out(&lines(command.report_names(report))),
+        ResultFormat::Table => {
+            io.out(&command.render_report(report, ctx, options.output.no_headers))
         }
-        End::Interrupted => Err(RevError::Interrupted),
-        End::Failed(error) => Err(error),
     }
 }

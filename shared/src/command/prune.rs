@@ -70,8 +70,17 @@ impl Mutation for Prune<'_> {
             ..self.settings.clone()
         };
         let progress = |line: &str| eprintln!("{line}");
-        let mut report = execute(cluster, &self.plan, inspection, &settings, &progress).await;
+        let stop = || ctx.stop_requested();
+        let mut report =
+            execute(cluster, &self.plan, inspection, &settings, &progress, &stop).await;
         let resume = format!("kubectl rev-prune {}", self.plan.revision);
+        if let Some(RevError::Interrupted) = report.failure {
+            report.failure = None;
+            return Execution {
+                report,
+                end: End::Interrupted,
+            };
+        }
         if let Some(cause) = report.failure.take() {
             return Execution {
                 report,
@@ -119,8 +128,7 @@ impl Prune<'_> {
         report.mesh_after = Some(words::render_remains(&view.analysis, &view.snapshot));
         let revision = RevisionName::parse(&self.plan.revision)?;
         let left = match plan_prune(&view.snapshot, &view.analysis, &revision, &self.options) {
-            Err(RevError::UnknownRevision { .. }) => Vec::new(),
-            Err(other) => return Err(other),
+            Err(e) => return Err(e),
             Ok(plan) => {
                 let inspection = inspect(cluster, &plan).await?;
                 let mut left: Vec<String> = inspection

@@ -33,10 +33,12 @@ impl Mutation for Relabel<'_> {
     }
 
     fn refusal(&self) -> Option<Refusal> {
-        self.plan.is_refused(self.force).then_some(Refusal::Blocked {
-            blockers: self.plan.blockers.len(),
-            forceable: true,
-        })
+        self.plan
+            .is_refused(self.force)
+            .then_some(Refusal::Blocked {
+                blockers: self.plan.blockers.len(),
+                forceable: true,
+            })
     }
 
     fn is_empty(&self) -> bool {
@@ -110,10 +112,12 @@ impl Mutation for RetargetTag<'_> {
     }
 
     fn refusal(&self) -> Option<Refusal> {
-        self.plan.is_refused(self.force).then_some(Refusal::Blocked {
-            blockers: self.plan.blockers.len(),
-            forceable: true,
-        })
+        self.plan
+            .is_refused(self.force)
+            .then_some(Refusal::Blocked {
+                blockers: self.plan.blockers.len(),
+                forceable: true,
+            })
     }
 
     fn is_empty(&self) -> bool {

@@ -16,7 +16,9 @@ use super::helm;
 use crate::client::Cluster;
 use crate::error::{Action, Refusal, RevError};
 use crate::flags::{ConnectionFlags, DryRun};
-use crate::plan::prune::{ObjectKey, PrunePlan, PruneStep, UninstallMethod, live_object_not_owned};
+use crate::plan::prune::{
+    ObjectKey, PrunePlan, PruneStep, ReleaseRemoval, UninstallMethod, live_object_not_owned,
+};
 
 /// What was found for a planned object just before acting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -219,193 +221,158 @@ pub struct PruneReport {
     pub mesh_after: Option<String>,
 }
 
-/// Carries out the plan. Call only with a plan that is not refused (the caller checks, since
-/// it also prints the refusal); stops at the first error and reports the rest as not done.
+/// Carries out the plan, step by step: stops at the first error (or between steps when `stop`
+/// says so) and reports the rest as not done. A refused plan never reaches the API.
 pub async fn execute(
     cluster: &Cluster,
     plan: &PrunePlan,
     inspection: &Inspection,
     settings: &PruneSettings,
     progress: &dyn Fn(&str),
+    stop: &dyn Fn() -> bool,
 ) -> PruneReport {
-    let mut report = PruneReport {
-        revision: plan.revision.clone(),
-        server_dry_run: settings.dry_run == DryRun::Server,
-        ..Default::default()
+    let mut pruner = Pruner {
+        cluster,
+        settings,
+        progress,
+        report: PruneReport {
+            revision: plan.revision.clone(),
+            server_dry_run: settings.dry_run == DryRun::Server,
+            ..Default::default()
+        },
+        workloads: Vec::new(),
     };
     if plan.refused() {
-        // Belt and braces: the caller refuses first, but a refused plan never reaches the API.
-        report.failure = Some(RevError::Refused(Refusal::Blocked {
+        pruner.report.failure = Some(RevError::Refused(Refusal::Blocked {
             blockers: plan.blockers.len(),
             forceable: plan.blockers.iter().all(|b| b.forceable),
         }));
-        return report;
+        return pruner.report;
     }
-    let mut workloads: Vec<DeletedWorkload> = Vec::new();
-    let verb = if settings.dry_run == DryRun::Server {
-        "deleted (server dry run)"
-    } else {
-        "deleted"
-    };
     for (index, step) in plan.steps.iter().enumerate() {
+        let result = if stop() {
+            Err(RevError::Interrupted)
+        } else {
+            pruner.step(step, index, inspection).await
+        };
+        if let Err(err) = result {
+            pruner.not_done(plan, inspection, index);
+            pruner.report.failure = Some(err);
+            return pruner.report;
+        }
+    }
+    pruner.wait_for_workloads().await;
+    pruner.report
+}
+
+/// One prune run's state: what was deleted so far, and the workloads to wait for.
+struct Pruner<'a> {
+    cluster: &'a Cluster,
+    settings: &'a PruneSettings,
+    progress: &'a dyn Fn(&str),
+    report: PruneReport,
+    workloads: Vec<DeletedWorkload>,
+}
+
+impl Pruner<'_> {
+    fn suffix(&self) -> &'static str {
+        if self.settings.dry_run == DryRun::Server {
+            " (server dry run)"
+        } else {
+            ""
+        }
+    }
+
+    async fn step(
+        &mut self,
+        step: &PruneStep,
+        index: usize,
+        inspection: &Inspection,
+    ) -> Result<(), RevError> {
         let objects = &inspection.steps[index];
-        let result = match step {
-            PruneStep::HelmRelease(release) => match &release.method {
-                UninstallMethod::HelmBinary { .. }
-                    if objects
-                        .iter()
-                        .any(|o| matches!(o.state, LiveState::NotOwned(_))) =>
-                {
-                    Err(RevError::Refused(Refusal::ByHand(format!(
-                        "helm uninstall {} would also delete objects this release no longer owns (see the plan): uninstall it by hand after checking them",
-                        release.name
-                    ))))
-                }
-                UninstallMethod::HelmBinary { path } => {
-                    progress(&format!(
-                        "running helm uninstall {} -n {} (it has delete hooks)",
-                        release.name, release.namespace
-                    ));
-                    helm::run_helm_uninstall(
-                        std::path::Path::new(path),
-                        &release.name,
-                        &release.namespace,
-                        &settings.connection,
-                        settings.timeout,
-                        settings.dry_run,
-                    )
-                    .await
-                    .map(|()| {
-                        for o in objects {
-                            report.deleted.push(o.key.display());
-                        }
-                    })
-                }
-                UninstallMethod::Native => {
-                    let records = &inspection.record_secrets[index];
-                    native_uninstall(
-                        cluster,
-                        records,
-                        objects,
-                        settings,
-                        &mut report,
-                        &mut workloads,
-                        verb,
-                        progress,
-                    )
-                    .await
-                }
-            },
-            PruneStep::Objects(_) => {
-                delete_objects(
-                    cluster,
-                    objects,
-                    settings,
-                    &mut report,
-                    &mut workloads,
-                    verb,
-                    progress,
-                )
-                .await
-            }
+        let PruneStep::HelmRelease(release) = step else {
+            return self.delete_objects(objects).await;
         };
-        match result {
-            Ok(()) => {
-                if let PruneStep::HelmRelease(r) = step {
-                    report
-                        .releases_uninstalled
-                        .push(format!("{}/{}", r.namespace, r.name));
-                    progress(&format!(
-                        "release {}/{} uninstalled{}",
-                        r.namespace,
-                        r.name,
-                        if settings.dry_run == DryRun::Server {
-                            " (server dry run)"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
+        match &release.method {
+            UninstallMethod::HelmBinary { path } => {
+                self.helm_binary(release, path, objects).await?
             }
-            Err(err) => {
-                for later in &inspection.steps[index..] {
-                    for o in later {
-                        let shown = o.key.display();
-                        if o.state == LiveState::Present && !report.deleted.contains(&shown) {
-                            report.not_done.push(shown);
-                        }
-                    }
+            UninstallMethod::Native => {
+                // Helm's order: mark uninstalling → delete the objects → purge the records.
+                let records = &inspection.record_secrets[index];
+                if let Some(newest) = records.last() {
+                    helm::mark_uninstalling(self.cluster, newest, self.settings.dry_run).await?;
                 }
-                for later in &plan.steps[index..] {
-                    if let PruneStep::HelmRelease(r) = later {
-                        report.not_done.push(format!(
-                            "Helm release {}/{} (its records)",
-                            r.namespace, r.name
-                        ));
-                    }
-                }
-                report.failure = Some(err);
-                return report;
+                self.delete_objects(objects).await?;
+                helm::delete_records(self.cluster, records, self.settings.dry_run).await?;
             }
         }
+        let shown = format!("{}/{}", release.namespace, release.name);
+        (self.progress)(&format!("release {shown} uninstalled{}", self.suffix()));
+        self.report.releases_uninstalled.push(shown);
+        Ok(())
     }
-    if settings.dry_run == DryRun::None && !workloads.is_empty() {
-        match wait_for_workloads_gone(cluster, &workloads, settings.timeout, progress).await {
-            Ok(took) => report.pods_gone_after = Some(took),
-            Err(err) => report.failure = Some(err),
+
+    /// A release with delete hooks goes through `helm uninstall`, which deletes everything its
+    /// manifest lists: refused when some of that is no longer the release's.
+    async fn helm_binary(
+        &mut self,
+        release: &ReleaseRemoval,
+        path: &str,
+        objects: &[InspectedObject],
+    ) -> Result<(), RevError> {
+        if objects
+            .iter()
+            .any(|o| matches!(o.state, LiveState::NotOwned(_)))
+        {
+            return Err(RevError::Refused(Refusal::ByHand(format!(
+                "helm uninstall {} would also delete objects this release no longer owns (see the plan): uninstall it by hand after checking them",
+                release.name
+            ))));
         }
+        (self.progress)(&format!(
+            "running helm uninstall {} -n {} (it has delete hooks)",
+            release.name, release.namespace
+        ));
+        helm::run_helm_uninstall(
+            std::path::Path::new(path),
+            &release.name,
+            &release.namespace,
+            &self.settings.connection,
+            self.settings.timeout,
+            self.settings.dry_run,
+        )
+        .await?;
+        self.report
+            .deleted
+            .extend(objects.iter().map(|o| o.key.display()));
+        Ok(())
     }
-    report
-}
 
-#[allow(clippy::too_many_arguments)]
-async fn native_uninstall(
-    cluster: &Cluster,
-    records: &[Secret],
-    objects: &[InspectedObject],
-    settings: &PruneSettings,
-    report: &mut PruneReport,
-    workloads: &mut Vec<DeletedWorkload>,
-    verb: &str,
-    progress: &dyn Fn(&str),
-) -> Result<(), RevError> {
-    // Helm: mark uninstalling → (pre-delete hooks: none here) → delete → purge records.
-    if let Some(newest) = records.last() {
-        helm::mark_uninstalling(cluster, newest, settings.dry_run).await?;
+    async fn delete_objects(&mut self, objects: &[InspectedObject]) -> Result<(), RevError> {
+        for object in objects {
+            let shown = object.key.display();
+            match (&object.state, &object.resource) {
+                (LiveState::Present, Some(resource)) => self.delete(object, resource).await?,
+                (LiveState::NotOwned(why), _) => {
+                    self.report.left_alone.push(format!("{shown}: {why}"))
+                }
+                _ => self.report.already_gone.push(shown),
+            }
+        }
+        Ok(())
     }
-    delete_objects(
-        cluster, objects, settings, report, workloads, verb, progress,
-    )
-    .await?;
-    helm::delete_records(cluster, records, settings.dry_run).await?;
-    Ok(())
-}
 
-async fn delete_objects(
-    cluster: &Cluster,
-    objects: &[InspectedObject],
-    settings: &PruneSettings,
-    report: &mut PruneReport,
-    workloads: &mut Vec<DeletedWorkload>,
-    verb: &str,
-    progress: &dyn Fn(&str),
-) -> Result<(), RevError> {
-    for object in objects {
+    /// Deletes one object, guarded by the uid it was checked at.
+    async fn delete(
+        &mut self,
+        object: &InspectedObject,
+        resource: &ApiResource,
+    ) -> Result<(), RevError> {
         let shown = object.key.display();
-        let resource = match (&object.state, &object.resource) {
-            (LiveState::Present, Some(resource)) => resource,
-            (LiveState::NotOwned(why), _) => {
-                report.left_alone.push(format!("{shown}: {why}"));
-                continue;
-            }
-            _ => {
-                report.already_gone.push(shown);
-                continue;
-            }
-        };
         let ns = object.effective_namespace();
-        let api = dynamic_api(cluster, resource, ns);
-        let mut params = super::delete_params(settings.dry_run);
+        let api = dynamic_api(self.cluster, resource, ns);
+        let mut params = super::delete_params(self.settings.dry_run);
         params.preconditions = object.uid.clone().map(|uid| Preconditions {
             uid: Some(uid),
             resource_version: None,
@@ -418,33 +385,63 @@ async fn delete_objects(
         }
         match api.delete(&object.key.name, &params).await {
             Ok(_) => {
-                progress(&format!("{verb} {shown}"));
-                report.deleted.push(shown);
+                (self.progress)(&format!("deleted {shown}{}", self.suffix()));
                 if object.key.is_workload() {
-                    workloads.push(DeletedWorkload {
+                    self.workloads.push(DeletedWorkload {
                         api,
                         name: object.key.name.clone(),
                         uid: object.uid.clone(),
-                        shown: object.key.display(),
+                        shown: shown.clone(),
                     });
                 }
+                self.report.deleted.push(shown);
             }
-            Err(kube::Error::Api(status)) if status.code == 404 => report.already_gone.push(shown),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                self.report.already_gone.push(shown)
+            }
+            // The uid precondition failed: the object was replaced since it was checked.
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                // The uid precondition failed: the object was replaced since it was checked.
-                report.left_alone.push(format!(
+                self.report.left_alone.push(format!(
                     "{shown}: replaced since it was checked ({}); re-run to re-check it",
                     status.message
-                ));
+                ))
             }
             Err(e) => {
-                return Err(cluster.error(
-                    Action::new("delete", &resource_name(resource)).object(&object.key.name, ns),
-                )(e));
+                let action =
+                    Action::new("delete", &resource_name(resource)).object(&object.key.name, ns);
+                return Err(self.cluster.error(action)(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failure at step `index`: everything from there on, as not done.
+    fn not_done(&mut self, plan: &PrunePlan, inspection: &Inspection, index: usize) {
+        for o in inspection.steps[index..].iter().flatten() {
+            let shown = o.key.display();
+            if o.state == LiveState::Present && !self.report.deleted.contains(&shown) {
+                self.report.not_done.push(shown);
+            }
+        }
+        for later in &plan.steps[index..] {
+            if let PruneStep::HelmRelease(r) = later {
+                self.report.not_done.push(format!(
+                    "Helm release {}/{} (its records)",
+                    r.namespace, r.name
+                ));
             }
         }
     }
-    Ok(())
+
+    async fn wait_for_workloads(&mut self) {
+        if self.settings.dry_run != DryRun::None || self.workloads.is_empty() {
+            return;
+        }
+        match wait_for_workloads_gone(&self.workloads, self.settings.timeout, self.progress).await {
+            Ok(took) => self.report.pods_gone_after = Some(took),
+            Err(err) => self.report.failure = Some(err),
+        }
+    }
 }
 
 struct DeletedWorkload {
@@ -457,7 +454,6 @@ struct DeletedWorkload {
 /// Waits until every deleted workload is gone: deleted in the foreground, each disappears only
 /// once the garbage collector removed its pods.
 async fn wait_for_workloads_gone(
-    _cluster: &Cluster,
     workloads: &[DeletedWorkload],
     timeout: Duration,
     progress: &dyn Fn(&str),

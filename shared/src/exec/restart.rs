@@ -159,7 +159,7 @@ async fn restart_and_wait<K>(
     item: &RestartItem,
     opts: &RestartOptions,
     progress: &dyn RestartProgress,
-) -> Result<(RestartResult, Option<LabelSelector>, String), RevError>
+) -> Result<Rolled, RevError>
 where
     K: Resource
         + Clone
@@ -327,6 +327,53 @@ pub fn undo_command(item: &RestartItem) -> String {
     )
 }
 
+/// How a workload's rollout went: the result, its pod selector (for verification) and what
+/// kubectl would print about it.
+type Rolled = (RestartResult, Option<LabelSelector>, String);
+
+/// Restarts one workload the way its plan says, and waits for it.
+async fn roll(
+    cluster: &Cluster,
+    item: &RestartItem,
+    opts: &RestartOptions,
+    progress: &dyn RestartProgress,
+) -> Result<Rolled, RevError> {
+    let (client, ns) = (&cluster.client, &item.namespace);
+    match (item.kind, item.method) {
+        (WorkloadKind::StatefulSet, RestartMethod::DeletePods) => {
+            let sts =
+                Api::<StatefulSet>::namespaced(client.clone(), ns)
+                    .get(&item.name)
+                    .await
+                    .map_err(cluster.error(
+                        Action::new("get", "statefulsets.apps").object(&item.name, Some(ns)),
+                    ))?;
+            let selector = sts
+                .spec
+                .map(|s| s.selector)
+                .ok_or_else(|| RevError::InvalidData {
+                    what: format!("statefulset {ns}/{}", item.name),
+                    why: "it has no pod selector".into(),
+                })?;
+            let (result, detail) =
+                delete_pods_one_by_one(cluster, item, &selector, opts, progress).await?;
+            Ok((result, Some(selector), detail))
+        }
+        (WorkloadKind::Deployment, _) => {
+            let api = Api::<Deployment>::namespaced(client.clone(), ns);
+            restart_and_wait(cluster, api, item, opts, progress).await
+        }
+        (WorkloadKind::StatefulSet, _) => {
+            let api = Api::<StatefulSet>::namespaced(client.clone(), ns);
+            restart_and_wait(cluster, api, item, opts, progress).await
+        }
+        (WorkloadKind::DaemonSet, _) => {
+            let api = Api::<DaemonSet>::namespaced(client.clone(), ns);
+            restart_and_wait(cluster, api, item, opts, progress).await
+        }
+    }
+}
+
 /// Restarts one workload end to end: restart, wait, verify.
 pub async fn restart_one(
     cluster: &Cluster,
@@ -336,98 +383,31 @@ pub async fn restart_one(
     progress: &dyn RestartProgress,
 ) -> WorkloadOutcome {
     let started = Instant::now();
-    let started_at = now_rfc3339();
+    let mut outcome = not_run(item);
+    outcome.result = RestartResult::Error;
+    outcome.started_at = now_rfc3339();
     progress.started(item);
-    let (client, ns) = (&cluster.client, &item.namespace);
-    let result = match item.kind {
-        WorkloadKind::Deployment => {
-            restart_and_wait(
-                cluster,
-                Api::<Deployment>::namespaced(client.clone(), ns),
-                item,
-                opts,
-                progress,
-            )
-            .await
-        }
-        WorkloadKind::StatefulSet if item.method == RestartMethod::DeletePods => {
-            match Api::<StatefulSet>::namespaced(client.clone(), ns)
-                .get(&item.name)
-                .await
-            {
-                Ok(sts) => {
-                    let selector = sts.spec.as_ref().map(|s| s.selector.clone());
-                    match &selector {
-                        Some(sel) => delete_pods_one_by_one(cluster, item, sel, opts, progress)
-                            .await
-                            .map(|(r, m)| (r, selector.clone(), m)),
-                        None => Err(RevError::InvalidData {
-                            what: format!("statefulset {}/{}", item.namespace, item.name),
-                            why: "it has no pod selector".into(),
-                        }),
-                    }
-                }
-                Err(e) => Err(cluster.error(
-                    Action::new("get", "statefulsets.apps").object(&item.name, Some(ns)),
-                )(e)),
-            }
-        }
-        WorkloadKind::StatefulSet => {
-            restart_and_wait(
-                cluster,
-                Api::<StatefulSet>::namespaced(client.clone(), ns),
-                item,
-                opts,
-                progress,
-            )
-            .await
-        }
-        WorkloadKind::DaemonSet => {
-            restart_and_wait(
-                cluster,
-                Api::<DaemonSet>::namespaced(client.clone(), ns),
-                item,
-                opts,
-                progress,
-            )
-            .await
-        }
-    };
-    let mut outcome = WorkloadOutcome {
-        kind: item.kind,
-        namespace: item.namespace.clone(),
-        name: item.name.clone(),
-        result: RestartResult::Error,
-        rollout_seconds: 0.0,
-        pods_verified: 0,
-        message: None,
-        undo: None,
-        started_at,
-        finished_at: String::new(),
-    };
-    match result {
+    let rolled = roll(cluster, item, opts, progress).await;
+    outcome.rollout_seconds = started.elapsed().as_secs_f64();
+    match rolled {
         Err(e) => outcome.message = Some(e.to_string()),
         Ok((RestartResult::Restarted, Some(selector), _)) => {
-            outcome.rollout_seconds = started.elapsed().as_secs_f64();
             match verify_pods(cluster, item, &selector, cp).await {
-                Ok((verified, problems)) if problems.is_empty() => {
-                    outcome.result = RestartResult::Restarted;
-                    outcome.pods_verified = verified;
-                }
                 Ok((verified, problems)) => {
-                    outcome.result = RestartResult::VerificationFailed;
                     outcome.pods_verified = verified;
-                    outcome.message = Some(problems.join("; "));
+                    outcome.result = if problems.is_empty() {
+                        RestartResult::Restarted
+                    } else {
+                        outcome.message = Some(problems.join("; "));
+                        RestartResult::VerificationFailed
+                    };
                 }
                 Err(e) => outcome.message = Some(e.to_string()),
             }
         }
         Ok((result, _, detail)) => {
             outcome.result = result;
-            outcome.rollout_seconds = started.elapsed().as_secs_f64();
-            if !detail.is_empty() {
-                outcome.message = Some(detail);
-            }
+            outcome.message = (!detail.is_empty()).then_some(detail);
         }
     }
     if !matches!(

@@ -5,9 +5,10 @@ use std::fmt::Write;
 
 use super::table;
 use crate::analysis::Analysis;
-use crate::exec::prune::{Inspection, LiveState, PruneReport};
+use crate::exec::prune::{InspectedObject, Inspection, LiveState, PruneReport};
 use crate::plan::prune::{
-    Blocker, PruneBlocker, PrunePlan, PruneStep, PruneWarning, Selection, UninstallMethod,
+    Blocker, ObjectKey, OtherGateway, PruneBlocker, PrunePlan, PruneStep, PruneWarning, Selection,
+    UninstallMethod,
 };
 use crate::snapshot::Snapshot;
 
@@ -39,101 +40,118 @@ pub fn render_plan(plan: &PrunePlan, inspection: Option<&Inspection>, no_headers
             .unwrap_or_default()
     );
     if plan.steps.is_empty() {
-        let _ = writeln!(out, "\nNothing of {} is left to delete.", plan.revision);
+        let _ = writeln!(
+            out,
+            "\nNothing of {} is left to delete (installed revisions: {}).",
+            plan.revision,
+            if plan.installed.is_empty() {
+                "none".to_string()
+            } else {
+                plan.installed.join(", ")
+            }
+        );
     }
-    let (mut objects, mut releases) = (0, 0);
+    let mut objects = 0;
     for (i, step) in plan.steps.iter().enumerate() {
-        let states = inspection.map(|ins| &ins.steps[i]);
-        let mut rows = Vec::new();
-        for (j, key) in step.objects().iter().enumerate() {
-            let state = states.and_then(|s| s.get(j)).map(|o| &o.state);
-            let (verb, note) = action(state);
-            if verb == "delete" {
-                objects += 1;
-            }
-            let shown = states.and_then(|s| s.get(j)).map(|o| &o.key).unwrap_or(key);
-            rows.push(vec![
-                verb.to_string(),
-                shown.kind.clone(),
-                shown.namespace.clone().unwrap_or_default(),
-                shown.name.clone(),
-                // A blank, not `<none>`: most rows have no note.
-                if note.is_empty() { " ".into() } else { note },
-            ]);
-        }
-        match step {
-            PruneStep::HelmRelease(r) => {
-                releases += 1;
-                let how = match &r.method {
-                    UninstallMethod::Native => {
-                        "uninstalled natively (Helm's order and semantics)".to_string()
-                    }
-                    UninstallMethod::HelmBinary { path } => format!(
-                        "uninstalled by {path} (its delete hooks need Helm: {})",
-                        r.delete_hooks.join("; ")
-                    ),
-                };
-                let _ = writeln!(
-                    out,
-                    "\n{}. {} Helm release {}/{} (chart {}-{}, {}): {how}",
-                    i + 1,
-                    r.component.as_str(),
-                    r.namespace,
-                    r.name,
-                    r.chart,
-                    r.chart_version,
-                    r.status,
-                );
-                for kept in &r.kept {
-                    rows.push(vec![
-                        "keep".into(),
-                        kept.kind.clone(),
-                        kept.namespace.clone().unwrap_or_default(),
-                        kept.name.clone(),
-                        "helm.sh/resource-policy: keep".into(),
-                    ]);
-                }
-            }
-            PruneStep::Objects(o) => {
-                let _ = writeln!(
-                    out,
-                    "\n{}. {} of {} installed without Helm (labelled istio.io/rev={} or named for it)",
-                    i + 1,
-                    o.component.as_str(),
-                    plan.revision,
-                    plan.revision
-                );
-            }
-        }
-        out.push_str(&indent(
-            &table(
-                &["action", "kind", "namespace", "name", "note"],
-                rows,
-                no_headers,
-            ),
-            "   ",
-        ));
-        if let PruneStep::HelmRelease(r) = step {
-            let records = inspection
-                .map(|ins| ins.records[i].join(", "))
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| format!("sh.helm.release.v1.{}.v*", r.name));
-            let _ = writeln!(
-                out,
-                "   then delete its release records ({records}): `helm ls` stops listing it"
-            );
-        }
+        let inspected = inspection.map(|ins| (ins.steps[i].as_slice(), ins.records[i].as_slice()));
+        objects += render_step(&mut out, plan, i, step, inspected, no_headers);
     }
     if !plan.steps.is_empty() {
         let _ = writeln!(
             out,
-            "\n{objects} object(s) and {releases} Helm release(s) to delete, in this order."
+            "\n{objects} object(s) and {} Helm release(s) to delete, in this order.",
+            plan.releases().count()
         );
     }
     for w in &plan.warnings {
         let _ = writeln!(out, "warning: {}", warning_text(w, plan));
     }
     out
+}
+
+/// One step: its heading, a row per object (with what was found live), its release records.
+/// Returns how many objects it deletes.
+fn render_step(
+    out: &mut String,
+    plan: &PrunePlan,
+    i: usize,
+    step: &PruneStep,
+    inspected: Option<(&[InspectedObject], &[String])>,
+    no_headers: bool,
+) -> usize {
+    let mut deletes = 0;
+    let mut rows = Vec::new();
+    for (j, key) in step.objects().iter().enumerate() {
+        let found = inspected.and_then(|(objects, _)| objects.get(j));
+        let (verb, note) = action(found.map(|o| &o.state));
+        deletes += usize::from(verb == "delete");
+        let shown = found.map(|o| &o.key).unwrap_or(key);
+        // A blank, not `<none>`: most rows have no note.
+        let note = if note.is_empty() { " ".into() } else { note };
+        rows.push(object_row(verb, shown, note));
+    }
+    match step {
+        PruneStep::HelmRelease(r) => {
+            let how = match &r.method {
+                UninstallMethod::Native => {
+                    "uninstalled natively (Helm's order and semantics)".to_string()
+                }
+                UninstallMethod::HelmBinary { path } => format!(
+                    "uninstalled by {path} (its delete hooks need Helm: {})",
+                    r.delete_hooks.join("; ")
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "\n{}. {} Helm release {}/{} (chart {}-{}, {}): {how}",
+                i + 1,
+                r.component.as_str(),
+                r.namespace,
+                r.name,
+                r.chart,
+                r.chart_version,
+                r.status,
+            );
+            rows.extend(
+                r.kept
+                    .iter()
+                    .map(|k| object_row("keep", k, "helm.sh/resource-policy: keep".into())),
+            );
+        }
+        PruneStep::Objects(o) => {
+            let _ = writeln!(
+                out,
+                "\n{}. {} of {} installed without Helm (labelled istio.io/rev={} or named for it)",
+                i + 1,
+                o.component.as_str(),
+                plan.revision,
+                plan.revision
+            );
+        }
+    }
+    let headers = ["action", "kind", "namespace", "name", "note"];
+    out.push_str(&indent(&table(&headers, rows, no_headers), "   "));
+    if let PruneStep::HelmRelease(r) = step {
+        let records = inspected
+            .map(|(_, records)| records.join(", "))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| format!("sh.helm.release.v1.{}.v*", r.name));
+        let _ = writeln!(
+            out,
+            "   then delete its release records ({records}): `helm ls` stops listing it"
+        );
+    }
+    deletes
+}
+
+fn object_row(verb: &str, key: &ObjectKey, note: String) -> Vec<String> {
+    vec![
+        verb.to_string(),
+        key.kind.clone(),
+        key.namespace.clone().unwrap_or_default(),
+        key.name.clone(),
+        note,
+    ]
 }
 
 fn warning_text(w: &PruneWarning, plan: &PrunePlan) -> String {
@@ -173,20 +191,7 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
         Blocker::NamespaceSelectsRevision {
             namespace,
             selection,
-        } => match selection {
-            Selection::LegacyLabel => (
-                format!("istio-injection=enabled: the default revision ({old}) injects its new pods"),
-                format!("move the default tag first: kubectl rev-relabel --tag default {next}"),
-            ),
-            Selection::Tag { tag } => (
-                format!("istio.io/rev={tag}, and tag {tag} points at {old}: new pods would start without sidecar"),
-                format!("kubectl rev-relabel --tag {tag} {next}   (or relabel: kubectl label namespace {namespace} istio.io/rev={next} --overwrite)"),
-            ),
-            Selection::RevisionLabel => (
-                format!("istio.io/rev={old}: new pods would start without sidecar once {old} is gone"),
-                format!("kubectl rev-relabel {namespace} {next}   (or: kubectl label namespace {namespace} istio.io/rev={next} --overwrite)"),
-            ),
-        },
+        } => namespace_text(namespace, selection, old, next),
         Blocker::WorkloadSelectsRevision { kind, namespace, name } => (
             format!("its pod template selects istio.io/rev={old}: new pods would start without sidecar"),
             format!(
@@ -194,19 +199,7 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
                 kind.resource()
             ),
         ),
-        Blocker::PodsRunRevision { namespace, pods } => {
-            let shown: Vec<&str> = pods.iter().take(5).map(String::as_str).collect();
-            let more = pods.len().saturating_sub(shown.len());
-            (
-                format!(
-                    "{} pod(s) still run {old} sidecars: {}{}",
-                    pods.len(),
-                    shown.join(", "),
-                    if more > 0 { format!(" and {more} more") } else { String::new() }
-                ),
-                format!("kubectl rev-restart -n {namespace}   (or kubectl rollout restart each workload)"),
-            )
-        }
+        Blocker::PodsRunRevision { namespace, pods } => pods_text(namespace, pods, old),
         Blocker::TagPointsAtRevision { tag, webhook } => (
             format!("revision tag {tag} ({webhook}) points at {old}: namespaces using it would lose injection"),
             format!("kubectl rev-relabel --tag {tag} {next}   (or: istioctl tag set {tag} --revision {next} --overwrite)"),
@@ -220,32 +213,12 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
                 None => format!("istioctl tag set default --revision {next} --overwrite"),
             },
         ),
-        Blocker::GatewayStillServing { namespace, name, addresses, others } => {
-            let successors = if others.is_empty() {
-                format!("no gateway of another revision exists in {namespace}")
-            } else {
-                others
-                    .iter()
-                    .map(|o| {
-                        format!(
-                            "{} ({}) has no load-balancer address",
-                            o.name,
-                            o.revision.as_deref().unwrap_or("no revision")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            (
-                format!(
-                    "{name} still has load-balancer address {} and {successors}: deleting it cuts that traffic",
-                    addresses.join(",")
-                ),
-                format!(
-                    "install the {next} gateway (upgrade guide step 3) and wait for its Service address: kubectl get svc -n {namespace}"
-                ),
-            )
-        }
+        Blocker::GatewayStillServing {
+            namespace,
+            name,
+            addresses,
+            others,
+        } => gateway_text(namespace, name, addresses, others, next),
         Blocker::OnlyRevision => (
             format!("{old} is the only installed revision: pruning it removes the mesh's control plane"),
             "install the new revision first (upgrade guide step 2), or use `istioctl uninstall --purge` to remove Istio".into(),
@@ -267,6 +240,85 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
             format!("helm uninstall {release} -n {namespace}"),
         ),
     }
+}
+
+fn namespace_text(
+    namespace: &str,
+    selection: &Selection,
+    old: &str,
+    next: &str,
+) -> (String, String) {
+    match selection {
+        Selection::LegacyLabel => (
+            format!("istio-injection=enabled: the default revision ({old}) injects its new pods"),
+            format!("move the default tag first: kubectl rev-relabel --tag default {next}"),
+        ),
+        Selection::Tag { tag } => (
+            format!(
+                "istio.io/rev={tag}, and tag {tag} points at {old}: new pods would start without sidecar"
+            ),
+            format!(
+                "kubectl rev-relabel --tag {tag} {next}   (or relabel: kubectl label namespace {namespace} istio.io/rev={next} --overwrite)"
+            ),
+        ),
+        Selection::RevisionLabel => (
+            format!("istio.io/rev={old}: new pods would start without sidecar once {old} is gone"),
+            format!(
+                "kubectl rev-relabel {namespace} {next}   (or: kubectl label namespace {namespace} istio.io/rev={next} --overwrite)"
+            ),
+        ),
+    }
+}
+
+fn pods_text(namespace: &str, pods: &[String], old: &str) -> (String, String) {
+    let shown: Vec<&str> = pods.iter().take(5).map(String::as_str).collect();
+    let more = pods.len().saturating_sub(shown.len());
+    (
+        format!(
+            "{} pod(s) still run {old} sidecars: {}{}",
+            pods.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+        format!("kubectl rev-restart -n {namespace}   (or kubectl rollout restart each workload)"),
+    )
+}
+
+fn gateway_text(
+    namespace: &str,
+    name: &str,
+    addresses: &[String],
+    others: &[OtherGateway],
+    next: &str,
+) -> (String, String) {
+    let successors = if others.is_empty() {
+        format!("no gateway of another revision exists in {namespace}")
+    } else {
+        others
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} ({}) has no load-balancer address",
+                    o.name,
+                    o.revision.as_deref().unwrap_or("no revision")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    (
+        format!(
+            "{name} still has load-balancer address {} and {successors}: deleting it cuts that traffic",
+            addresses.join(",")
+        ),
+        format!(
+            "install the {next} gateway (upgrade guide step 3) and wait for its Service address: kubectl get svc -n {namespace}"
+        ),
+    )
 }
 
 /// Every blocker with its fix; empty when there is none.

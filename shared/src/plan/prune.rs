@@ -400,6 +400,8 @@ pub enum PruneWarning {
 #[serde(rename_all = "camelCase")]
 pub struct PrunePlan {
     pub revision: String,
+    /// The revisions installed now (OLD included, while it is).
+    pub installed: Vec<String>,
     /// The revision the fixes point at: the newest other installed revision.
     pub successor: Option<String>,
     pub steps: Vec<PruneStep>,
@@ -1023,11 +1025,13 @@ pub fn plan_prune(
     };
     planner.releases();
     planner.labelled_objects();
-    if planner.steps.is_empty() && cp.revision(old).is_none() {
+    let gone = planner.steps.is_empty() && cp.revision(old).is_none();
+    if gone && let Some(tag) = cp.tag(old) {
+        // Pruning a tag by mistake would move nothing; say what it is instead.
         return Err(RevError::UnknownRevision {
             revision: old.to_string(),
             installed: cp.revisions.iter().map(|r| r.name.clone()).collect(),
-            tag_target: cp.tag(old).map(|t| t.revision.clone()),
+            tag_target: Some(tag.revision.clone()),
         });
     }
     let removed = planner.removed_workloads();
@@ -1039,7 +1043,7 @@ pub fn plan_prune(
     planner.gateways(&removed);
     planner.pinned_config();
     let successor = successor(analysis, old);
-    if successor.is_none() {
+    if successor.is_none() && !gone {
         planner.block(format!("revision/{old}"), Blocker::OnlyRevision);
     }
     let Planner {
@@ -1051,6 +1055,7 @@ pub fn plan_prune(
     blockers.sort_by(|a, b| (a.reason(), &a.subject).cmp(&(b.reason(), &b.subject)));
     Ok(PrunePlan {
         revision: old.to_string(),
+        installed: cp.revisions.iter().map(|r| r.name.clone()).collect(),
         successor,
         steps,
         blockers,

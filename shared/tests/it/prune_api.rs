@@ -374,6 +374,7 @@ async fn a_refused_plan_sends_no_deleting_request() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(matches!(report.failure, Some(RevError::Refused(_))));
@@ -419,6 +420,7 @@ async fn an_object_not_owned_by_the_old_revision_is_never_deleted() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);
@@ -444,6 +446,7 @@ async fn server_dry_run_sends_every_change_with_dry_run_all() {
         &inspection,
         &settings(DryRun::Server),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);
@@ -471,6 +474,7 @@ async fn uninstall_marks_uninstalling_deletes_in_order_keeps_keep_then_purges_re
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);
@@ -553,6 +557,7 @@ async fn a_403_midway_stops_reports_and_a_rerun_finishes() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     let err = report.failure.as_ref().expect("stops on 403");
@@ -614,6 +619,7 @@ async fn a_403_midway_stops_reports_and_a_rerun_finishes() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);
