@@ -66,6 +66,33 @@ pub fn all_contexts(flags: &ConnectionFlags) -> Result<Vec<String>, RevError> {
         .collect())
 }
 
+/// The namespace commands default to, as kubectl picks it: `-n`, else the current context's
+/// namespace, else `default`. A dump has no context: `default` unless `-n` says otherwise.
+pub fn current_namespace(
+    flags: &ConnectionFlags,
+    dumps: &crate::flags::DumpFlags,
+) -> Result<String, RevError> {
+    if let Some(ns) = &flags.namespace {
+        return Ok(ns.clone());
+    }
+    if !dumps.from_file.is_empty() {
+        return Ok("default".into());
+    }
+    let kubeconfig = read_kubeconfig(flags)?;
+    let context = flags
+        .contexts
+        .first()
+        .cloned()
+        .or(kubeconfig.current_context.clone());
+    Ok(kubeconfig
+        .contexts
+        .iter()
+        .find(|c| Some(&c.name) == context.as_ref())
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.namespace.clone())
+        .unwrap_or_else(|| "default".into()))
+}
+
 /// Resolves a `Config` for one context (or the current one).
 pub async fn resolve_config(
     flags: &ConnectionFlags,

@@ -52,6 +52,8 @@ pub trait Mutation {
     fn render_report(&self, report: &Self::Report, ctx: &ExecContext, no_headers: bool) -> String;
     /// `kind/name` of each object changed (`-o name`).
     fn report_names(&self, report: &Self::Report) -> Vec<String>;
+    /// The report of a plan with nothing to do (scripts still get their document).
+    fn nothing_done(&self) -> Self::Report;
     /// What to run next (printed on stderr after a successful, real run).
     fn next_steps(&self, _report: &Self::Report) -> Vec<String> {
         Vec::new()
@@ -142,6 +144,8 @@ pub async fn drive<M: Mutation>(
         return Err(RevError::Refused(refusal));
     }
     if command.is_empty() {
+        let ctx = ExecContext::new(options.dry_run);
+        show_report(command, options, &ctx, &command.nothing_done(), io)?;
         // Nothing to do, but maybe something only the user can do.
         if command.leaves_work() && options.dry_run != DryRun::Client {
             return Err(RevError::WorkRemains);

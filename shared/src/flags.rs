@@ -76,6 +76,15 @@ pub struct ConnectionFlags {
     pub request_timeout: Option<Duration>,
 }
 
+/// Saved `kubectl get … -o yaml|json` dumps to read instead of a live cluster.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DumpFlags {
+    /// Read saved `kubectl get … -o yaml|json` dumps instead of a cluster (repeatable: the files
+    /// are read as one cluster); mutating commands then only plan (--dry-run=client)
+    #[arg(long, value_name = "DUMP")]
+    pub from_file: Vec<PathBuf>,
+}
+
 /// Namespace scope flags for reading commands.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ScopeFlags {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::analysis::{Analysis, analyze};
 use crate::client::{Cluster, connect, connect_all};
 use crate::error::RevError;
-use crate::flags::ConnectionFlags;
+use crate::flags::{ConnectionFlags, DryRun, DumpFlags, MutationFlags};
 use crate::selector::Selector;
 use crate::snapshot::Snapshot;
 use crate::snapshot::dump::read_dumps;
@@ -46,6 +46,29 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
+    /// What a mutating command plans from: the dumps when given (then it only plans: client
+    /// dry-run; a server dry-run needs a server), else the cluster the flags name.
+    pub async fn for_command(
+        connection: &ConnectionFlags,
+        verbosity: u8,
+        dumps: &DumpFlags,
+        mutation: &mut MutationFlags,
+        scope: &Scope,
+        extras: Extras,
+    ) -> Result<Self, RevError> {
+        if dumps.from_file.is_empty() {
+            let counter = ReadCounter::default();
+            return Self::observe(connection, verbosity, scope, extras, &counter).await;
+        }
+        if mutation.dry_run == DryRun::Server {
+            return Err(RevError::Usage(
+                "--from-file only plans (a dump has no API server to dry-run against): use --dry-run=client or drop --from-file".into(),
+            ));
+        }
+        mutation.dry_run = DryRun::Client;
+        Self::from_dumps(&dumps.from_file, scope)
+    }
+
     /// Connects with the flags (one `--context` at most), reads and analyses.
     pub async fn observe(
         flags: &ConnectionFlags,
@@ -163,10 +186,16 @@ impl ClusterView {
 
     /// The connected cluster; a dump has none, and commands that act need one.
     pub fn cluster(&self) -> Result<&Cluster, RevError> {
-        self.cluster.as_ref().ok_or_else(|| {
-            RevError::Usage(
-                "this needs a cluster: --from-file only plans (use --dry-run=client)".into(),
-            )
-        })
+        connected(self.cluster.as_ref())
     }
+}
+
+/// The cluster a command acts on: a plan read from a dump has none.
+pub fn connected(cluster: Option<&Cluster>) -> Result<&Cluster, RevError> {
+    cluster.ok_or_else(no_cluster)
+}
+
+/// What acting on a plan read from a dump is.
+pub fn no_cluster() -> RevError {
+    RevError::Usage("this needs a cluster: --from-file only plans (--dry-run=client)".into())
 }

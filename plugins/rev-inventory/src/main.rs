@@ -1,14 +1,13 @@
 //! `kubectl rev-inventory`: what runs, and which revision each namespace, workload, gateway,
 //! tag and filter is on (upgrade guide step 1). Read-only.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use rev_shared::RevError;
 use rev_shared::analysis::Severity;
 use rev_shared::client::all_contexts;
-use rev_shared::flags::{ConnectionFlags, OutputFlags, ScopeFlags, VerbosityFlags};
+use rev_shared::flags::{ConnectionFlags, DumpFlags, OutputFlags, ScopeFlags, VerbosityFlags};
 use rev_shared::output::inventory::{InventoryReport, render};
 use rev_shared::output::io::Io;
 use rev_shared::output::progress::ReadSpinner;
@@ -45,10 +44,8 @@ struct Cli {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     fail_on: Option<Severity>,
 
-    /// Analyse saved `kubectl get … -o yaml|json` dumps instead of a live cluster (repeatable:
-    /// the files are read as one cluster)
-    #[arg(long, value_name = "DUMP")]
-    from_file: Vec<PathBuf>,
+    #[command(flatten)]
+    dumps: DumpFlags,
 }
 
 fn main() -> ExitCode {
@@ -62,7 +59,7 @@ async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
         (None, Some(ns)) if !cli.scope.all_namespaces => Scope::Named(vec![ns.clone()]),
         _ => Scope::All,
     };
-    let views = if cli.from_file.is_empty() {
+    let views = if cli.dumps.from_file.is_empty() {
         let contexts = match cli.all_contexts {
             true => all_contexts(&cli.connection)?,
             false => cli.connection.contexts.clone(),
@@ -80,7 +77,7 @@ async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
         spinner.finish();
         views?
     } else {
-        vec![ClusterView::from_dumps(&cli.from_file, &scope)?]
+        vec![ClusterView::from_dumps(&cli.dumps.from_file, &scope)?]
     };
     let report = InventoryReport::from_views(views);
     io.out(&render(

@@ -1,7 +1,6 @@
 //! `kubectl rev-prune OLD_REVISION`: remove the old revision's control plane and gateways, only
 //! when nothing uses it any more (upgrade guide step 5).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,12 +11,11 @@ use rev_shared::driver::drive;
 use rev_shared::exec::helm::find_helm_on_path;
 use rev_shared::exec::prune::{PruneSettings, inspect};
 use rev_shared::flags::{
-    ConnectionFlags, DryRun, MutationFlags, VerbosityFlags, parse_kubectl_duration,
+    ConnectionFlags, DumpFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration,
 };
 use rev_shared::output::io::Io;
 use rev_shared::plan::prune::{PruneOptions, plan_prune};
 use rev_shared::revision::RevisionName;
-use rev_shared::snapshot::live::ReadCounter;
 use rev_shared::view::{ClusterView, Extras, Scope};
 
 /// Remove an Istio revision (its Helm releases and objects) once nothing uses it: refuses while
@@ -40,11 +38,8 @@ struct Cli {
     #[arg(long, default_value = "5m", value_parser = parse_kubectl_duration)]
     timeout: Duration,
 
-    /// Plan against saved `kubectl get … -o yaml|json` dumps instead of a cluster (implies
-    /// --dry-run=client; repeatable)
-    #[arg(long, value_name = "DUMP")]
-    from_file: Vec<PathBuf>,
-
+    #[command(flatten)]
+    dumps: DumpFlags,
     #[command(flatten)]
     mutation: MutationFlags,
     #[command(flatten)]
@@ -62,35 +57,27 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         force: cli.force,
         helm_binary: find_helm_on_path().map(|p| p.display().to_string()),
     };
-    let view = if cli.from_file.is_empty() {
-        let extras = Extras {
-            revision_objects: true,
-        };
-        ClusterView::observe(
-            &cli.connection,
-            cli.verbosity.level,
-            &Scope::All,
-            extras,
-            &ReadCounter::default(),
-        )
-        .await?
-    } else if cli.mutation.dry_run == DryRun::Server {
-        return Err(RevError::Usage(
-            "--from-file only plans (a dump has no API server to dry-run against): use --dry-run=client or drop --from-file".into(),
-        ));
-    } else {
-        cli.mutation.dry_run = DryRun::Client;
-        ClusterView::from_dumps(&cli.from_file, &Scope::All)?
+    let extras = Extras {
+        revision_objects: true,
     };
+    let level = cli.verbosity.level;
+    let view = ClusterView::for_command(
+        &cli.connection,
+        level,
+        &cli.dumps,
+        &mut cli.mutation,
+        &Scope::All,
+        extras,
+    )
+    .await?;
     let plan = plan_prune(&view.snapshot, &view.analysis, &cli.revision, &options)?;
-    let inspection = match &view.cluster {
-        Some(cluster) => Some(inspect(cluster, &plan).await?),
+    let live = match &view.cluster {
+        Some(cluster) => Some((cluster, inspect(cluster, &plan).await?)),
         None => None,
     };
     let command = Prune {
-        cluster: view.cluster.as_ref(),
         plan,
-        inspection,
+        live,
         options,
         settings: PruneSettings {
             dry_run: cli.mutation.dry_run,

@@ -7,14 +7,13 @@ use clap::Parser;
 use rev_shared::RevError;
 use rev_shared::command::relabel::{Relabel, RetargetTag};
 use rev_shared::driver::drive;
-use rev_shared::flags::{ConnectionFlags, MutationFlags, ScopeFlags, VerbosityFlags};
+use rev_shared::flags::{ConnectionFlags, DumpFlags, MutationFlags, ScopeFlags, VerbosityFlags};
 use rev_shared::output::io::Io;
 use rev_shared::plan::relabel::{
     Targets, plan_relabel, plan_tag, plan_undo, recorded_tag_revision,
 };
 use rev_shared::revision::RevisionName;
 use rev_shared::selector::Selector;
-use rev_shared::snapshot::live::ReadCounter;
 use rev_shared::view::{ClusterView, Extras, Scope};
 
 /// Move namespaces to an Istio revision (or tag): sets istio.io/rev, removes istio-injection,
@@ -61,6 +60,8 @@ struct Cli {
     #[command(flatten)]
     scope: ScopeFlags,
     #[command(flatten)]
+    dumps: DumpFlags,
+    #[command(flatten)]
     mutation: MutationFlags,
     #[command(flatten)]
     connection: ConnectionFlags,
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
     rev_shared::cli::run(run)
 }
 
-async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
+async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
     let request = cli.request()?;
     let scope = match &request {
         Request::Move(Targets::Names(names), _) | Request::Undo(names) => {
@@ -87,15 +88,17 @@ async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
         }
         _ => Scope::All,
     };
-    let view = ClusterView::observe(
+    let (level, extras) = (cli.verbosity.level, Extras::default());
+    let view = ClusterView::for_command(
         &cli.connection,
-        cli.verbosity.level,
+        level,
+        &cli.dumps,
+        &mut cli.mutation,
         &scope,
-        Extras::default(),
-        &ReadCounter::default(),
+        extras,
     )
     .await?;
-    let (snapshot, analysis, cluster) = (&view.snapshot, &view.analysis, view.cluster()?);
+    let (snapshot, analysis, cluster) = (&view.snapshot, &view.analysis, view.cluster.as_ref());
     let field_manager = cli.field_manager.clone();
     let plan = match request {
         Request::Tag(tag, revision) => {

@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use rev_shared::RevError;
+use rev_shared::client::current_namespace;
 use rev_shared::command::restart::Restart;
 use rev_shared::driver::drive;
 use rev_shared::exec::restart::RestartOptions;
-use rev_shared::flags::{ConnectionFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration};
+use rev_shared::flags::{
+    ConnectionFlags, DumpFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration,
+};
 use rev_shared::output::io::Io;
 use rev_shared::plan::restart::{RestartRequest, plan_restart};
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::WorkloadKind;
-use rev_shared::snapshot::live::ReadCounter;
 use rev_shared::view::{ClusterView, Extras, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,6 +84,8 @@ struct Cli {
     field_manager: String,
 
     #[command(flatten)]
+    dumps: DumpFlags,
+    #[command(flatten)]
     mutation: MutationFlags,
     #[command(flatten)]
     connection: ConnectionFlags,
@@ -98,16 +102,23 @@ fn main() -> ExitCode {
     rev_shared::cli::run(run)
 }
 
-async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
-    let cluster = rev_shared::client::connect(&cli.connection, cli.verbosity.level).await?;
+async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
     let namespaces = match (cli.all_namespaces, cli.namespaces.is_empty()) {
         (true, _) => None,
         (false, false) => Some(cli.namespaces.clone()),
-        (false, true) => Some(vec![cluster.namespace.clone()]),
+        (false, true) => Some(vec![current_namespace(&cli.connection, &cli.dumps)?]),
     };
     let scope = namespaces.clone().map_or(Scope::All, Scope::Named);
-    let view =
-        ClusterView::read(cluster, &scope, Extras::default(), &ReadCounter::default()).await?;
+    let (level, extras) = (cli.verbosity.level, Extras::default());
+    let view = ClusterView::for_command(
+        &cli.connection,
+        level,
+        &cli.dumps,
+        &mut cli.mutation,
+        &scope,
+        extras,
+    )
+    .await?;
     let request = RestartRequest {
         namespaces,
         all: cli.all,
@@ -116,7 +127,7 @@ async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
         delete_ondelete_pods: cli.ondelete == OnDelete::DeletePods,
     };
     let command = Restart {
-        cluster: view.cluster()?,
+        cluster: view.cluster.as_ref(),
         plan: plan_restart(&view.snapshot, &view.analysis, &request),
         control_plane: view.analysis.control_plane.clone(),
         options: RestartOptions {

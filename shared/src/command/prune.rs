@@ -9,13 +9,13 @@ use crate::output::prune as words;
 use crate::plan::prune::{PruneOptions, PrunePlan, PruneStep, plan_prune};
 use crate::revision::RevisionName;
 use crate::snapshot::live::ReadCounter;
-use crate::view::{ClusterView, Extras, Scope};
+use crate::view::{ClusterView, Extras, Scope, no_cluster};
 
 pub struct Prune<'a> {
-    /// `None` when planned from a dump: then it only plans.
-    pub cluster: Option<&'a Cluster>,
     pub plan: PrunePlan,
-    pub inspection: Option<Inspection>,
+    /// The cluster, and each planned object as found there; `None` when planned from a dump:
+    /// then it only plans.
+    pub live: Option<(&'a Cluster, Inspection)>,
     pub options: PruneOptions,
     pub settings: PruneSettings,
 }
@@ -32,7 +32,8 @@ impl Mutation for Prune<'_> {
     }
 
     fn render_plan(&self, no_headers: bool) -> String {
-        let mut text = words::render_plan(&self.plan, self.inspection.as_ref(), no_headers);
+        let mut text =
+            words::render_plan(&self.plan, self.live.as_ref().map(|(_, i)| i), no_headers);
         text.push_str(&words::render_blockers(&self.plan));
         text
     }
@@ -49,7 +50,7 @@ impl Mutation for Prune<'_> {
     }
 
     fn question(&self) -> String {
-        words::question(&self.plan, self.inspection.as_ref())
+        words::question(&self.plan, self.live.as_ref().map(|(_, i)| i))
     }
 
     fn plan_names(&self) -> Vec<String> {
@@ -57,13 +58,14 @@ impl Mutation for Prune<'_> {
     }
 
     async fn execute(&self, ctx: &ExecContext) -> Execution<PruneReport> {
-        let (Some(cluster), Some(inspection)) = (self.cluster, &self.inspection) else {
-            return Execution {
-                report: PruneReport::default(),
-                end: End::Failed(RevError::Usage(
-                    "a dump can only be planned (--dry-run=client)".into(),
-                )),
-            };
+        let (cluster, inspection) = match &self.live {
+            Some((cluster, inspection)) => (*cluster, inspection),
+            None => {
+                return Execution {
+                    report: self.nothing_done(),
+                    end: End::Failed(no_cluster()),
+                };
+            }
         };
         let settings = PruneSettings {
             dry_run: ctx.dry_run,
@@ -109,6 +111,13 @@ impl Mutation for Prune<'_> {
 
     fn report_names(&self, report: &PruneReport) -> Vec<String> {
         report.deleted.clone()
+    }
+
+    fn nothing_done(&self) -> PruneReport {
+        PruneReport {
+            revision: self.plan.revision.clone(),
+            ..Default::default()
+        }
     }
 }
 

@@ -8,10 +8,12 @@ use crate::exec::{patch_params, post_params};
 use crate::output::relabel as words;
 use crate::output::relabel::{RelabelReport, TagReport};
 use crate::plan::relabel::{RelabelPlan, TagPlan};
+use crate::view::connected;
 
 /// Moves namespaces to a revision, or restores what a relabel recorded (`--undo`).
 pub struct Relabel<'a> {
-    pub cluster: &'a Cluster,
+    /// `None` when planned from a dump: then it only plans.
+    pub cluster: Option<&'a Cluster>,
     pub plan: RelabelPlan,
     pub force: bool,
     pub field_manager: String,
@@ -55,10 +57,15 @@ impl Mutation for Relabel<'_> {
 
     async fn execute(&self, ctx: &ExecContext) -> Execution<RelabelReport> {
         let params = patch_params(&self.field_manager, ctx.dry_run);
-        let (changed, error) = apply(self.cluster, &self.plan.changes, &params, || {
-            ctx.stop_requested()
-        })
-        .await;
+        let (changed, error) = match connected(self.cluster) {
+            Ok(cluster) => {
+                apply(cluster, &self.plan.changes, &params, || {
+                    ctx.stop_requested()
+                })
+                .await
+            }
+            Err(e) => (Vec::new(), Some(e)),
+        };
         let interrupted = changed.len() < self.plan.changes.len() && error.is_none();
         Execution {
             report: RelabelReport {
@@ -86,11 +93,21 @@ impl Mutation for Relabel<'_> {
     fn next_steps(&self, report: &RelabelReport) -> Vec<String> {
         words::relabel_next_steps(report)
     }
+
+    fn nothing_done(&self) -> RelabelReport {
+        RelabelReport {
+            target: self.plan.target.clone(),
+            target_revision: self.plan.target_revision.clone(),
+            changed: Vec::new(),
+            unchanged: self.plan.unchanged.clone(),
+        }
+    }
 }
 
 /// Repoints a revision tag (and, for `default`, the default validator).
 pub struct RetargetTag<'a> {
-    pub cluster: &'a Cluster,
+    /// `None` when planned from a dump: then it only plans.
+    pub cluster: Option<&'a Cluster>,
     pub plan: TagPlan,
     pub force: bool,
     pub field_manager: String,
@@ -134,7 +151,10 @@ impl Mutation for RetargetTag<'_> {
 
     async fn execute(&self, ctx: &ExecContext) -> Execution<TagReport> {
         let params = post_params(&self.field_manager, ctx.dry_run);
-        let result = apply_tag(self.cluster, &self.plan, &params).await;
+        let result = match connected(self.cluster) {
+            Ok(cluster) => apply_tag(cluster, &self.plan, &params).await,
+            Err(e) => Err(e),
+        };
         let (changed, end) = match result {
             Ok(changed) => (changed, End::Done),
             Err(e) => (Vec::new(), End::Failed(e)),
@@ -159,5 +179,13 @@ impl Mutation for RetargetTag<'_> {
 
     fn next_steps(&self, _: &TagReport) -> Vec<String> {
         words::tag_next_steps(&self.plan)
+    }
+
+    fn nothing_done(&self) -> TagReport {
+        TagReport {
+            tag: self.plan.tag.clone(),
+            target_revision: self.plan.to_revision.clone(),
+            changed: Vec::new(),
+        }
     }
 }

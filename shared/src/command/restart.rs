@@ -9,9 +9,11 @@ use crate::output::progress::RestartBar;
 use crate::output::restart as words;
 use crate::output::restart::RestartReport;
 use crate::plan::restart::RestartPlan;
+use crate::view::connected;
 
 pub struct Restart<'a> {
-    pub cluster: &'a Cluster,
+    /// `None` when planned from a dump: then it only plans.
+    pub cluster: Option<&'a Cluster>,
     pub plan: RestartPlan,
     pub control_plane: ControlPlane,
     pub options: RestartOptions,
@@ -57,10 +59,19 @@ impl Mutation for Restart<'_> {
             dry_run: ctx.dry_run,
             ..self.options.clone()
         };
+        let cluster = match connected(self.cluster) {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                return Execution {
+                    report: self.nothing_done(),
+                    end: End::Failed(e),
+                };
+            }
+        };
         let bar = RestartBar::new(self.plan.items.len());
         let stop = || ctx.stop_requested();
         let outcomes = run_plan(
-            self.cluster,
+            cluster,
             &self.plan.items,
             &self.control_plane,
             &options,
@@ -100,5 +111,12 @@ impl Mutation for Restart<'_> {
 
     fn report_names(&self, report: &RestartReport) -> Vec<String> {
         words::report_names(report)
+    }
+
+    fn nothing_done(&self) -> RestartReport {
+        RestartReport {
+            workloads: Vec::new(),
+            skipped: words::skipped_report(&self.plan.skipped),
+        }
     }
 }

@@ -366,6 +366,17 @@ pub fn render_blockers(plan: &PrunePlan) -> String {
 /// What was done; on failure, also what was not.
 pub fn render_report(report: &PruneReport) -> String {
     let mut out = String::new();
+    let touched = !(report.deleted.is_empty()
+        && report.already_gone.is_empty()
+        && report.left_alone.is_empty()
+        && report.releases_uninstalled.is_empty()
+        && report.not_done.is_empty());
+    if !touched {
+        if report.gone {
+            let _ = writeln!(out, "\nRevision {} is gone.", report.revision);
+        }
+        return out;
+    }
     let _ = writeln!(
         out,
         "\n{} {} object(s); {} Helm release(s) uninstalled{}.",

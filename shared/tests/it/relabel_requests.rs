@@ -234,7 +234,7 @@ async fn drive_plan(
 ) -> Result<(), rev_shared::RevError> {
     let cluster = cluster(client);
     let command = Relabel {
-        cluster: &cluster,
+        cluster: Some(&cluster),
         plan: fixture_plan(target),
         force: false,
         field_manager: "kubectl-rev-relabel".into(),
