@@ -12,6 +12,7 @@ pub mod exec;
 pub mod flags;
 pub mod output;
 pub mod plan;
+pub mod probe;
 pub mod revision;
 pub mod selector;
 pub mod snapshot;
