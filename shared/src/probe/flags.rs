@@ -35,7 +35,12 @@ pub struct ProbeFlags {
     pub urls: Vec<String>,
 
     /// Probe a gateway Service through its load-balancer address: NAMESPACE/NAME
-    #[arg(long, value_name = "NS/NAME", conflicts_with = "urls", help_heading = "Probe target")]
+    #[arg(
+        long,
+        value_name = "NS/NAME",
+        conflicts_with = "urls",
+        help_heading = "Probe target"
+    )]
     pub gateway: Option<String>,
 
     /// Port-forward to a ready pod of a Service: svc/NAME:PORT (namespace from -n)
@@ -52,15 +57,31 @@ pub struct ProbeFlags {
     pub host: Option<String>,
 
     /// Path (and query) requested with --gateway or --port-forward
-    #[arg(long, value_name = "PATH", default_value = "/", help_heading = "Probe target")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/",
+        help_heading = "Probe target"
+    )]
     pub path: String,
 
     /// HTTP method
-    #[arg(short = 'X', long = "method", value_name = "METHOD", default_value = "GET", help_heading = "Probe target")]
+    #[arg(
+        short = 'X',
+        long = "method",
+        value_name = "METHOD",
+        default_value = "GET",
+        help_heading = "Probe target"
+    )]
     pub method: String,
 
     /// Request header "Name: value" (repeatable)
-    #[arg(short = 'H', long = "header", value_name = "HEADER", help_heading = "Probe target")]
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "HEADER",
+        help_heading = "Probe target"
+    )]
     pub headers: Vec<String>,
 
     /// Request body; @FILE reads it from a file
@@ -76,7 +97,13 @@ pub struct ProbeFlags {
     pub probe_insecure_skip_tls_verify: bool,
 
     /// HTTP version: auto, 1.1 or 2
-    #[arg(long, value_enum, value_name = "VERSION", default_value = "auto", help_heading = "Probe target")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "VERSION",
+        default_value = "auto",
+        help_heading = "Probe target"
+    )]
     pub http_version: HttpVersion,
 
     /// Requests per second, sent on schedule whether or not earlier ones returned (N or N/DURATION, e.g. 10/1s)
@@ -154,7 +181,9 @@ pub fn parse_ratio(input: &str) -> Result<f64, String> {
     }
     .map_err(|_| format!("{input:?}: expected a ratio such as 0.01 or 1%"))?;
     if !(0.0..=1.0).contains(&value) {
-        return Err(format!("{input:?}: a ratio is between 0 and 1 (0% and 100%)"));
+        return Err(format!(
+            "{input:?}: a ratio is between 0 and 1 (0% and 100%)"
+        ));
     }
     Ok(value)
 }

@@ -55,7 +55,8 @@ impl Gates {
         if let Some(limit) = self.max_error_rate {
             let observed = report.error_rate();
             if observed > limit {
-                let failed = report.requests - (report.success * report.requests as f64).round() as u64;
+                let failed =
+                    report.requests - (report.success * report.requests as f64).round() as u64;
                 breaches.push(GateBreach {
                     gate: "max-error-rate",
                     limit: percent(limit),
@@ -64,15 +65,15 @@ impl Gates {
                 });
             }
         }
-        if let Some(limit) = self.max_p99 {
-            if report.p99() > limit {
-                breaches.push(GateBreach {
-                    gate: "max-p99",
-                    limit: go_duration(limit.as_nanos() as u64),
-                    observed: go_duration(vegeta_round(report.latencies.p99)),
-                    requests: report.requests,
-                });
-            }
+        if let Some(limit) = self.max_p99
+            && report.p99() > limit
+        {
+            breaches.push(GateBreach {
+                gate: "max-p99",
+                limit: go_duration(limit.as_nanos() as u64),
+                observed: go_duration(vegeta_round(report.latencies.p99)),
+                requests: report.requests,
+            });
         }
         breaches
     }

@@ -40,9 +40,9 @@ pub use flags::ProbeFlags;
 pub use gates::{GateBreach, Gates};
 pub use report::Report;
 
-use crate::error::RevError;
 use self::http::{ClientOptions, ProbeClient, RequestTemplate};
 use self::target::{ResolvedTarget, TargetSpec};
+use crate::error::RevError;
 
 impl ProbeFlags {
     pub fn gates(&self) -> Gates {

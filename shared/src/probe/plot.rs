@@ -44,7 +44,10 @@ fn columns(samples: &[Sample], span_ns: u64) -> Vec<Column> {
         .map(|(i, bucket)| {
             let mut latencies: Vec<u64> = bucket.iter().map(|s| s.latency_ns).collect();
             latencies.sort_unstable();
-            let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+            let at = |q: f64| {
+                latencies
+                    [((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
+            };
             Column {
                 start_ns: i as u64 * width_ns,
                 p50_ns: at(0.50),
@@ -102,15 +105,26 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
         escape(title)
     );
     let _ = writeln!(svg, r#"<title>{}</title>"#, escape(title));
-    let _ = writeln!(svg, r##"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>"##);
-    let _ = writeln!(svg, r#"<text x="{LEFT}" y="22" font-size="14" font-weight="bold">{}</text>"#, escape(title));
+    let _ = writeln!(
+        svg,
+        r##"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{LEFT}" y="22" font-size="14" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
 
     // Axes and grid.
     let _ = writeln!(svg, r##"<g id="axes" stroke="#cccccc" fill="#333333">"##);
     for i in 0..=5 {
         let ms = top_ms * i as f64 / 5.0;
         let yy = TOP + plot_h * (1.0 - i as f64 / 5.0);
-        let _ = writeln!(svg, r#"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/>"#, WIDTH - RIGHT);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/>"#,
+            WIDTH - RIGHT
+        );
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end" stroke="none">{}</text>"#,
@@ -124,7 +138,11 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
     let mut t = 0.0;
     while t <= span_s + 1e-9 {
         let xx = x((t * 1e9) as u64);
-        let _ = writeln!(svg, r#"<line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}"/>"#, TOP + plot_h);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}"/>"#,
+            TOP + plot_h
+        );
         let _ = writeln!(
             svg,
             r#"<text x="{xx:.1}" y="{:.1}" text-anchor="middle" stroke="none">{}</text>"#,
@@ -148,15 +166,30 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
     let _ = writeln!(svg, "</g>");
 
     // Latency series: one path per figure, a vertex per column.
-    let _ = writeln!(svg, r#"<g id="latency-series" data-columns="{}" data-requests="{}" fill="none" stroke-width="1.5">"#, cols.len(), run.samples.len());
+    let _ = writeln!(
+        svg,
+        r#"<g id="latency-series" data-columns="{}" data-requests="{}" fill="none" stroke-width="1.5">"#,
+        cols.len(),
+        run.samples.len()
+    );
     for (class, colour, pick) in [
-        ("latency-max", "#b0c4de", (|c: &Column| c.max_ns) as fn(&Column) -> u64),
+        (
+            "latency-max",
+            "#b0c4de",
+            (|c: &Column| c.max_ns) as fn(&Column) -> u64,
+        ),
         ("latency-p99", "#d95f02", |c: &Column| c.p99_ns),
         ("latency-p50", "#1b9e77", |c: &Column| c.p50_ns),
     ] {
         let mut d = String::new();
         for (i, c) in cols.iter().enumerate() {
-            let _ = write!(d, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, x(c.start_ns), y(pick(c)));
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                x(c.start_ns),
+                y(pick(c))
+            );
         }
         let _ = writeln!(svg, r#"<path class="{class}" stroke="{colour}" d="{d}"/>"#);
     }
@@ -196,12 +229,21 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
 
     // Legend.
     let _ = writeln!(svg, r#"<g id="legend" font-size="11">"#);
-    for (i, (colour, name)) in [("#1b9e77", "p50"), ("#d95f02", "p99"), ("#b0c4de", "max"), ("#e7298a", "errors")]
-        .iter()
-        .enumerate()
+    for (i, (colour, name)) in [
+        ("#1b9e77", "p50"),
+        ("#d95f02", "p99"),
+        ("#b0c4de", "max"),
+        ("#e7298a", "errors"),
+    ]
+    .iter()
+    .enumerate()
     {
         let lx = WIDTH - RIGHT - 260.0 + i as f64 * 65.0;
-        let _ = writeln!(svg, r#"<rect x="{lx:.1}" y="12" width="12" height="4" fill="{colour}"/><text x="{:.1}" y="18">{name}</text>"#, lx + 16.0);
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{lx:.1}" y="12" width="12" height="4" fill="{colour}"/><text x="{:.1}" y="18">{name}</text>"#,
+            lx + 16.0
+        );
     }
     let _ = writeln!(svg, "</g>");
     svg.push_str("</svg>\n");
@@ -212,7 +254,11 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
 pub fn render_html(run: &ProbeRun, title: &str) -> String {
     let mut page = String::new();
     let _ = writeln!(page, "<!DOCTYPE html>");
-    let _ = writeln!(page, r#"<html lang="en"><head><meta charset="utf-8"><title>{}</title>"#, escape(title));
+    let _ = writeln!(
+        page,
+        r#"<html lang="en"><head><meta charset="utf-8"><title>{}</title>"#,
+        escape(title)
+    );
     page.push_str("<style>body{font-family:sans-serif;margin:24px;color:#222}pre{background:#f6f6f6;padding:12px;font-size:13px}table{border-collapse:collapse}td,th{padding:2px 12px;text-align:left;font-size:13px}</style>\n");
     page.push_str("</head><body>\n");
     let _ = writeln!(page, "<h1>{}</h1>", escape(title));

@@ -238,7 +238,10 @@ impl Report {
             (
                 "Requests",
                 "[total, rate, throughput]",
-                format!("{}, {:.2}, {:.2}", self.requests, self.rate, self.throughput),
+                format!(
+                    "{}, {:.2}, {:.2}",
+                    self.requests, self.rate, self.throughput
+                ),
             ),
             (
                 "Duration",
@@ -316,7 +319,14 @@ impl Report {
 
 /// vegeta's `round`: to the next finer unit than the value's own (1.2345678s → 1.235s).
 pub fn vegeta_round(ns: u64) -> u64 {
-    const UNITS: [u64; 6] = [3_600_000_000_000, 60_000_000_000, 1_000_000_000, 1_000_000, 1_000, 1];
+    const UNITS: [u64; 6] = [
+        3_600_000_000_000,
+        60_000_000_000,
+        1_000_000_000,
+        1_000_000,
+        1_000,
+        1,
+    ];
     for (i, unit) in UNITS.iter().enumerate() {
         if ns >= *unit && i < UNITS.len() - 1 {
             let step = UNITS[i + 1];
@@ -385,7 +395,11 @@ pub fn render_comparison(baseline: &Report, current: &Report) -> String {
         latency_row("max", baseline.latencies.max, current.latencies.max, &d),
     ];
     let mut out = String::from("COMPARED WITH BASELINE\n");
-    let _ = writeln!(out, "{:<10}{:<14}{:<14}CHANGE", "FIGURE", "BASELINE", "THIS RUN");
+    let _ = writeln!(
+        out,
+        "{:<10}{:<14}{:<14}CHANGE",
+        "FIGURE", "BASELINE", "THIS RUN"
+    );
     for (name, before, after, change) in rows {
         let _ = writeln!(out, "{name:<10}{before:<14}{after:<14}{change}");
     }
@@ -478,12 +492,26 @@ mod tests {
         let r = Report::from_samples(&[sample(0, 10, 200)], &[], start, 0);
         let json = serde_json::to_value(&r).unwrap();
         for field in [
-            "latencies", "bytes_in", "bytes_out", "earliest", "latest", "end", "duration",
-            "wait", "requests", "rate", "throughput", "success", "status_codes", "errors",
+            "latencies",
+            "bytes_in",
+            "bytes_out",
+            "earliest",
+            "latest",
+            "end",
+            "duration",
+            "wait",
+            "requests",
+            "rate",
+            "throughput",
+            "success",
+            "status_codes",
+            "errors",
         ] {
             assert!(json.get(field).is_some(), "{field} missing from {json}");
         }
-        for field in ["total", "mean", "50th", "90th", "95th", "99th", "max", "min"] {
+        for field in [
+            "total", "mean", "50th", "90th", "95th", "99th", "max", "min",
+        ] {
             assert!(json["latencies"].get(field).is_some(), "latencies.{field}");
         }
         assert_eq!(json["latencies"]["max"], 10_000_000);

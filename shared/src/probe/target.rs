@@ -19,8 +19,15 @@ use crate::error::RevError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSpec {
     Urls(Vec<Uri>),
-    Gateway { namespace: String, name: String },
-    PortForward { namespace: String, service: String, port: ServicePort },
+    Gateway {
+        namespace: String,
+        name: String,
+    },
+    PortForward {
+        namespace: String,
+        service: String,
+        port: ServicePort,
+    },
 }
 
 /// A Service port, by number or by name, as `kubectl port-forward svc/NAME:PORT` takes it.
@@ -87,9 +94,9 @@ impl TargetSpec {
             .urls
             .iter()
             .map(|url| {
-                let uri: Uri = url.parse().map_err(|e| {
-                    RevError::Usage(format!("--url {url:?}: not a URL ({e})"))
-                })?;
+                let uri: Uri = url
+                    .parse()
+                    .map_err(|e| RevError::Usage(format!("--url {url:?}: not a URL ({e})")))?;
                 match uri.scheme_str() {
                     Some("http" | "https") if uri.host().is_some() => Ok(uri),
                     _ => Err(RevError::Usage(format!(
@@ -142,7 +149,11 @@ fn with_authority(scheme: &str, authority: &str, path: &str) -> Result<Uri, RevE
     };
     format!("{scheme}://{authority}{path}")
         .parse()
-        .map_err(|e| RevError::Usage(format!("cannot build a URL from {authority:?} and {path:?}: {e}")))
+        .map_err(|e| {
+            RevError::Usage(format!(
+                "cannot build a URL from {authority:?} and {path:?}: {e}"
+            ))
+        })
 }
 
 /// Where a gateway Service answers: its first load-balancer address and the port to use.
@@ -207,14 +218,9 @@ pub fn gateway_address(service: &Service) -> Result<GatewayAddress, RevError> {
             )));
         }
     };
-    let port = u16::try_from(port).map_err(|_| {
-        RevError::Failed(format!("Service {name}: port {port} is out of range"))
-    })?;
-    Ok(GatewayAddress {
-        scheme,
-        host,
-        port,
-    })
+    let port = u16::try_from(port)
+        .map_err(|_| RevError::Failed(format!("Service {name}: port {port} is out of range")))?;
+    Ok(GatewayAddress { scheme, host, port })
 }
 
 /// The pod and container port `--port-forward svc/NAME:PORT` connects to.
@@ -297,8 +303,11 @@ pub fn forward_choice(
                 ))
             })?,
     };
-    let container_port = u16::try_from(container_port)
-        .map_err(|_| RevError::Failed(format!("pod {pod_name}: port {container_port} is out of range")))?;
+    let container_port = u16::try_from(container_port).map_err(|_| {
+        RevError::Failed(format!(
+            "pod {pod_name}: port {container_port} is out of range"
+        ))
+    })?;
     Ok(ForwardChoice {
         pod: pod_name,
         container_port,
@@ -325,10 +334,12 @@ impl PortForward {
     pub async fn start(pods: Api<Pod>, choice: ForwardChoice) -> Result<PortForward, RevError> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
-            .map_err(|e| RevError::Failed(format!("cannot listen on loopback for --port-forward: {e}")))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| RevError::Failed(format!("cannot listen on loopback for --port-forward: {e}")))?;
+            .map_err(|e| {
+                RevError::Failed(format!("cannot listen on loopback for --port-forward: {e}"))
+            })?;
+        let local = listener.local_addr().map_err(|e| {
+            RevError::Failed(format!("cannot listen on loopback for --port-forward: {e}"))
+        })?;
         let (pod, port) = (choice.pod.clone(), choice.container_port);
         let accept = tokio::spawn(async move {
             let reported = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -395,10 +406,9 @@ pub async fn resolve(
         }),
         TargetSpec::Gateway { namespace, name } => {
             let services: Api<Service> = Api::namespaced(need_client()?, namespace);
-            let service = services
-                .get(name)
-                .await
-                .map_err(|e| RevError::from_kube(e, "get", "services", &format!(" {namespace}/{name}")))?;
+            let service = services.get(name).await.map_err(|e| {
+                RevError::from_kube(e, "get", "services", &format!(" {namespace}/{name}"))
+            })?;
             let address = gateway_address(&service)?;
             let authority = if address.host.contains(':') {
                 format!("[{}]:{}", address.host, address.port)
@@ -419,10 +429,9 @@ pub async fn resolve(
         } => {
             let client = need_client()?;
             let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-            let svc = services
-                .get(service)
-                .await
-                .map_err(|e| RevError::from_kube(e, "get", "services", &format!(" {namespace}/{service}")))?;
+            let svc = services.get(service).await.map_err(|e| {
+                RevError::from_kube(e, "get", "services", &format!(" {namespace}/{service}"))
+            })?;
             let selector = svc
                 .spec
                 .as_ref()

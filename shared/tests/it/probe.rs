@@ -59,7 +59,11 @@ fn worst_send_lag(run: &rev_shared::probe::ProbeRun, rate: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_200_per_second_for_10_seconds_2000_are_sent_and_the_server_counts_each() {
     let target = ProbeTarget::start().await.unwrap();
-    let probe = Probe::start(client_for(&target.url()), load(200.0, 10.0), Gates::default());
+    let probe = Probe::start(
+        client_for(&target.url()),
+        load(200.0, 10.0),
+        Gates::default(),
+    );
     probe.sending_finished().await;
     let run = probe.stop().await;
 
@@ -68,30 +72,60 @@ async fn at_200_per_second_for_10_seconds_2000_are_sent_and_the_server_counts_ea
         "sent {} (want 2,000 ± 1 %)",
         run.report.requests
     );
-    assert_eq!(target.received(), run.report.requests, "the server's count is the probe's");
-    assert_eq!(run.report.status_codes.get("200"), Some(&run.report.requests));
+    assert_eq!(
+        target.received(),
+        run.report.requests,
+        "the server's count is the probe's"
+    );
+    assert_eq!(
+        run.report.status_codes.get("200"),
+        Some(&run.report.requests)
+    );
     assert_eq!(run.report.success, 1.0);
     assert_eq!(run.report.late, 0);
-    assert!((run.report.rate - 200.0).abs() < 2.0, "rate {}", run.report.rate);
+    assert!(
+        (run.report.rate - 200.0).abs() < 2.0,
+        "rate {}",
+        run.report.rate
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_second_stall_shows_in_p99_while_requests_stay_on_schedule() {
     let target = ProbeTarget::start().await.unwrap();
-    let probe = Probe::start(client_for(&target.url()), load(200.0, 4.0), Gates::default());
+    let probe = Probe::start(
+        client_for(&target.url()),
+        load(200.0, 4.0),
+        Gates::default(),
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     target.stall_for(Duration::from_secs(1));
     probe.sending_finished().await;
     let run = probe.stop().await;
 
-    assert!((792..=808).contains(&run.report.requests), "sent {}", run.report.requests);
+    assert!(
+        (792..=808).contains(&run.report.requests),
+        "sent {}",
+        run.report.requests
+    );
     assert_eq!(target.received(), run.report.requests);
     // A quarter of the requests arrived during the stall; the first of them waited ~1 s.
-    assert!(run.report.latencies.p99 >= 800_000_000, "p99 {}", run.report.latencies.p99);
-    assert!(run.report.latencies.max >= 900_000_000, "max {}", run.report.latencies.max);
+    assert!(
+        run.report.latencies.p99 >= 800_000_000,
+        "p99 {}",
+        run.report.latencies.p99
+    );
+    assert!(
+        run.report.latencies.max >= 900_000_000,
+        "max {}",
+        run.report.latencies.max
+    );
     // The stall did not hold the schedule back: every request left near its due instant.
     let lag = worst_send_lag(&run, 200.0);
-    assert!(lag < Duration::from_millis(250), "a request went out {lag:?} late");
+    assert!(
+        lag < Duration::from_millis(250),
+        "a request went out {lag:?} late"
+    );
     assert_eq!(run.report.late, 0);
 }
 
@@ -108,13 +142,20 @@ async fn failures_are_counted_exactly_and_breach_the_error_rate_gate() {
     let run = probe.stop().await;
 
     assert_eq!(run.report.status_codes.get("503"), Some(&target.failed()));
-    assert_eq!(run.report.error_counts["503 Service Unavailable"], target.failed());
+    assert_eq!(
+        run.report.error_counts["503 Service Unavailable"],
+        target.failed()
+    );
     assert_eq!(run.report.errors, ["503 Service Unavailable"]);
     assert_eq!(target.failed(), run.report.requests / 5);
     let breaches = gates.check(&run.report);
     assert_eq!(breaches.len(), 1, "{breaches:?}");
     assert_eq!(breaches[0].gate, "max-error-rate");
-    assert!(breaches[0].observed.starts_with("20.00%"), "{}", breaches[0]);
+    assert!(
+        breaches[0].observed.starts_with("20.00%"),
+        "{}",
+        breaches[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +172,10 @@ async fn at_the_in_flight_bound_requests_are_sent_late_and_counted() {
 
     // Five requests hold every slot for the stall; the rest wait and go out late, then catch up.
     assert!(run.report.late > 0, "late {}", run.report.late);
-    assert_eq!(run.report.requests, 100, "the schedule catches up: nothing is dropped");
+    assert_eq!(
+        run.report.requests, 100,
+        "the schedule catches up: nothing is dropped"
+    );
     assert_eq!(target.received(), 100);
 }
 
@@ -220,8 +264,14 @@ fn target_flags_are_checked_before_anything_is_sent() {
     for (args, expected) in [
         (&[][..], "no probe target"),
         (&["--gateway", "gw"][..], "expected NAMESPACE/NAME"),
-        (&["--port-forward", "productpage:9080"][..], "expected svc/NAME:PORT"),
-        (&["--url", "localhost:8080"][..], "absolute http:// or https:// URL"),
+        (
+            &["--port-forward", "productpage:9080"][..],
+            "expected svc/NAME:PORT",
+        ),
+        (
+            &["--url", "localhost:8080"][..],
+            "absolute http:// or https:// URL",
+        ),
     ] {
         let err = spec(args).unwrap_err().to_string();
         assert!(err.contains(expected), "{args:?}: {err}");
@@ -237,7 +287,8 @@ fn yaml_docs(name: &str) -> Vec<Value> {
 
 #[test]
 fn gateway_address_is_the_load_balancer_and_its_http2_port() {
-    let svc = serde_json::from_value(yaml_docs("probe-ingress-gateway-service.yaml")[0].clone()).unwrap();
+    let svc =
+        serde_json::from_value(yaml_docs("probe-ingress-gateway-service.yaml")[0].clone()).unwrap();
     let address = gateway_address(&svc).unwrap();
     assert_eq!(
         (address.scheme, address.host.as_str(), address.port),
@@ -245,10 +296,14 @@ fn gateway_address_is_the_load_balancer_and_its_http2_port() {
     );
 
     let pending =
-        serde_json::from_value(yaml_docs("probe-gateway-pending-load-balancer.yaml")[0].clone()).unwrap();
+        serde_json::from_value(yaml_docs("probe-gateway-pending-load-balancer.yaml")[0].clone())
+            .unwrap();
     let err = gateway_address(&pending).unwrap_err().to_string();
     assert!(err.contains("has no load-balancer address"), "{err}");
-    assert!(err.contains("--port-forward svc/istio-ingressgateway-1-31:PORT -n istio-ingress"), "{err}");
+    assert!(
+        err.contains("--port-forward svc/istio-ingressgateway-1-31:PORT -n istio-ingress"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -272,10 +327,20 @@ fn port_forward_picks_a_ready_pod_and_resolves_a_named_target_port() {
             .container_port,
         9081
     );
-    let err = forward_choice(&svc, &pods, &ServicePort::Number(80)).unwrap_err().to_string();
-    assert!(err.contains("has no port 80 (it has: 9080 (http))"), "{err}");
-    let err = forward_choice(&svc, &pods[..2], &ServicePort::Number(9080)).unwrap_err().to_string();
-    assert!(err.contains("2 pod(s) match its selector, none Ready"), "{err}");
+    let err = forward_choice(&svc, &pods, &ServicePort::Number(80))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has no port 80 (it has: 9080 (http))"),
+        "{err}"
+    );
+    let err = forward_choice(&svc, &pods[..2], &ServicePort::Number(9080))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("2 pod(s) match its selector, none Ready"),
+        "{err}"
+    );
 }
 
 /// --gateway reads the Service through the API and probes its load-balancer address: here the
@@ -299,7 +364,9 @@ async fn gateway_target_is_read_from_the_api_and_probed_with_the_virtual_host() 
         "--duration",
         "500ms",
     ]);
-    let session = ProbeSession::start(&flags, Some(&client), "default").await.unwrap();
+    let session = ProbeSession::start(&flags, Some(&client), "default")
+        .await
+        .unwrap();
     assert_eq!(
         session.target.description,
         format!(
@@ -316,7 +383,10 @@ async fn gateway_target_is_read_from_the_api_and_probed_with_the_virtual_host() 
     assert_eq!(seen.len(), 1);
     assert_eq!(
         (seen[0].method.as_str(), seen[0].path.as_str()),
-        ("GET", "/api/v1/namespaces/istio-ingress/services/istio-ingressgateway-1-31")
+        (
+            "GET",
+            "/api/v1/namespaces/istio-ingress/services/istio-ingressgateway-1-31"
+        )
     );
 }
 
@@ -340,7 +410,10 @@ async fn port_forward_asks_for_the_service_its_pods_and_a_forward_to_the_ready_o
         } else if req.path.ends_with("/pods") {
             (StatusCode::OK, pod_list.clone())
         } else {
-            (StatusCode::BAD_REQUEST, json!({"kind": "Status", "code": 400, "message": "upgrade refused by the mock"}))
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"kind": "Status", "code": 400, "message": "upgrade refused by the mock"}),
+            )
         }
     }));
     let flags = flags(&[
@@ -353,7 +426,9 @@ async fn port_forward_asks_for_the_service_its_pods_and_a_forward_to_the_ready_o
         "--probe-timeout",
         "2s",
     ]);
-    let session = ProbeSession::start(&flags, Some(&client), "bookinfo").await.unwrap();
+    let session = ProbeSession::start(&flags, Some(&client), "bookinfo")
+        .await
+        .unwrap();
     assert_eq!(
         session.target.description,
         "svc/productpage in bookinfo via pod productpage-v1-ready port 9081 (port-forward)"
@@ -361,17 +436,25 @@ async fn port_forward_asks_for_the_service_its_pods_and_a_forward_to_the_ready_o
     session.probe.sending_finished().await;
     let run = session.finish(&flags).await.unwrap();
     assert_eq!(run.report.requests, 4);
-    assert_eq!(run.report.success, 0.0, "no forward, no success: reported, not lost");
+    assert_eq!(
+        run.report.success, 0.0,
+        "no forward, no success: reported, not lost"
+    );
 
     let seen = seen.lock().unwrap();
-    assert_eq!(seen[0].path, "/api/v1/namespaces/bookinfo/services/productpage");
-    assert_eq!(seen[1].uri, "/api/v1/namespaces/bookinfo/pods?&labelSelector=app%3Dproductpage");
+    assert_eq!(
+        seen[0].path,
+        "/api/v1/namespaces/bookinfo/services/productpage"
+    );
+    assert_eq!(
+        seen[1].uri,
+        "/api/v1/namespaces/bookinfo/pods?&labelSelector=app%3Dproductpage"
+    );
     let forwards: Vec<&str> = seen[2..].iter().map(|s| s.uri.as_str()).collect();
     assert!(!forwards.is_empty());
     assert!(
-        forwards
-            .iter()
-            .all(|uri| *uri == "/api/v1/namespaces/bookinfo/pods/productpage-v1-ready/portforward?&ports=9081"),
+        forwards.iter().all(|uri| *uri
+            == "/api/v1/namespaces/bookinfo/pods/productpage-v1-ready/portforward?&ports=9081"),
         "{forwards:?}"
     );
 }

@@ -170,7 +170,10 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if let Some(control) = req.uri().path().strip_prefix("/__target/") {
         return Ok(match control {
-            "received" => reply(StatusCode::OK, behaviour.received.load(Ordering::SeqCst).to_string()),
+            "received" => reply(
+                StatusCode::OK,
+                behaviour.received.load(Ordering::SeqCst).to_string(),
+            ),
             "fail" => match query_value(&req, "fraction").and_then(|v| v.parse::<f64>().ok()) {
                 Some(fraction) => {
                     behaviour.set_fail_fraction(fraction);
@@ -203,7 +206,10 @@ async fn handle(
     }
     if behaviour.next_fails() {
         behaviour.failed.fetch_add(1, Ordering::SeqCst);
-        return Ok(reply(StatusCode::SERVICE_UNAVAILABLE, "failing on purpose\n"));
+        return Ok(reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "failing on purpose\n",
+        ));
     }
     Ok(reply(StatusCode::OK, "ok\n"))
 }
@@ -217,7 +223,10 @@ mod tests {
         let b = Behaviour::default();
         b.set_fail_fraction(0.25);
         let fails: Vec<bool> = (0..8).map(|_| b.next_fails()).collect();
-        assert_eq!(fails, [false, false, false, true, false, false, false, true]);
+        assert_eq!(
+            fails,
+            [false, false, false, true, false, false, false, true]
+        );
         b.set_fail_fraction(0.0);
         assert!(!(0..100).any(|_| b.next_fails()));
         b.set_fail_fraction(1.0);
