@@ -191,6 +191,51 @@ pub fn parse_ratio(input: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// rev-restart's own flags beside the probe group: clap's debug assertions reject any
+    /// name both define (`--timeout`, `--insecure-skip-tls-verify`, `-o`, ...).
+    #[derive(Parser)]
+    struct RestartLike {
+        #[arg(long)]
+        timeout: Option<String>,
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        #[command(flatten)]
+        mutation: crate::flags::MutationFlags,
+        #[command(flatten)]
+        output: crate::flags::OutputFlags,
+        #[command(flatten)]
+        connection: crate::flags::ConnectionFlags,
+        #[command(flatten)]
+        verbosity: crate::flags::VerbosityFlags,
+        #[command(flatten)]
+        probe: ProbeFlags,
+    }
+
+    #[test]
+    fn the_probe_group_flattens_beside_restart_and_connection_flags() {
+        RestartLike::command().debug_assert();
+        let cli = RestartLike::parse_from([
+            "rev-restart",
+            "--timeout",
+            "5m",
+            "--insecure-skip-tls-verify",
+            "--url",
+            "http://127.0.0.1:8080/",
+            "--probe-timeout",
+            "2s",
+            "--max-error-rate",
+            "1%",
+        ]);
+        assert!(cli.probe.target_given());
+        assert!(cli.connection.insecure_skip_tls_verify);
+        assert!(!cli.probe.probe_insecure_skip_tls_verify);
+        assert_eq!(cli.probe.probe_timeout, Duration::from_secs(2));
+        assert_eq!(cli.probe.max_error_rate, Some(0.01));
+    }
 
     #[test]
     fn rates_read_like_vegeta() {
