@@ -460,3 +460,38 @@ async fn port_forward_asks_for_the_service_its_pods_and_a_forward_to_the_ready_o
         "{forwards:?}"
     );
 }
+
+async fn run_flags(args: &[&str]) -> rev_shared::probe::Report {
+    let flags = flags(args);
+    let session = ProbeSession::start(&flags, None, "default").await.unwrap();
+    session.probe.sending_finished().await;
+    session.finish(&flags).await.unwrap().report
+}
+
+/// TLS is verified by default: a self-signed target fails every request, naming the
+/// certificate; trusting its CA with --cacert, or --probe-insecure-skip-tls-verify, gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_verified_unless_told_otherwise() {
+    let (target, ca_pem) = ProbeTarget::start_tls().await.unwrap();
+    let ca = std::env::temp_dir().join(format!("rev-probe-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, ca_pem).unwrap();
+    let url = format!("https://localhost:{}/", target.addr().port());
+    let load = ["--url", url.as_str(), "--rate", "20", "--duration", "250ms"];
+
+    let untrusted = run_flags(&load).await;
+    assert_eq!(untrusted.success, 0.0);
+    assert!(
+        untrusted.errors[0].contains("certificate"),
+        "{:?}",
+        untrusted.errors
+    );
+    assert_eq!(target.received(), 0);
+
+    let ca_arg = ca.display().to_string();
+    let trusted = run_flags(&[&load[..], &["--cacert", &ca_arg]].concat()).await;
+    assert_eq!(trusted.success, 1.0, "{:?}", trusted.errors);
+    let skipped = run_flags(&[&load[..], &["--probe-insecure-skip-tls-verify"]].concat()).await;
+    assert_eq!(skipped.success, 1.0, "{:?}", skipped.errors);
+    assert_eq!(target.received(), trusted.requests + skipped.requests);
+    let _ = std::fs::remove_file(&ca);
+}

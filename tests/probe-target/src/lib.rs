@@ -2,8 +2,9 @@
 //! (so a test can check the probe lost or hid nothing), and on command fails a fraction of
 //! requests with 503 or stalls, holding every request that arrives for a while.
 //!
-//! It serves HTTP/1.1 and HTTP/2 without TLS (prior knowledge) on one port. Control requests
-//! under `/__target/` are not counted:
+//! It serves HTTP/1.1 and HTTP/2 without TLS (prior knowledge) on one port, or, started with
+//! [`ProbeTarget::start_tls`], over TLS with a fresh self-signed certificate for `localhost` and
+//! 127.0.0.1 (ALPN h2 and http/1.1). Control requests under `/__target/` are not counted:
 //!
 //! - `POST /__target/fail?fraction=0.25` — from now on one request in four answers 503
 //!   (deterministically: exactly `fraction` of them, spread evenly); `fraction=0` stops it.
@@ -87,6 +88,35 @@ impl ProbeTarget {
 
     /// Starts a target on `addr` (port 0 picks a free one).
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<ProbeTarget> {
+        Self::serve(addr, None).await
+    }
+
+    /// Starts an HTTPS target on a free loopback port; returns it and the PEM certificate a
+    /// client must trust (self-signed, for `localhost` and 127.0.0.1).
+    pub async fn start_tls() -> std::io::Result<(ProbeTarget, String)> {
+        let invalid = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .map_err(|e| invalid(&e))?;
+        let pem = cert.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .map_err(|e| invalid(&e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let target = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), Some(acceptor)).await?;
+        Ok((target, pem))
+    }
+
+    async fn serve(
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<ProbeTarget> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let behaviour = Arc::new(Behaviour::default());
@@ -101,11 +131,25 @@ impl ProbeTarget {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let behaviour = served.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(req, behaviour.clone()));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        // A failed handshake (an untrusting client) just ends the connection.
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
                 });
             }
         });
