@@ -17,6 +17,7 @@ pub mod flags;
 pub mod keys;
 pub mod output;
 pub mod plan;
+pub mod probe;
 pub mod revision;
 pub mod selector;
 pub mod snapshot;

@@ -7,6 +7,7 @@ mod analysis;
 mod krew_manifests;
 mod live_read;
 mod plans;
+mod probe;
 mod prune;
 mod prune_api;
 mod relabel_requests;
