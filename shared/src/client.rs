@@ -78,7 +78,19 @@ pub fn current_namespace(
     if !dumps.from_file.is_empty() {
         return Ok("default".into());
     }
-    let kubeconfig = read_kubeconfig(flags)?;
+    let kubeconfig = match read_kubeconfig(flags) {
+        Ok(kubeconfig) => kubeconfig,
+        // As `resolve_config` connects: --server alone, or the pod's service account.
+        Err(err) if flags.kubeconfig.is_none() => {
+            if flags.server.is_some() {
+                return Ok("default".into());
+            }
+            return Config::incluster()
+                .map(|config| config.default_namespace)
+                .map_err(|_| err);
+        }
+        Err(err) => return Err(err),
+    };
     let context = flags
         .contexts
         .first()

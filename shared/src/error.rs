@@ -19,13 +19,17 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// The command line is wrong (clap's own code): nothing was read or changed.
     pub const USAGE: u8 = 2;
-    /// `rev-inventory --fail-on`: a finding at or above the threshold.
+    /// A check crossed its threshold: `rev-inventory --fail-on` found a finding at or above
+    /// it, or `rev-probe` breached a gate (`--max-error-rate`, `--max-p99`).
     pub const FINDINGS: u8 = 3;
     /// The run did all it may do by itself, and work remains that needs the user (a paused
     /// Deployment, an OnDelete StatefulSet, a bare pod).
     pub const WORK_REMAINS: u8 = 4;
     /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: u8 = 130;
+
+    /// Every code, for the README's table (a test keeps the two in step).
+    pub const ALL: [u8; 6] = [SUCCESS, FAILURE, USAGE, FINDINGS, WORK_REMAINS, INTERRUPTED];
 }
 
 /// What the suite was doing when the API server answered: `list pods in bookinfo`. RBAC names
@@ -227,6 +231,32 @@ pub enum RevError {
 
     #[error("findings at or above {threshold} severity")]
     FailOn { threshold: String },
+
+    /// The probe's target cannot be probed as asked (no address, no ready pod, no port).
+    #[error("cannot probe {target}: {why}")]
+    ProbeTarget {
+        target: String,
+        why: String,
+        hint: Option<String>,
+    },
+
+    /// A local file or socket the command needs (`--save`, `--plot`, a port-forward listener).
+    #[error("cannot {what}")]
+    Local {
+        what: String,
+        hint: Option<&'static str>,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot set up TLS")]
+    Tls(#[source] rustls::Error),
+
+    #[error("traffic to {target} breached {} gate(s): {}", breaches.len(), breaches.join("; "))]
+    GatesBreached {
+        target: String,
+        breaches: Vec<String>,
+    },
 }
 
 impl RevError {
@@ -234,7 +264,7 @@ impl RevError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RevError::Usage(_) | RevError::InvalidName { .. } => exit::USAGE,
-            RevError::FailOn { .. } => exit::FINDINGS,
+            RevError::FailOn { .. } | RevError::GatesBreached { .. } => exit::FINDINGS,
             RevError::WorkRemains => exit::WORK_REMAINS,
             RevError::Interrupted => exit::INTERRUPTED,
             RevError::Stopped { cause, .. } => cause.exit_code(),
@@ -328,7 +358,13 @@ impl RevError {
                 "run the helm command yourself, then re-run".into()
             }
             RevError::WorkRemains => "each item above names the command that moves it".into(),
+            RevError::ProbeTarget { hint, .. } => return hint.clone(),
+            RevError::Local { hint, .. } => return hint.map(str::to_string),
+            RevError::GatesBreached { .. } => {
+                "`--save` keeps the report and `--plot` shows when it happened".into()
+            }
             RevError::Encode { .. }
+            | RevError::Tls(_)
             | RevError::Output(_)
             | RevError::Runtime(_)
             | RevError::Interrupted

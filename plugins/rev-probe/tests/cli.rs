@@ -1,5 +1,5 @@
 //! rev-probe as users run it, against the loopback test target: help and usage errors
-//! (snapshot-tested), the report on stdout, gates that exit 1 with the figures, vegeta's JSON
+//! (snapshot-tested), the report on stdout, gates that exit 3 with the figures, vegeta's JSON
 //! fields, --save then --compare, --plot.
 
 use std::process::Output;
@@ -110,7 +110,7 @@ async fn a_healthy_run_prints_vegetas_report_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_error_rate_breach_exits_1_with_the_figures() {
+async fn an_error_rate_breach_exits_3_with_the_figures() {
     let target = ProbeTarget::start().await.unwrap();
     target.fail_fraction(0.5);
     let out = probe_async(vec![
@@ -125,7 +125,7 @@ async fn an_error_rate_breach_exits_1_with_the_figures() {
     ])
     .await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert!(stdout.contains("200:20  503:20"), "{stdout}");
     assert!(stdout.contains("503 Service Unavailable (x20)"), "{stdout}");
     assert!(
@@ -137,7 +137,7 @@ async fn an_error_rate_breach_exits_1_with_the_figures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stall_breaches_the_p99_gate_and_exits_1() {
+async fn a_stall_breaches_the_p99_gate_and_exits_3() {
     let target = ProbeTarget::start().await.unwrap();
     let args = vec![
         "--url".into(),
@@ -154,7 +154,7 @@ async fn a_stall_breaches_the_p99_gate_and_exits_1() {
     target.stall_for(Duration::from_secs(1));
     let out = run.await.unwrap();
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{}{stderr}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(3), "{}{stderr}", text(&out.stdout));
     assert!(stderr.contains("is above --max-p99 300ms"), "{stderr}");
     assert_eq!(target.received(), 200);
 }

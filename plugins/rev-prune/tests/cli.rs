@@ -55,7 +55,10 @@ fn after_step_3_dump() -> PathBuf {
         text.push_str(&serde_json::to_string(&secret).unwrap());
         text.push('\n');
     }
-    let path = std::env::temp_dir().join(format!("rev-prune-cli-{}.yaml", std::process::id()));
+    // One file per call: the tests of this binary run in parallel and each removes its own.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("rev-prune-cli-{}-{n}.yaml", std::process::id()));
     std::fs::write(&path, text).unwrap();
     path
 }

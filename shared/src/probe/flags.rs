@@ -206,8 +206,6 @@ mod tests {
         #[command(flatten)]
         mutation: crate::flags::MutationFlags,
         #[command(flatten)]
-        output: crate::flags::OutputFlags,
-        #[command(flatten)]
         connection: crate::flags::ConnectionFlags,
         #[command(flatten)]
         verbosity: crate::flags::VerbosityFlags,

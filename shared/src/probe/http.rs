@@ -125,7 +125,8 @@ impl RequestTemplate {
                 let path = &path[1..];
                 Bytes::from(std::fs::read(path).map_err(|e| RevError::Dump {
                     path: path.to_string(),
-                    message: format!("{e} (--body @FILE reads the request body from FILE)"),
+                    message: "--body @FILE reads the request body from FILE".into(),
+                    source: Some(e),
                 })?)
             }
             Some(text) => Bytes::from(text.to_string()),
@@ -286,7 +287,7 @@ fn tls_config(options: &ClientOptions) -> Result<ClientConfig, RevError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| RevError::Failed(format!("cannot set up TLS: {e}")))?;
+        .map_err(RevError::Tls)?;
     if options.insecure_skip_tls_verify {
         return Ok(builder
             .dangerous()
@@ -305,6 +306,7 @@ fn ca_file_roots(path: &Path) -> Result<RootCertStore, RevError> {
     let unreadable = |message: String| RevError::Dump {
         path: path.display().to_string(),
         message: format!("{message} (--cacert wants PEM certificates)"),
+        source: None,
     };
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(e.to_string()))? {

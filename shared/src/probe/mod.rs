@@ -8,7 +8,7 @@
 //! For the restart executor:
 //!
 //! ```ignore
-//! let session = probe::ProbeSession::start(&flags, Some(&conn.client), &conn.namespace).await?;
+//! let session = probe::ProbeSession::start(&flags, Some(&cluster), &cluster.namespace).await?;
 //! for workload in plan {
 //!     let started = session.probe.mark(format!("restart {workload} started"));
 //!     // … restart and wait …
@@ -31,7 +31,6 @@ pub mod target;
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::process::ExitCode;
 
 use serde::Serialize;
 
@@ -42,7 +41,9 @@ pub use report::Report;
 
 use self::http::{ClientOptions, ProbeClient, RequestTemplate};
 use self::target::{ResolvedTarget, TargetSpec};
+use crate::client::Cluster;
 use crate::error::RevError;
+use crate::output::io::Io;
 
 impl ProbeFlags {
     pub fn gates(&self) -> Gates {
@@ -93,15 +94,15 @@ pub struct ProbeSession {
 }
 
 impl ProbeSession {
-    /// Resolves the target (through `client` for `--gateway`/`--port-forward`) and starts
+    /// Resolves the target (through `cluster` for `--gateway`/`--port-forward`) and starts
     /// sending at once.
     pub async fn start(
         flags: &ProbeFlags,
-        client: Option<&kube::Client>,
+        cluster: Option<&Cluster>,
         namespace: &str,
     ) -> Result<ProbeSession, RevError> {
         let spec = flags.validate(namespace)?;
-        let target = target::resolve(&spec, flags, client).await?;
+        let target = target::resolve(&spec, flags, cluster).await?;
         let template = RequestTemplate::new(
             &flags.method,
             target.endpoints.clone(),
@@ -130,20 +131,25 @@ impl ProbeSession {
     }
 }
 
+fn encode_error(source: serde_json::Error) -> RevError {
+    RevError::Encode {
+        format: "JSON",
+        source: Box::new(source),
+    }
+}
+
 fn write_file(path: &Path, text: &str, what: &str) -> Result<(), RevError> {
-    std::fs::write(path, text).map_err(|e| {
-        RevError::Failed(format!(
-            "cannot write {what} to {}: {e}\n  hint: check the directory exists and is writable",
-            path.display()
-        ))
+    std::fs::write(path, text).map_err(|source| RevError::Local {
+        what: format!("write {what} to {}", path.display()),
+        hint: Some("check the directory exists and is writable"),
+        source,
     })
 }
 
 fn write_outputs(run: &ProbeRun, flags: &ProbeFlags, description: &str) -> Result<(), RevError> {
     if let Some(path) = &flags.save {
-        let json = serde_json::to_string_pretty(&run.report)
-            .map_err(|e| RevError::Failed(format!("cannot encode the report: {e}")))?;
-        write_file(path, &(json + "\n"), "the report (--save)")?;
+        let json = crate::output::to_json(&run.report)?;
+        write_file(path, &json, "the report (--save)")?;
     }
     if let Some(path) = &flags.plot {
         let title = format!("rev-probe: {description}");
@@ -160,11 +166,13 @@ fn write_outputs(run: &ProbeRun, flags: &ProbeFlags, description: &str) -> Resul
 pub fn read_baseline(path: &Path) -> Result<Report, RevError> {
     let text = std::fs::read_to_string(path).map_err(|e| RevError::Dump {
         path: path.display().to_string(),
-        message: format!("{e} (--compare reads a report saved with --save)"),
+        message: "--compare reads a report saved with --save".into(),
+        source: Some(e),
     })?;
     serde_json::from_str(&text).map_err(|e| RevError::Dump {
         path: path.display().to_string(),
         message: format!("not a probe report: {e} (--compare reads a report saved with --save)"),
+        source: None,
     })
 }
 
@@ -222,21 +230,22 @@ pub enum ReportFormat {
 /// the duration ends or Ctrl-C, then the report, the comparison and the gates.
 pub async fn run_command(
     flags: &ProbeFlags,
-    client: Option<&kube::Client>,
+    cluster: Option<&Cluster>,
     namespace: &str,
     format: ReportFormat,
-) -> Result<ExitCode, RevError> {
+    io: &mut Io,
+) -> Result<(), RevError> {
     let baseline = flags.compare.as_deref().map(read_baseline).transpose()?;
-    let session = ProbeSession::start(flags, client, namespace).await?;
-    eprintln!(
-        "probing {} at {}/s{} (Ctrl-C stops and reports)",
+    let session = ProbeSession::start(flags, cluster, namespace).await?;
+    io.err(&format!(
+        "probing {} at {}/s{} (Ctrl-C stops and reports)\n",
         session.target.description,
         trim_rate(flags.rate),
         match flags.load().duration {
             Some(d) => format!(" for {}", report::go_duration(d.as_nanos() as u64)),
             None => String::new(),
         }
-    );
+    ));
     let mut live = live::LiveView::new(std::io::stderr().is_terminal());
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.tick().await;
@@ -259,7 +268,7 @@ pub async fn run_command(
     };
     live.finish();
     if interrupted {
-        eprintln!("stopping: waiting for the requests in flight (Ctrl-C again stops now)");
+        io.err("stopping: waiting for the requests in flight (Ctrl-C again stops now)\n");
         tokio::spawn(async {
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
@@ -270,8 +279,8 @@ pub async fn run_command(
     let run = session.finish(flags).await?;
     let held = run.report.rate >= flags.rate * 0.95 || run.report.requests < 2;
     if !held {
-        eprintln!(
-            "warning: the rate was not held: {:.2}/s sent of {}/s asked{}",
+        io.err(&format!(
+            "warning: the rate was not held: {:.2}/s sent of {}/s asked{}\n",
             run.report.rate,
             trim_rate(flags.rate),
             if run.report.late > 0 {
@@ -282,35 +291,32 @@ pub async fn run_command(
             } else {
                 " (this machine could not send faster)".to_string()
             }
-        );
+        ));
     }
     match format {
         ReportFormat::Text => {
-            print!("{}", run.report.render_text());
+            io.out(&run.report.render_text())?;
             if let Some(baseline) = &baseline {
-                println!();
-                print!("{}", report::render_comparison(baseline, &run.report));
+                io.out("\n")?;
+                io.out(&report::render_comparison(baseline, &run.report))?;
             }
         }
         ReportFormat::Json => {
-            let json = serde_json::to_string(&run.report)
-                .map_err(|e| RevError::Failed(format!("cannot encode the report: {e}")))?;
-            println!("{json}");
+            let json = serde_json::to_string(&run.report).map_err(encode_error)?;
+            io.out(&(json + "\n"))?;
             if let Some(baseline) = &baseline {
-                eprint!("{}", report::render_comparison(baseline, &run.report));
+                io.err(&report::render_comparison(baseline, &run.report));
             }
         }
     }
     let breaches = flags.gates().check(&run.report);
     if !breaches.is_empty() {
-        let lines: Vec<String> = breaches.iter().map(|b| format!("  {b}")).collect();
-        return Err(RevError::Failed(format!(
-            "traffic to {description} breached {} gate(s):\n{}",
-            breaches.len(),
-            lines.join("\n")
-        )));
+        return Err(RevError::GatesBreached {
+            target: description,
+            breaches: breaches.iter().map(ToString::to_string).collect(),
+        });
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn trim_rate(rate: f64) -> String {

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 
 use super::flags::ProbeFlags;
 use super::http::Endpoint;
-use crate::error::RevError;
+use crate::client::Cluster;
+use crate::error::{Action, RevError};
 
 /// The probe target as the flags name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,13 +183,15 @@ pub fn gateway_address(service: &Service) -> Result<GatewayAddress, RevError> {
     let host = ingress
         .and_then(|i| i.ip.clone().or_else(|| i.hostname.clone()))
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            RevError::Failed(format!(
-                "Service {name} has no load-balancer address (status.loadBalancer.ingress is empty)\n  hint: wait for the load balancer (`kubectl get svc -n {}`), or use --port-forward svc/{}:PORT -n {} on clusters without one",
+        .ok_or_else(|| RevError::ProbeTarget {
+            target: format!("gateway {name}"),
+            why: "its Service has no load-balancer address (status.loadBalancer.ingress is empty)"
+                .into(),
+            hint: Some(format!(
+                "wait for the load balancer (`kubectl get svc -n {0}`), or use --port-forward svc/{1}:PORT -n {0} on clusters without one",
                 service.metadata.namespace.as_deref().unwrap_or_default(),
                 service.metadata.name.as_deref().unwrap_or_default(),
-                service.metadata.namespace.as_deref().unwrap_or_default(),
-            ))
+            )),
         })?;
     let ports = service
         .spec
@@ -213,13 +216,18 @@ pub fn gateway_address(service: &Service) -> Result<GatewayAddress, RevError> {
         (Some(p), _) => ("http", p.port),
         (None, Some(p)) => ("https", p.port),
         (None, None) => {
-            return Err(RevError::Failed(format!(
-                "Service {name} has no HTTP port (none named http*/https* nor 80/443)\n  hint: probe it with --url http://{host}:PORT/"
-            )));
+            return Err(RevError::ProbeTarget {
+                target: format!("gateway {name}"),
+                why: "its Service has no HTTP port (none named http*/https* nor 80/443)".into(),
+                hint: Some(format!("probe it with --url http://{host}:PORT/")),
+            });
         }
     };
-    let port = u16::try_from(port)
-        .map_err(|_| RevError::Failed(format!("Service {name}: port {port} is out of range")))?;
+    let port = u16::try_from(port).map_err(|_| RevError::ProbeTarget {
+        target: format!("gateway {name}"),
+        why: format!("its port {port} is out of range"),
+        hint: None,
+    })?;
     Ok(GatewayAddress { scheme, host, port })
 }
 
@@ -279,11 +287,13 @@ pub fn forward_choice(
         })?;
     let mut ready: Vec<&Pod> = pods.iter().filter(|p| pod_ready(p)).collect();
     ready.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    let pod = ready.first().ok_or_else(|| {
-        RevError::Failed(format!(
-            "no ready pod behind Service {svc_name} ({} pod(s) match its selector, none Ready)\n  hint: `kubectl get pods -l <the Service's selector>` shows why",
+    let pod = ready.first().ok_or_else(|| RevError::ProbeTarget {
+        target: format!("svc/{svc_name}"),
+        why: format!(
+            "no ready pod behind it ({} pod(s) match its selector, none Ready)",
             pods.len()
-        ))
+        ),
+        hint: Some("`kubectl get pods -l <the Service's selector>` shows why".into()),
     })?;
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let container_port = match &svc_port.target_port {
@@ -297,16 +307,18 @@ pub fn forward_choice(
             .flat_map(|c| c.ports.iter().flatten())
             .find(|p| p.name.as_deref() == Some(name.as_str()))
             .map(|p| p.container_port)
-            .ok_or_else(|| {
-                RevError::Failed(format!(
-                    "pod {pod_name} has no container port named {name:?} (the targetPort of Service {svc_name})"
-                ))
+            .ok_or_else(|| RevError::ProbeTarget {
+                target: format!("svc/{svc_name}"),
+                why: format!(
+                    "pod {pod_name} has no container port named {name:?} (the Service's targetPort)"
+                ),
+                hint: None,
             })?,
     };
-    let container_port = u16::try_from(container_port).map_err(|_| {
-        RevError::Failed(format!(
-            "pod {pod_name}: port {container_port} is out of range"
-        ))
+    let container_port = u16::try_from(container_port).map_err(|_| RevError::ProbeTarget {
+        target: format!("svc/{svc_name}"),
+        why: format!("pod {pod_name}'s port {container_port} is out of range"),
+        hint: None,
     })?;
     Ok(ForwardChoice {
         pod: pod_name,
@@ -332,14 +344,15 @@ impl PortForward {
     /// Listens on 127.0.0.1 (a free port) and forwards each accepted connection through a new
     /// port-forward stream, so the probe's connection pool works as against a real address.
     pub async fn start(pods: Api<Pod>, choice: ForwardChoice) -> Result<PortForward, RevError> {
+        let cannot_listen = |source| RevError::Local {
+            what: "listen on loopback for --port-forward".into(),
+            hint: None,
+            source,
+        };
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
-            .map_err(|e| {
-                RevError::Failed(format!("cannot listen on loopback for --port-forward: {e}"))
-            })?;
-        let local = listener.local_addr().map_err(|e| {
-            RevError::Failed(format!("cannot listen on loopback for --port-forward: {e}"))
-        })?;
+            .map_err(cannot_listen)?;
+        let local = listener.local_addr().map_err(cannot_listen)?;
         let (pod, port) = (choice.pod.clone(), choice.container_port);
         let accept = tokio::spawn(async move {
             let reported = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -386,11 +399,11 @@ pub struct ResolvedTarget {
 pub async fn resolve(
     spec: &TargetSpec,
     flags: &ProbeFlags,
-    client: Option<&kube::Client>,
+    cluster: Option<&Cluster>,
 ) -> Result<ResolvedTarget, RevError> {
     let host = flags.host.as_deref();
-    let need_client = || {
-        client.cloned().ok_or_else(|| {
+    let need_cluster = || {
+        cluster.ok_or_else(|| {
             RevError::Usage("--gateway and --port-forward read the cluster: connect first".into())
         })
     };
@@ -405,10 +418,11 @@ pub async fn resolve(
             port_forward: None,
         }),
         TargetSpec::Gateway { namespace, name } => {
-            let services: Api<Service> = Api::namespaced(need_client()?, namespace);
-            let service = services.get(name).await.map_err(|e| {
-                RevError::from_kube(e, "get", "services", &format!(" {namespace}/{name}"))
-            })?;
+            let cluster = need_cluster()?;
+            let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
+            let service = services.get(name).await.map_err(
+                cluster.error(Action::new("get", "services").object(name, Some(namespace))),
+            )?;
             let address = gateway_address(&service)?;
             let authority = if address.host.contains(':') {
                 format!("[{}]:{}", address.host, address.port)
@@ -427,11 +441,11 @@ pub async fn resolve(
             service,
             port,
         } => {
-            let client = need_client()?;
-            let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-            let svc = services.get(service).await.map_err(|e| {
-                RevError::from_kube(e, "get", "services", &format!(" {namespace}/{service}"))
-            })?;
+            let cluster = need_cluster()?;
+            let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
+            let svc = services.get(service).await.map_err(
+                cluster.error(Action::new("get", "services").object(service, Some(namespace))),
+            )?;
             let selector = svc
                 .spec
                 .as_ref()
@@ -443,16 +457,16 @@ pub async fn resolve(
                         .collect::<Vec<_>>()
                         .join(",")
                 })
-                .ok_or_else(|| {
-                    RevError::Failed(format!(
-                        "Service {namespace}/{service} has no selector, so no pod to forward to\n  hint: probe its endpoints with --url instead"
-                    ))
+                .ok_or_else(|| RevError::ProbeTarget {
+                    target: format!("svc/{service} in {namespace}"),
+                    why: "it has no selector, so no pod to forward to".into(),
+                    hint: Some("probe its endpoints with --url instead".into()),
                 })?;
-            let pods: Api<Pod> = Api::namespaced(client, namespace);
+            let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
             let list = pods
                 .list(&ListParams::default().labels(&selector))
                 .await
-                .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {namespace}")))?;
+                .map_err(cluster.error(Action::new("list", "pods").in_namespace(namespace)))?;
             let choice = forward_choice(&svc, &list.items, port)?;
             let forward = PortForward::start(pods, choice.clone()).await?;
             let url = with_authority("http", &forward.local.to_string(), &flags.path)?;

@@ -10,4 +10,5 @@ mod plans;
 mod probe;
 mod prune;
 mod prune_api;
+mod readme;
 mod relabel_requests;

@@ -10,6 +10,7 @@ use clap::Parser;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use rev_shared::client::Cluster;
 use rev_shared::probe::flags::ProbeFlags;
 use rev_shared::probe::http::{ClientOptions, ProbeClient, RequestTemplate};
 use rev_shared::probe::target::{
@@ -300,11 +301,13 @@ fn gateway_address_is_the_load_balancer_and_its_http2_port() {
     let pending =
         serde_json::from_value(yaml_docs("probe-gateway-pending-load-balancer.yaml")[0].clone())
             .unwrap();
-    let err = gateway_address(&pending).unwrap_err().to_string();
-    assert!(err.contains("has no load-balancer address"), "{err}");
+    let err = gateway_address(&pending).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("has no load-balancer address"), "{text}");
+    let hint = err.hint().unwrap_or_default();
     assert!(
-        err.contains("--port-forward svc/istio-ingressgateway-1-31:PORT -n istio-ingress"),
-        "{err}"
+        hint.contains("--port-forward svc/istio-ingressgateway-1-31:PORT -n istio-ingress"),
+        "{hint}"
     );
 }
 
@@ -366,7 +369,8 @@ async fn gateway_target_is_read_from_the_api_and_probed_with_the_virtual_host() 
         "--duration",
         "500ms",
     ]);
-    let session = ProbeSession::start(&flags, Some(&client), "default")
+    let cluster = Cluster::from_client(client, "https://mock");
+    let session = ProbeSession::start(&flags, Some(&cluster), "default")
         .await
         .unwrap();
     assert_eq!(
@@ -428,7 +432,8 @@ async fn port_forward_asks_for_the_service_its_pods_and_a_forward_to_the_ready_o
         "--probe-timeout",
         "2s",
     ]);
-    let session = ProbeSession::start(&flags, Some(&client), "bookinfo")
+    let cluster = Cluster::from_client(client, "https://mock");
+    let session = ProbeSession::start(&flags, Some(&cluster), "bookinfo")
         .await
         .unwrap();
     assert_eq!(
