@@ -200,6 +200,14 @@ pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
                         .collect::<Vec<_>>()
                         .join(","),
                 );
+                // Why it resolves so: the webhook whose injector decides.
+                row.push(
+                    n.effective
+                        .webhook
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                );
             }
             ns_rows.push(prefix(row));
         }
@@ -266,7 +274,7 @@ pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
         "need restart",
     ];
     if opts.wide {
-        ns_headers.push("drifted workloads");
+        ns_headers.extend(["drifted workloads", "webhook"]);
     }
     sections.push(("NAMESPACES", ns_headers, ns_rows));
     sections.push((

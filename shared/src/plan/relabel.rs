@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::analysis::{Analysis, PodDrift, Resolution};
+use crate::analysis::{Analysis, Resolution};
 use crate::revision::{IstioVersion, RevisionName, SkipVerdict, skip_verdict};
 use crate::selector::Selector;
 use crate::snapshot::{Labels, NamespaceInfo, Snapshot, keys};
@@ -253,22 +253,17 @@ pub fn plan_relabel(
         let mut workloads: BTreeMap<String, usize> = BTreeMap::new();
         let mut pods_to_restart = 0;
         let mut ignored = Vec::new();
+        let labels_after = crate::analysis::injection::labels_after_relabel(&ns.labels, target);
         for pod in analysis.pods.iter().filter(|p| p.namespace == ns.name) {
             let raw = snapshot
                 .pods
                 .iter()
                 .find(|p| p.namespace == pod.namespace && p.name == pod.name);
-            let opted_out =
-                raw.is_some_and(|p| p.labels.get(keys::INJECT).is_some_and(|v| v == "false"));
-            let needs = match (&pod.sidecar, target_revision.as_deref()) {
-                _ if opted_out => false,
-                (crate::analysis::SidecarRevision::Revision(r), Some(t)) => r != t,
-                (crate::analysis::SidecarRevision::None, Some(_)) => true,
-                _ => matches!(
-                    pod.drift,
-                    PodDrift::RevisionChanged { .. } | PodDrift::MissingSidecar { .. }
-                ),
-            };
+            // The webhooks and injector rules, evaluated on the labels the namespace will have.
+            let needs = raw.is_some_and(|p| {
+                let expected = analysis.pod_expected_with_namespace_labels(p, &labels_after);
+                crate::analysis::sidecar::pod_drift(&pod.sidecar, &expected).needs_restart()
+            });
             if needs {
                 pods_to_restart += 1;
                 let key = pod

@@ -64,7 +64,7 @@ const CONFIG_KINDS: &[(&str, &str, &str, &str)] = &[
 ];
 
 enum ReadOutcome {
-    Done(Snapshot),
+    Done(Box<Snapshot>),
     /// Not allowed (403): reported, the rest goes on.
     Denied(ReadWarning),
     /// The kind is not served (an absent CRD): skipped quietly.
@@ -162,7 +162,7 @@ macro_rules! read_kind {
                     return classify(e, "list", $resource);
                 }
             }
-            Ok(ReadOutcome::Done($snap))
+            Ok(ReadOutcome::Done(Box::new($snap)))
         }
     }};
 }
@@ -196,7 +196,7 @@ pub async fn read_snapshot(
                 return classify(e, "list", "pods");
             }
         }
-        Ok(ReadOutcome::Done(snap))
+        Ok(ReadOutcome::Done(Box::new(snap)))
     };
     let replica_sets = async {
         let mut snap = Snapshot::default();
@@ -209,7 +209,7 @@ pub async fn read_snapshot(
                 return classify(e, "list", "replicasets.apps");
             }
         }
-        Ok(ReadOutcome::Done(snap))
+        Ok(ReadOutcome::Done(Box::new(snap)))
     };
     // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
     // when scoped, and keep the out-of-scope ones only if they are Istio's.
@@ -279,7 +279,7 @@ pub async fn read_snapshot(
             })
             .await;
             match result {
-                Ok(()) => Ok(ReadOutcome::Done(snap)),
+                Ok(()) => Ok(ReadOutcome::Done(Box::new(snap))),
                 Err(e) => classify(e, "list", &resource_name),
             }
         }
@@ -312,7 +312,7 @@ pub async fn read_snapshot(
     .chain(config.into_iter().collect::<Result<Vec<_>, _>>()?)
     {
         match outcome {
-            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }
@@ -471,6 +471,11 @@ impl Snapshot {
         self.helm_releases.extend(other.helm_releases);
         self.config_objects.extend(other.config_objects);
         self.operator_objects.extend(other.operator_objects);
+        self.injector_configs.extend(other.injector_configs);
+        for (namespace, count) in other.finished_pods {
+            *self.finished_pods.entry(namespace).or_insert(0) += count;
+        }
+        self.admission.extend(other.admission);
         self.warnings.extend(other.warnings);
     }
 }
@@ -507,7 +512,7 @@ pub async fn read_revision_objects(
                 format!("{plural}.{group}")
             };
             match result {
-                Ok(()) => Ok(ReadOutcome::Done(part)),
+                Ok(()) => Ok(ReadOutcome::Done(Box::new(part))),
                 Err(e) => classify(e, "list", &resource_name),
             }
         },
@@ -515,7 +520,7 @@ pub async fn read_revision_objects(
     .await;
     for outcome in reads {
         match outcome? {
-            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }

@@ -4,6 +4,7 @@
 mod common;
 
 mod analysis;
+mod injection;
 mod krew_manifests;
 mod live_read;
 mod plans;
