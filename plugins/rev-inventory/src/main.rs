@@ -14,6 +14,7 @@ use rev_shared::output::inventory::{self, ClusterInventory, InventoryReport, Tab
 use rev_shared::output::{color_enabled, progress::ReadSpinner, to_json, to_yaml};
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::Snapshot;
+use rev_shared::snapshot::admission::check_injection;
 use rev_shared::snapshot::dump::read_dumps;
 use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, namespaces_matching, read_snapshot};
 
@@ -50,6 +51,11 @@ struct Cli {
     /// the files are read as one cluster)
     #[arg(long, value_name = "DUMP")]
     from_file: Vec<PathBuf>,
+
+    /// Also ask the cluster: dry-run create each injected or drifted workload's pod template
+    /// (needs `create pods`; nothing is stored) and report every disagreement with the analysis
+    #[arg(long, conflicts_with = "from_file")]
+    check_injection: bool,
 }
 
 fn main() -> ExitCode {
@@ -99,9 +105,12 @@ async fn run(cli: Cli) -> Result<ExitCode, RevError> {
                     let read_scope = scope
                         .clone()
                         .map_or(NamespaceScope::All, NamespaceScope::Only);
-                    let snapshot = read_snapshot(&conn.client, &read_scope, counter)
+                    let mut snapshot = read_snapshot(&conn.client, &read_scope, counter)
                         .await
                         .map_err(|e| e.with_server(&conn.server))?;
+                    if cli.check_injection {
+                        check_injection(&conn.client, &mut snapshot).await;
+                    }
                     Ok::<_, RevError>((conn.name.clone(), snapshot, scope))
                 }
             }))

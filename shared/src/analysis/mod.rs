@@ -150,6 +150,12 @@ impl Analysis {
     }
 }
 
+/// istiod or a gateway: Istio's own workloads, read even outside a `-n` scope and never
+/// restarted (one rule, shared with the live reader).
+pub fn is_control_plane_workload(w: &WorkloadInfo) -> bool {
+    revisions::is_istiod(w) || gateway::is_gateway(w)
+}
+
 /// What the injector reads of a pod.
 pub fn pod_facts(pod: &PodInfo) -> PodFacts<'_> {
     PodFacts {

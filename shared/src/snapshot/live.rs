@@ -2,6 +2,7 @@
 //! metadata-only, kinds fetched concurrently. A kind the user may not read becomes a warning
 //! naming the verb and resource; an Istio CRD that is not installed is skipped quietly.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,12 +11,13 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectList};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::{ReadWarning, SidecarEvidence, Snapshot, keys};
+use super::ingest::{FINISHED_POD_FIELDS, LIVE_POD_FIELDS};
+use super::{Labels, ReadWarning, SidecarEvidence, Snapshot, keys};
 use crate::error::{RevError, error_chain};
 
 /// Page size for every list: large enough to keep round trips few, small enough that one
@@ -185,11 +187,22 @@ pub async fn read_snapshot(
         "namespaces",
         |snap, ns| snap.ingest_namespace(ns)
     );
+    // Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
+    // out; a second list only counts them, for the report.
+    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
+    let finished_pods = ListParams::default().fields(FINISHED_POD_FIELDS);
     let pods = async {
         let mut snap = Snapshot::default();
         for api in apis_for::<Pod>(client, scope) {
-            if let Err(e) = list_metadata_pages(&api, &everything, counter, |meta| {
+            if let Err(e) = list_metadata_pages(&api, &live_pods, counter, |meta| {
                 snap.ingest_pod_metadata(meta)
+            })
+            .await
+            {
+                return classify(e, "list", "pods");
+            }
+            if let Err(e) = list_metadata_pages(&api, &finished_pods, counter, |meta| {
+                snap.count_finished_pod(meta)
             })
             .await
             {
@@ -219,8 +232,16 @@ pub async fn read_snapshot(
         counter,
         "deployments.apps",
         |snap, d| {
-            if in_scope(scope, d.metadata.namespace.as_deref()) || is_istio_deployment(&d) {
-                snap.ingest_deployment(d)
+            let keep = in_scope(scope, d.metadata.namespace.as_deref());
+            snap.ingest_deployment(d);
+            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
+            if !keep
+                && snap
+                    .workloads
+                    .last()
+                    .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
+            {
+                snap.workloads.pop();
             }
         }
     );
@@ -251,6 +272,15 @@ pub async fn read_snapshot(
         counter,
         "validatingwebhookconfigurations.admissionregistration.k8s.io",
         |snap, v| snap.ingest_validating_webhook(v)
+    );
+    // Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
+    // them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
+    let injector_configs = read_kind!(
+        [Api::<ConfigMap>::all(client.clone())],
+        rev_params,
+        counter,
+        "configmaps",
+        |snap, cm| snap.ingest_config_map(cm)
     );
     let secrets = read_kind!(
         [Api::<Secret>::all(client.clone())],
@@ -293,8 +323,8 @@ pub async fn read_snapshot(
         stateful_sets,
         daemon_sets
     );
-    let (mutating, validating, secrets, config) =
-        futures::join!(mutating, validating, secrets, config);
+    let (mutating, validating, injector_configs, secrets, config) =
+        futures::join!(mutating, validating, injector_configs, secrets, config);
 
     let mut snapshot = Snapshot::default();
     for outcome in [
@@ -306,6 +336,7 @@ pub async fn read_snapshot(
         daemon_sets?,
         mutating?,
         validating?,
+        injector_configs?,
         secrets?,
     ]
     .into_iter()
@@ -342,44 +373,52 @@ fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {
     }
 }
 
-fn is_istio_deployment(d: &Deployment) -> bool {
-    let labels = d.metadata.labels.as_ref();
-    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
-    labels.is_some_and(|l| l.get("app").is_some_and(|a| a == "istiod"))
-        || template
-            .and_then(|t| t.annotations.as_ref())
-            .and_then(|a| a.get(keys::INJECT_TEMPLATES))
-            .is_some_and(|t| t.contains("gateway"))
-}
-
-/// Pods read metadata-only whose annotations say nothing, in namespaces where a sidecar is
-/// expected, are re-read with their spec (DOMAIN §3 signals 3–4) — one page at a time, so
-/// memory stays flat.
+/// Pods read metadata-only whose annotations say nothing, where the webhooks would inject
+/// them, are re-read with their spec (DOMAIN §3 signals 3–4, and `hostNetwork`, which the
+/// injector honours) — one namespace and one page at a time, so memory stays flat.
 async fn read_pod_specs_where_needed(
     client: &Client,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
-    let namespaces: std::collections::BTreeSet<String> = snapshot
+    let cp = crate::analysis::ControlPlane::from_snapshot(snapshot);
+    let model = crate::analysis::InjectionModel::new(snapshot, &cp);
+    let namespace_labels: HashMap<&str, crate::analysis::NamespaceLabels> = snapshot
+        .namespaces
+        .iter()
+        .map(|ns| {
+            (
+                ns.name.as_str(),
+                crate::analysis::NamespaceLabels::new(&ns.name, &ns.labels),
+            )
+        })
+        .collect();
+    let unlabelled = Labels::new();
+    let namespaces: BTreeSet<String> = snapshot
         .pods
         .iter()
         .filter(|p| p.sidecar == SidecarEvidence::Unknown)
         .filter(|p| {
-            !p.labels.is_empty()
-                || snapshot.namespace(&p.namespace).is_some_and(|ns| {
-                    ns.labels.contains_key(keys::REV) || ns.labels.contains_key(keys::INJECTION)
-                })
+            let fallback;
+            let labels = match namespace_labels.get(p.namespace.as_str()) {
+                Some(labels) => labels,
+                None => {
+                    fallback = crate::analysis::NamespaceLabels::new(&p.namespace, &unlabelled);
+                    &fallback
+                }
+            };
+            model
+                .pod_expected_revision(labels, &crate::analysis::pod_facts(p))
+                .revision
+                .is_some()
         })
         .map(|p| p.namespace.clone())
         .collect();
+    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
     for ns in namespaces {
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mut full = Snapshot::default();
-        if let Err(e) = list_pages(&api, &ListParams::default(), counter, |p| {
-            full.ingest_pod(p)
-        })
-        .await
-        {
+        if let Err(e) = list_pages(&api, &live_pods, counter, |p| full.ingest_pod(p)).await {
             match classify(e, "list", "pods")? {
                 ReadOutcome::Denied(w) => {
                     snapshot.warnings.push(w);
@@ -388,7 +427,7 @@ async fn read_pod_specs_where_needed(
                 _ => continue,
             }
         }
-        let mut by_name: std::collections::HashMap<String, super::PodInfo> =
+        let mut by_name: HashMap<String, super::PodInfo> =
             full.pods.into_iter().map(|p| (p.name.clone(), p)).collect();
         for known in snapshot.pods.iter_mut().filter(|p| p.namespace == ns) {
             if let Some(pod) = by_name.remove(&known.name) {

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admission_api;
 mod analysis;
 mod injection;
 mod krew_manifests;
