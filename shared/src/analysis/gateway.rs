@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
-use crate::snapshot::{ServiceInfo, Snapshot, WorkloadInfo, keys};
+use crate::keys;
+use crate::snapshot::{ServiceInfo, Snapshot, WorkloadInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -8,8 +8,9 @@ use serde::Serialize;
 use super::injector::{InjectorRulesByRevision, NoSidecar, PodFacts};
 use super::revisions::ControlPlane;
 use super::webhooks::{AdmissionChain, InjectorAnswer, WebhookRef, namespace_selector_labels};
+use crate::keys;
 use crate::revision::DEFAULT_REVISION;
-use crate::snapshot::{Labels, Snapshot, keys};
+use crate::snapshot::{Labels, Snapshot};
 
 /// Which injection labels a namespace carries: what it asks for (the webhooks decide what it
 /// gets).
@@ -99,15 +100,6 @@ impl NamespaceLabels {
     pub fn labels(&self) -> &Labels {
         &self.labels
     }
-}
-
-/// The namespace labels after a relabel to `target`: `istio.io/rev` set, `istio-injection`
-/// removed, the rest kept (what `rev-relabel`'s patch leaves).
-pub fn labels_after_relabel(labels: &Labels, target: &str) -> Labels {
-    let mut after = labels.clone();
-    after.insert(keys::REV.to_string(), target.to_string());
-    after.remove(keys::INJECTION);
-    after
 }
 
 /// What the namespace labels ask for (DOMAIN §2 rules 1–4, 6), before any webhook runs.

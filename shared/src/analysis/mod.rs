@@ -23,7 +23,8 @@ pub use revisions::{ControlPlane, Resolution, RevisionInfo, TagInfo};
 pub use sidecar::{PodDrift, SidecarRevision};
 pub use webhooks::WebhookRef;
 
-use crate::snapshot::{Labels, OwnerRef, PodInfo, Snapshot, WorkloadInfo, WorkloadKind, keys};
+use crate::keys;
+use crate::snapshot::{Labels, OwnerRef, PodInfo, Snapshot, WorkloadInfo, WorkloadKind};
 
 /// One namespace's place in the upgrade.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,19 +135,6 @@ impl Analysis {
         self.pinned_config.retain(|c| keep(&c.namespace));
         self.findings
             .retain(|f| f.namespace.as_deref().is_none_or(&keep));
-    }
-
-    /// The revision `pod` would get if its namespace had `namespace_labels` (e.g. the labels a
-    /// relabel leaves), by the same webhooks and injector rules as everything else.
-    pub fn pod_expected_with_namespace_labels(
-        &self,
-        pod: &PodInfo,
-        namespace_labels: &Labels,
-    ) -> EffectiveRevision {
-        self.injection.pod_expected_revision(
-            &NamespaceLabels::new(&pod.namespace, namespace_labels),
-            &pod_facts(pod),
-        )
     }
 }
 

@@ -25,14 +25,20 @@ pub fn read_dump(path: &Path) -> Result<Snapshot, RevError> {
     let err = |message: String| RevError::Dump {
         path: path.display().to_string(),
         message,
+        source: None,
     };
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let io_err = |e: std::io::Error| RevError::Dump {
+        path: path.display().to_string(),
+        message: "cannot open it".into(),
+        source: Some(e),
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut first = [0u8; 1];
     // Peek past whitespace: JSON starts with `{`, anything else is YAML.
     let mut leading = Vec::new();
     loop {
-        let n = reader.read(&mut first).map_err(|e| err(e.to_string()))?;
+        let n = reader.read(&mut first).map_err(io_err)?;
         if n == 0 || !first[0].is_ascii_whitespace() {
             if n > 0 {
                 leading.push(first[0]);

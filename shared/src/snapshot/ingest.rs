@@ -17,8 +17,9 @@ use super::helm::decode_release_secret;
 use super::{
     ConfigObject, InjectorConfigInfo, Labels, NamespaceInfo, OwnerRef, PodInfo, RolloutStatus,
     ServiceInfo, SidecarEvidence, Snapshot, WebhookConfigInfo, WebhookInfo, WorkloadInfo,
-    WorkloadKind, keys,
+    WorkloadKind,
 };
+use crate::keys;
 
 fn labels(meta: &ObjectMeta) -> Labels {
     meta.labels.clone().unwrap_or_default()
@@ -655,10 +656,7 @@ fn webhook_config(meta: &ObjectMeta, webhooks: Vec<WebhookInfo>) -> WebhookConfi
         // The relabel record lets `--undo --tag` find where a tag pointed before.
         annotations: keep(
             meta.annotations.as_ref(),
-            &[
-                keys::HELM_RELEASE_NAME,
-                crate::plan::relabel::PREVIOUS_REVISION,
-            ],
+            &[keys::HELM_RELEASE_NAME, keys::PREVIOUS_REVISION],
         ),
         resource_version: meta.resource_version.clone(),
         helm_release: annotation(meta, keys::HELM_RELEASE_NAME),

@@ -17,8 +17,10 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
 use super::ingest::{FINISHED_POD_FIELDS, LIVE_POD_FIELDS};
-use super::{Labels, ReadWarning, SidecarEvidence, Snapshot, keys};
-use crate::error::{RevError, error_chain};
+use super::{Labels, ReadWarning, SidecarEvidence, Snapshot};
+use crate::client::Cluster;
+use crate::error::{Action, RevError};
+use crate::keys;
 
 /// Page size for every list: large enough to keep round trips few, small enough that one
 /// page of full objects stays a few megabytes.
@@ -120,7 +122,14 @@ where
     }
 }
 
-fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome, RevError> {
+/// A failed read: 403 becomes a warning (the rest goes on, the report says what is missing),
+/// 404 means the kind is not served (an absent CRD), anything else is an error naming `server`.
+fn classify(
+    server: &str,
+    err: kube::Error,
+    verb: &str,
+    resource: &str,
+) -> Result<ReadOutcome, RevError> {
     match err {
         kube::Error::Api(status) if status.code == 403 => Ok(ReadOutcome::Denied(ReadWarning {
             verb: verb.into(),
@@ -128,15 +137,7 @@ fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome,
             message: status.message,
         })),
         kube::Error::Api(status) if status.code == 404 => Ok(ReadOutcome::Absent),
-        kube::Error::Api(status) => Err(RevError::Api {
-            context: format!("{verb} {resource}"),
-            code: status.code,
-            message: status.message,
-        }),
-        other => Err(RevError::Unreachable {
-            server: String::new(),
-            message: format!("{verb} {resource}: {}", error_chain(&other)),
-        }),
+        other => Err(RevError::api(server, Action::new(verb, resource), other)),
     }
 }
 
@@ -156,12 +157,12 @@ where
 
 /// Reads one kind into a partial snapshot.
 macro_rules! read_kind {
-    ($apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
+    ($server:expr, $apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
         async {
             let mut $snap = Snapshot::default();
             for api in $apis {
                 if let Err(e) = list_pages(&api, &$params, $counter, |$item| $body).await {
-                    return classify(e, "list", $resource);
+                    return classify($server, e, "list", $resource);
                 }
             }
             Ok(ReadOutcome::Done(Box::new($snap)))
@@ -171,16 +172,19 @@ macro_rules! read_kind {
 
 /// Reads everything the analysis needs.
 pub async fn read_snapshot(
-    client: &Client,
+    cluster: &Cluster,
     scope: &NamespaceScope,
     counter: &ReadCounter,
 ) -> Result<Snapshot, RevError> {
+    let client = &cluster.client;
+    let server = cluster.server.as_str();
     let all = NamespaceScope::All;
     let everything = ListParams::default();
     let helm_params = ListParams::default().labels("owner=helm");
     let rev_params = ListParams::default().labels(keys::REV);
 
     let namespaces = read_kind!(
+        server,
         [Api::<Namespace>::all(client.clone())],
         everything,
         counter,
@@ -199,14 +203,14 @@ pub async fn read_snapshot(
             })
             .await
             {
-                return classify(e, "list", "pods");
+                return classify(server, e, "list", "pods");
             }
             if let Err(e) = list_metadata_pages(&api, &finished_pods, counter, |meta| {
                 snap.count_finished_pod(meta)
             })
             .await
             {
-                return classify(e, "list", "pods");
+                return classify(server, e, "list", "pods");
             }
         }
         Ok(ReadOutcome::Done(Box::new(snap)))
@@ -219,7 +223,7 @@ pub async fn read_snapshot(
             })
             .await
             {
-                return classify(e, "list", "replicasets.apps");
+                return classify(server, e, "list", "replicasets.apps");
             }
         }
         Ok(ReadOutcome::Done(Box::new(snap)))
@@ -227,6 +231,7 @@ pub async fn read_snapshot(
     // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
     // when scoped, and keep the out-of-scope ones only if they are Istio's.
     let deployments = read_kind!(
+        server,
         apis_for::<Deployment>(client, &all),
         everything,
         counter,
@@ -246,6 +251,7 @@ pub async fn read_snapshot(
         }
     );
     let stateful_sets = read_kind!(
+        server,
         apis_for::<StatefulSet>(client, scope),
         everything,
         counter,
@@ -253,6 +259,7 @@ pub async fn read_snapshot(
         |snap, s| snap.ingest_stateful_set(s)
     );
     let daemon_sets = read_kind!(
+        server,
         apis_for::<DaemonSet>(client, scope),
         everything,
         counter,
@@ -260,6 +267,7 @@ pub async fn read_snapshot(
         |snap, d| snap.ingest_daemon_set(d)
     );
     let mutating = read_kind!(
+        server,
         [Api::<MutatingWebhookConfiguration>::all(client.clone())],
         everything,
         counter,
@@ -267,6 +275,7 @@ pub async fn read_snapshot(
         |snap, m| snap.ingest_mutating_webhook(m)
     );
     let validating = read_kind!(
+        server,
         [Api::<ValidatingWebhookConfiguration>::all(client.clone())],
         everything,
         counter,
@@ -276,6 +285,7 @@ pub async fn read_snapshot(
     // Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
     // them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
     let injector_configs = read_kind!(
+        server,
         [Api::<ConfigMap>::all(client.clone())],
         rev_params,
         counter,
@@ -283,6 +293,7 @@ pub async fn read_snapshot(
         |snap, cm| snap.ingest_config_map(cm)
     );
     let secrets = read_kind!(
+        server,
         [Api::<Secret>::all(client.clone())],
         helm_params,
         counter,
@@ -310,7 +321,7 @@ pub async fn read_snapshot(
             .await;
             match result {
                 Ok(()) => Ok(ReadOutcome::Done(Box::new(snap))),
-                Err(e) => classify(e, "list", &resource_name),
+                Err(e) => classify(server, e, "list", &resource_name),
             }
         }
     }));
@@ -360,8 +371,8 @@ pub async fn read_snapshot(
         }
     }
 
-    read_pod_specs_where_needed(client, &mut snapshot, counter).await?;
-    read_gateway_services(client, &mut snapshot, counter).await?;
+    read_pod_specs_where_needed(cluster, &mut snapshot, counter).await?;
+    read_gateway_services(cluster, &mut snapshot, counter).await?;
     snapshot.normalize();
     Ok(snapshot)
 }
@@ -377,10 +388,11 @@ fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {
 /// them, are re-read with their spec (DOMAIN §3 signals 3–4, and `hostNetwork`, which the
 /// injector honours) — one namespace and one page at a time, so memory stays flat.
 async fn read_pod_specs_where_needed(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let client = &cluster.client;
     let cp = crate::analysis::ControlPlane::from_snapshot(snapshot);
     let model = crate::analysis::InjectionModel::new(snapshot, &cp);
     let namespace_labels: HashMap<&str, crate::analysis::NamespaceLabels> = snapshot
@@ -419,7 +431,7 @@ async fn read_pod_specs_where_needed(
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mut full = Snapshot::default();
         if let Err(e) = list_pages(&api, &live_pods, counter, |p| full.ingest_pod(p)).await {
-            match classify(e, "list", "pods")? {
+            match classify(&cluster.server, e, "list", "pods")? {
                 ReadOutcome::Denied(w) => {
                     snapshot.warnings.push(w);
                     continue;
@@ -441,10 +453,11 @@ async fn read_pod_specs_where_needed(
 /// The Service of each gateway (same name as its Deployment, as the gateway chart makes it),
 /// for its load-balancer address.
 async fn read_gateway_services(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let client = &cluster.client;
     let gateways: Vec<(String, String)> = snapshot
         .workloads
         .iter()
@@ -465,7 +478,7 @@ async fn read_gateway_services(
             }
             Ok(None) => {}
             Err(e) => {
-                if let ReadOutcome::Denied(w) = classify(e, "get", "services")? {
+                if let ReadOutcome::Denied(w) = classify(&cluster.server, e, "get", "services")? {
                     snapshot.warnings.push(w);
                     break;
                 }
@@ -477,11 +490,11 @@ async fn read_gateway_services(
 
 /// Names of the namespaces a `-l` selector picks.
 pub async fn namespaces_matching(
-    client: &Client,
+    cluster: &Cluster,
     selector: &crate::selector::Selector,
 ) -> Result<Vec<String>, RevError> {
     let mut names = Vec::new();
-    let api = Api::<Namespace>::all(client.clone());
+    let api = Api::<Namespace>::all(cluster.client.clone());
     list_metadata_pages(
         &api,
         &ListParams::default(),
@@ -493,7 +506,7 @@ pub async fn namespaces_matching(
         },
     )
     .await
-    .map_err(|e| RevError::from_kube(e, "list", "namespaces", ""))?;
+    .map_err(cluster.error(Action::new("list", "namespaces")))?;
     Ok(names)
 }
 
@@ -523,10 +536,11 @@ impl Snapshot {
 /// metadata only, labelled `istio.io/rev`, plus Istio's cluster roles, which carry no label.
 /// Separate from [`read_snapshot`] so the read-only plugins do not pay for it.
 pub async fn read_revision_objects(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let (client, server) = (&cluster.client, cluster.server.as_str());
     use super::ingest::REVISION_OBJECT_KINDS;
     let reads = join_all(REVISION_OBJECT_KINDS.iter().map(
         |(group, version, kind, plural, _)| async move {
@@ -552,7 +566,7 @@ pub async fn read_revision_objects(
             };
             match result {
                 Ok(()) => Ok(ReadOutcome::Done(Box::new(part))),
-                Err(e) => classify(e, "list", &resource_name),
+                Err(e) => classify(server, e, "list", &resource_name),
             }
         },
     ))

@@ -17,22 +17,6 @@ use serde::Serialize;
 
 pub use helm::HelmRelease;
 
-/// Labels and annotations the analysis reads (DOMAIN §1–§3).
-pub mod keys {
-    pub const REV: &str = "istio.io/rev";
-    pub const TAG: &str = "istio.io/tag";
-    pub const INJECTION: &str = "istio-injection";
-    pub const INJECT: &str = "sidecar.istio.io/inject";
-    pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
-    pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
-    pub const INJECT_TEMPLATES: &str = "inject.istio.io/templates";
-    pub const OPERATOR_COMPONENT: &str = "operator.istio.io/component";
-    pub const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
-    pub const HELM_RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
-    pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
-    pub const PROXY_CONTAINER: &str = "istio-proxy";
-}
-
 pub type Labels = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, Default, Serialize)]

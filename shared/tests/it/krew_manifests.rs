@@ -55,7 +55,13 @@ struct FileOp {
     to: String,
 }
 
-const PLUGINS: [&str; 4] = ["rev-inventory", "rev-relabel", "rev-restart", "rev-prune"];
+const PLUGINS: [&str; 5] = [
+    "rev-inventory",
+    "rev-relabel",
+    "rev-restart",
+    "rev-prune",
+    "rev-probe",
+];
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(concat!(

@@ -2,6 +2,7 @@
 //! snapshot makes — pagination followed, pods metadata-only, a 403 turned into a warning.
 
 use http::StatusCode;
+use rev_shared::client::Cluster;
 use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, read_snapshot};
 use serde_json::{Value, json};
 
@@ -66,9 +67,13 @@ fn standard_responses(path: &str, uri: &str) -> (StatusCode, Value) {
 #[tokio::test]
 async fn pagination_is_followed_to_the_last_page() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     let names: Vec<_> = snapshot
         .namespaces
         .iter()
@@ -90,9 +95,13 @@ async fn pagination_is_followed_to_the_last_page() {
 #[tokio::test]
 async fn pods_and_replicasets_are_listed_metadata_only() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(snapshot.pods.len(), 1);
     let seen = seen.lock().unwrap();
     for path in ["/api/v1/pods?", "/apis/apps/v1/replicasets?"] {
@@ -120,9 +129,13 @@ async fn pods_and_replicasets_are_listed_metadata_only() {
 #[tokio::test]
 async fn forbidden_secrets_become_a_warning_naming_verb_and_resource() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(snapshot.warnings.len(), 1, "{:?}", snapshot.warnings);
     let w = &snapshot.warnings[0];
     assert_eq!((w.verb.as_str(), w.resource.as_str()), ("list", "secrets"));
@@ -144,9 +157,13 @@ async fn forbidden_secrets_become_a_warning_naming_verb_and_resource() {
 #[tokio::test]
 async fn absent_istio_crds_are_skipped_quietly() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     assert!(
         snapshot
             .warnings
@@ -164,7 +181,7 @@ async fn absent_istio_crds_are_skipped_quietly() {
 async fn scoped_read_lists_only_those_namespaces_and_rejects_unknown_ones() {
     let (client, seen) = mock_api(standard_responses);
     let err = read_snapshot(
-        &client,
+        &Cluster::from_client(client, "https://mock"),
         &NamespaceScope::Only(vec!["bookinfo".into(), "nope".into()]),
         &ReadCounter::default(),
     )

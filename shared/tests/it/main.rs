@@ -9,6 +9,7 @@ mod injection;
 mod krew_manifests;
 mod live_read;
 mod plans;
+mod probe;
 mod prune;
 mod prune_api;
 mod relabel_requests;
