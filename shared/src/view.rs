@@ -10,6 +10,7 @@ use crate::flags::{ConnectionFlags, DryRun, DumpFlags, MutationFlags};
 use crate::selector::Selector;
 use crate::snapshot::Snapshot;
 use crate::snapshot::dump::read_dumps;
+use crate::snapshot::admission::check_injection;
 use crate::snapshot::live::{
     NamespaceScope, ReadCounter, namespaces_matching, read_revision_objects, read_snapshot,
 };
@@ -32,6 +33,8 @@ pub enum Scope {
 pub struct Extras {
     /// Objects a revision installed without Helm may have left (`rev-prune`).
     pub revision_objects: bool,
+    /// Ask the admission chain about each injected or drifted workload (`--check-injection`).
+    pub check_injection: bool,
 }
 
 /// A cluster as read and analysed; `cluster` is `None` for a dump.
@@ -87,13 +90,14 @@ impl ClusterView {
         contexts: &[String],
         verbosity: u8,
         scope: &Scope,
+        extras: Extras,
         counter: &ReadCounter,
     ) -> Result<Vec<Self>, RevError> {
         let clusters = connect_all(flags, contexts, verbosity).await?;
         futures::future::try_join_all(
             clusters
                 .into_iter()
-                .map(|cluster| Self::read(cluster, scope, Extras::default(), counter)),
+                .map(|cluster| Self::read(cluster, scope, extras, counter)),
         )
         .await
     }
@@ -116,6 +120,9 @@ impl ClusterView {
         let mut snapshot = read_snapshot(&cluster, &read_scope, counter).await?;
         if extras.revision_objects {
             read_revision_objects(&cluster, &mut snapshot, counter).await?;
+        }
+        if extras.check_injection {
+            check_injection(&cluster.client, &mut snapshot).await;
         }
         Ok(Self::analysed(
             cluster.name.clone(),

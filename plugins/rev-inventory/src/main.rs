@@ -13,7 +13,7 @@ use rev_shared::output::io::Io;
 use rev_shared::output::progress::ReadSpinner;
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::live::ReadCounter;
-use rev_shared::view::{ClusterView, Scope};
+use rev_shared::view::{ClusterView, Extras, Scope};
 
 /// Inventory of an Istio mesh by revision: revisions, tags, gateways, namespaces and the
 /// upgrade's progress, with findings that block a safe upgrade.
@@ -44,6 +44,11 @@ struct Cli {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     fail_on: Option<Severity>,
 
+    /// Also ask the cluster: dry-run create each injected or drifted workload's pod template
+    /// (needs `create pods`; nothing is stored) and report every disagreement with the analysis
+    #[arg(long, conflicts_with = "from_file")]
+    check_injection: bool,
+
     #[command(flatten)]
     dumps: DumpFlags,
 }
@@ -71,6 +76,10 @@ async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
             &contexts,
             cli.verbosity.level,
             &scope,
+            Extras {
+                check_injection: cli.check_injection,
+                ..Extras::default()
+            },
             &counter,
         )
         .await;

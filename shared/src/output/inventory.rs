@@ -290,7 +290,7 @@ fn gateway_section(report: &InventoryReport, opts: &TableOptions) -> Section {
 }
 
 fn namespace_section(report: &InventoryReport, opts: &TableOptions) -> Section {
-    let columns: [Column<&NamespaceStatus>; 7] = [
+    let columns: [Column<&NamespaceStatus>; 8] = [
         col("namespace", |n, _| n.name.clone()),
         col("istio.io/rev", |n, _| opt(&n.rev_label)),
         col("istio-injection", |n, _| opt(&n.injection_label)),
@@ -306,6 +306,14 @@ fn namespace_section(report: &InventoryReport, opts: &TableOptions) -> Section {
                 .map(|w| format!("{}/{}", w.kind.resource(), w.name))
                 .collect::<Vec<_>>()
                 .join(",")
+        }),
+        // Why it resolves so: the webhook (of which configuration) whose injector decides.
+        wide("webhook", |n, _| {
+            n.effective
+                .webhook
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         }),
     ];
     section(

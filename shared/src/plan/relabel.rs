@@ -13,11 +13,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::analysis::injection::{
-    ignored_pod_rev_label, namespace_effective_revision, pod_expected_revision,
-};
+use crate::analysis::injection::ignored_pod_rev_label;
 use crate::analysis::sidecar::pod_drift;
-use crate::analysis::{Analysis, InjectionMode, PodStatus, Resolution, WorkloadRef};
+use crate::analysis::{
+    Analysis, InjectionMode, NamespaceLabels, PodStatus, Resolution, WorkloadRef, pod_facts,
+};
 use crate::error::RevError;
 use crate::keys;
 use crate::revision::{DEFAULT_REVISION, RevisionName, SkipVerdict, skip_verdict};
@@ -393,7 +393,11 @@ fn plan_change(
     pods: &PodIndex,
 ) -> NamespaceChange {
     let cp = &analysis.control_plane;
-    let effective_after = namespace_effective_revision(&with_managed(&ns.labels, &after), cp);
+    // The same webhooks and injector rules as the analysis, on the labels it will have.
+    let labels_after = NamespaceLabels::new(&ns.name, &with_managed(&ns.labels, &after));
+    let effective_after = analysis
+        .injection
+        .namespace_effective_revision(&labels_after);
     let mut restarts: BTreeMap<(Option<WorkloadRef>, Option<String>), usize> = BTreeMap::new();
     let mut ignored = Vec::new();
     for (pod, status) in pods
@@ -402,7 +406,9 @@ fn plan_change(
         .into_iter()
         .flatten()
     {
-        let expected = pod_expected_revision(&effective_after, &pod.labels, cp);
+        let expected = analysis
+            .injection
+            .pod_expected_revision(&labels_after, &pod_facts(pod));
         if pod_drift(&status.sidecar, &expected).needs_restart() {
             let key = match &status.workload {
                 Some(w) => (Some(w.clone()), None),
@@ -524,7 +530,10 @@ pub fn plan_undo(
             unchanged.push(ns.name.clone());
             continue;
         };
-        let effective = namespace_effective_revision(&with_managed(&ns.labels, &after), cp);
+        let effective = analysis.injection.namespace_effective_revision(&NamespaceLabels::new(
+            &ns.name,
+            &with_managed(&ns.labels, &after),
+        ));
         // Only labels that select something are checked: restoring "no injection" is safe.
         let selects = matches!(
             effective.mode,

@@ -12,7 +12,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use kube::api::DynamicObject;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -155,6 +155,9 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
             snapshot.ingest_service(serde_json::from_value::<Service>(value).map_err(bad)?)
         }
         "Secret" => snapshot.ingest_secret(serde_json::from_value::<Secret>(value).map_err(bad)?),
+        "ConfigMap" => {
+            snapshot.ingest_config_map(serde_json::from_value::<ConfigMap>(value).map_err(bad)?)
+        }
         "MutatingWebhookConfiguration" => snapshot.ingest_mutating_webhook(
             serde_json::from_value::<MutatingWebhookConfiguration>(value).map_err(bad)?,
         ),

@@ -2,6 +2,7 @@
 //! metadata-only, kinds fetched concurrently. A kind the user may not read becomes a warning
 //! naming the verb and resource; an Istio CRD that is not installed is skipped quietly.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,12 +11,13 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectList};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::{ReadWarning, SidecarEvidence, Snapshot};
+use super::ingest::{FINISHED_POD_FIELDS, LIVE_POD_FIELDS};
+use super::{Labels, ReadWarning, SidecarEvidence, Snapshot};
 use crate::client::Cluster;
 use crate::error::{Action, RevError};
 use crate::keys;
@@ -66,7 +68,7 @@ const CONFIG_KINDS: &[(&str, &str, &str, &str)] = &[
 ];
 
 enum ReadOutcome {
-    Done(Snapshot),
+    Done(Box<Snapshot>),
     /// Not allowed (403): reported, the rest goes on.
     Denied(ReadWarning),
     /// The kind is not served (an absent CRD): skipped quietly.
@@ -163,7 +165,7 @@ macro_rules! read_kind {
                     return classify($server, e, "list", $resource);
                 }
             }
-            Ok(ReadOutcome::Done($snap))
+            Ok(ReadOutcome::Done(Box::new($snap)))
         }
     }};
 }
@@ -189,18 +191,29 @@ pub async fn read_snapshot(
         "namespaces",
         |snap, ns| snap.ingest_namespace(ns)
     );
+    // Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
+    // out; a second list only counts them, for the report.
+    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
+    let finished_pods = ListParams::default().fields(FINISHED_POD_FIELDS);
     let pods = async {
         let mut snap = Snapshot::default();
         for api in apis_for::<Pod>(client, scope) {
-            if let Err(e) = list_metadata_pages(&api, &everything, counter, |meta| {
+            if let Err(e) = list_metadata_pages(&api, &live_pods, counter, |meta| {
                 snap.ingest_pod_metadata(meta)
             })
             .await
             {
                 return classify(server, e, "list", "pods");
             }
+            if let Err(e) = list_metadata_pages(&api, &finished_pods, counter, |meta| {
+                snap.count_finished_pod(meta)
+            })
+            .await
+            {
+                return classify(server, e, "list", "pods");
+            }
         }
-        Ok(ReadOutcome::Done(snap))
+        Ok(ReadOutcome::Done(Box::new(snap)))
     };
     let replica_sets = async {
         let mut snap = Snapshot::default();
@@ -213,7 +226,7 @@ pub async fn read_snapshot(
                 return classify(server, e, "list", "replicasets.apps");
             }
         }
-        Ok(ReadOutcome::Done(snap))
+        Ok(ReadOutcome::Done(Box::new(snap)))
     };
     // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
     // when scoped, and keep the out-of-scope ones only if they are Istio's.
@@ -224,8 +237,16 @@ pub async fn read_snapshot(
         counter,
         "deployments.apps",
         |snap, d| {
-            if in_scope(scope, d.metadata.namespace.as_deref()) || is_istio_deployment(&d) {
-                snap.ingest_deployment(d)
+            let keep = in_scope(scope, d.metadata.namespace.as_deref());
+            snap.ingest_deployment(d);
+            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
+            if !keep
+                && snap
+                    .workloads
+                    .last()
+                    .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
+            {
+                snap.workloads.pop();
             }
         }
     );
@@ -261,6 +282,16 @@ pub async fn read_snapshot(
         "validatingwebhookconfigurations.admissionregistration.k8s.io",
         |snap, v| snap.ingest_validating_webhook(v)
     );
+    // Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
+    // them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
+    let injector_configs = read_kind!(
+        server,
+        [Api::<ConfigMap>::all(client.clone())],
+        rev_params,
+        counter,
+        "configmaps",
+        |snap, cm| snap.ingest_config_map(cm)
+    );
     let secrets = read_kind!(
         server,
         [Api::<Secret>::all(client.clone())],
@@ -289,7 +320,7 @@ pub async fn read_snapshot(
             })
             .await;
             match result {
-                Ok(()) => Ok(ReadOutcome::Done(snap)),
+                Ok(()) => Ok(ReadOutcome::Done(Box::new(snap))),
                 Err(e) => classify(server, e, "list", &resource_name),
             }
         }
@@ -303,8 +334,8 @@ pub async fn read_snapshot(
         stateful_sets,
         daemon_sets
     );
-    let (mutating, validating, secrets, config) =
-        futures::join!(mutating, validating, secrets, config);
+    let (mutating, validating, injector_configs, secrets, config) =
+        futures::join!(mutating, validating, injector_configs, secrets, config);
 
     let mut snapshot = Snapshot::default();
     for outcome in [
@@ -316,13 +347,14 @@ pub async fn read_snapshot(
         daemon_sets?,
         mutating?,
         validating?,
+        injector_configs?,
         secrets?,
     ]
     .into_iter()
     .chain(config.into_iter().collect::<Result<Vec<_>, _>>()?)
     {
         match outcome {
-            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }
@@ -352,45 +384,53 @@ fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {
     }
 }
 
-fn is_istio_deployment(d: &Deployment) -> bool {
-    let labels = d.metadata.labels.as_ref();
-    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
-    labels.is_some_and(|l| l.get("app").is_some_and(|a| a == "istiod"))
-        || template
-            .and_then(|t| t.annotations.as_ref())
-            .and_then(|a| a.get(keys::INJECT_TEMPLATES))
-            .is_some_and(|t| t.contains("gateway"))
-}
-
-/// Pods read metadata-only whose annotations say nothing, in namespaces where a sidecar is
-/// expected, are re-read with their spec (DOMAIN §3 signals 3–4) — one page at a time, so
-/// memory stays flat.
+/// Pods read metadata-only whose annotations say nothing, where the webhooks would inject
+/// them, are re-read with their spec (DOMAIN §3 signals 3–4, and `hostNetwork`, which the
+/// injector honours) — one namespace and one page at a time, so memory stays flat.
 async fn read_pod_specs_where_needed(
     cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
     let client = &cluster.client;
-    let namespaces: std::collections::BTreeSet<String> = snapshot
+    let cp = crate::analysis::ControlPlane::from_snapshot(snapshot);
+    let model = crate::analysis::InjectionModel::new(snapshot, &cp);
+    let namespace_labels: HashMap<&str, crate::analysis::NamespaceLabels> = snapshot
+        .namespaces
+        .iter()
+        .map(|ns| {
+            (
+                ns.name.as_str(),
+                crate::analysis::NamespaceLabels::new(&ns.name, &ns.labels),
+            )
+        })
+        .collect();
+    let unlabelled = Labels::new();
+    let namespaces: BTreeSet<String> = snapshot
         .pods
         .iter()
         .filter(|p| p.sidecar == SidecarEvidence::Unknown)
         .filter(|p| {
-            !p.labels.is_empty()
-                || snapshot.namespace(&p.namespace).is_some_and(|ns| {
-                    ns.labels.contains_key(keys::REV) || ns.labels.contains_key(keys::INJECTION)
-                })
+            let fallback;
+            let labels = match namespace_labels.get(p.namespace.as_str()) {
+                Some(labels) => labels,
+                None => {
+                    fallback = crate::analysis::NamespaceLabels::new(&p.namespace, &unlabelled);
+                    &fallback
+                }
+            };
+            model
+                .pod_expected_revision(labels, &crate::analysis::pod_facts(p))
+                .revision
+                .is_some()
         })
         .map(|p| p.namespace.clone())
         .collect();
+    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
     for ns in namespaces {
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mut full = Snapshot::default();
-        if let Err(e) = list_pages(&api, &ListParams::default(), counter, |p| {
-            full.ingest_pod(p)
-        })
-        .await
-        {
+        if let Err(e) = list_pages(&api, &live_pods, counter, |p| full.ingest_pod(p)).await {
             match classify(&cluster.server, e, "list", "pods")? {
                 ReadOutcome::Denied(w) => {
                     snapshot.warnings.push(w);
@@ -399,7 +439,7 @@ async fn read_pod_specs_where_needed(
                 _ => continue,
             }
         }
-        let mut by_name: std::collections::HashMap<String, super::PodInfo> =
+        let mut by_name: HashMap<String, super::PodInfo> =
             full.pods.into_iter().map(|p| (p.name.clone(), p)).collect();
         for known in snapshot.pods.iter_mut().filter(|p| p.namespace == ns) {
             if let Some(pod) = by_name.remove(&known.name) {
@@ -483,6 +523,11 @@ impl Snapshot {
         self.helm_releases.extend(other.helm_releases);
         self.config_objects.extend(other.config_objects);
         self.operator_objects.extend(other.operator_objects);
+        self.injector_configs.extend(other.injector_configs);
+        for (namespace, count) in other.finished_pods {
+            *self.finished_pods.entry(namespace).or_insert(0) += count;
+        }
+        self.admission.extend(other.admission);
         self.warnings.extend(other.warnings);
     }
 }
@@ -520,7 +565,7 @@ pub async fn read_revision_objects(
                 format!("{plural}.{group}")
             };
             match result {
-                Ok(()) => Ok(ReadOutcome::Done(part)),
+                Ok(()) => Ok(ReadOutcome::Done(Box::new(part))),
                 Err(e) => classify(server, e, "list", &resource_name),
             }
         },
@@ -528,7 +573,7 @@ pub async fn read_revision_objects(
     .await;
     for outcome in reads {
         match outcome? {
-            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }

@@ -3,7 +3,9 @@
 
 mod common;
 
+mod admission_api;
 mod analysis;
+mod injection;
 mod krew_manifests;
 mod live_read;
 mod plans;

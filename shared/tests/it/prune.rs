@@ -354,6 +354,8 @@ fn pods_still_on_the_old_revision_block_listed_by_namespace() {
             namespace: "bookinfo".into(),
             name: name.into(),
             labels: Labels::new(),
+            inject_annotation: None,
+            host_network: false,
             owner: None,
             sidecar: SidecarEvidence::StatusAnnotation("1-19".into()),
             ready: Some(true),
