@@ -9,8 +9,8 @@ use crate::error::RevError;
 use crate::flags::{ConnectionFlags, DryRun, DumpFlags, MutationFlags};
 use crate::selector::Selector;
 use crate::snapshot::Snapshot;
-use crate::snapshot::dump::read_dumps;
 use crate::snapshot::admission::check_injection;
+use crate::snapshot::dump::read_dumps;
 use crate::snapshot::live::{
     NamespaceScope, ReadCounter, namespaces_matching, read_revision_objects, read_snapshot,
 };

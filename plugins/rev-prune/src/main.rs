@@ -59,6 +59,7 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
     };
     let extras = Extras {
         revision_objects: true,
+        ..Extras::default()
     };
     let level = cli.verbosity.level;
     let view = ClusterView::for_command(

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::revisions::ControlPlane;
+use crate::keys;
 use crate::selector::Selector;
-use crate::snapshot::{InjectorConfigInfo, Labels, keys};
+use crate::snapshot::{InjectorConfigInfo, Labels};
 
 /// Namespaces the injector never injects (`inject.IgnoredNamespaces`).
 pub const IGNORED_NAMESPACES: [&str; 4] = [

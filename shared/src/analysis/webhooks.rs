@@ -11,9 +11,10 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::revisions::ControlPlane;
+use crate::keys;
 use crate::revision::DEFAULT_REVISION;
 use crate::selector::Selector;
-use crate::snapshot::{Labels, WebhookConfigInfo, WebhookInfo, keys};
+use crate::snapshot::{Labels, WebhookConfigInfo, WebhookInfo};
 
 /// One webhook of one MutatingWebhookConfiguration: the "why" of an injection decision.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

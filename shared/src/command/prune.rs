@@ -130,6 +130,7 @@ impl Prune<'_> {
             &Scope::All,
             Extras {
                 revision_objects: true,
+                ..Extras::default()
             },
             &ReadCounter::default(),
         )

@@ -518,7 +518,6 @@ pub fn plan_undo(
     names: &[String],
 ) -> Result<RelabelPlan, RevError> {
     let namespaces = select_namespaces(snapshot, analysis, &Targets::Names(names.to_vec()))?;
-    let cp = &analysis.control_plane;
     let pods = PodIndex::new(snapshot, analysis);
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
@@ -530,20 +529,25 @@ pub fn plan_undo(
             unchanged.push(ns.name.clone());
             continue;
         };
-        let effective = analysis.injection.namespace_effective_revision(&NamespaceLabels::new(
-            &ns.name,
-            &with_managed(&ns.labels, &after),
-        ));
+        let effective = analysis
+            .injection
+            .namespace_effective_revision(&NamespaceLabels::new(
+                &ns.name,
+                &with_managed(&ns.labels, &after),
+            ));
         // Only labels that select something are checked: restoring "no injection" is safe.
         let selects = matches!(
             effective.mode,
             InjectionMode::LegacyLabel | InjectionMode::RevisionLabel
         );
         let mut revision_after = effective.revision.clone();
-        if selects && let Some(selector) = effective.selector.as_deref() {
+        // The webhooks' answer when they inject; else what the labels ask for, which then
+        // fails the check (not installed, or no injector).
+        let target = effective.revision.as_deref().or(effective.selector.as_deref());
+        if selects && let Some(target) = target {
             let mut found = Vec::new();
-            let (revision, _) = check_target(analysis, selector, &mut found);
-            if checked.insert(selector.to_string()) {
+            let (revision, _) = check_target(analysis, target, &mut found);
+            if checked.insert(target.to_string()) {
                 blockers.extend(found);
             }
             revision_after = revision_after.or(revision);

@@ -267,9 +267,13 @@ fn phase_aware_responses(path: &str, uri: &str) -> (StatusCode, Value) {
 #[tokio::test]
 async fn pods_are_listed_live_only_and_finished_ones_only_counted() {
     let (client, seen) = mock_api(phase_aware_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     let names: Vec<&str> = snapshot.pods.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["details-v1-abc"], "finished pods never become pods");
     assert_eq!(snapshot.finished_pods.get("bookinfo"), Some(&2));
@@ -287,9 +291,13 @@ async fn pods_are_listed_live_only_and_finished_ones_only_counted() {
 #[tokio::test]
 async fn injector_configmaps_are_read_by_their_revision_label() {
     let (client, seen) = mock_api(standard_responses);
-    read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     let seen = seen.lock().unwrap();
     let configmaps = seen
         .iter()

@@ -341,7 +341,8 @@ async fn injection_matrix_and_finished_pods() {
     let created_in = started.elapsed();
 
     // The static analysis of the same cluster, read as rev-inventory reads it.
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
+    let cluster = rev_shared::client::Cluster::from_client(client.clone(), "local control plane");
+    let snapshot = read_snapshot(&cluster, &NamespaceScope::All, &ReadCounter::default())
         .await
         .expect("read snapshot");
     let analysis = analyze(&snapshot);
