@@ -543,7 +543,10 @@ pub fn plan_undo(
         let mut revision_after = effective.revision.clone();
         // The webhooks' answer when they inject; else what the labels ask for, which then
         // fails the check (not installed, or no injector).
-        let target = effective.revision.as_deref().or(effective.selector.as_deref());
+        let target = effective
+            .revision
+            .as_deref()
+            .or(effective.selector.as_deref());
         if selects && let Some(target) = target {
             let mut found = Vec::new();
             let (revision, _) = check_target(analysis, target, &mut found);
