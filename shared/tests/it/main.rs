@@ -9,4 +9,5 @@ mod live_read;
 mod plans;
 mod prune;
 mod prune_api;
+mod read_requests;
 mod relabel_requests;
