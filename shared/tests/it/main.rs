@@ -12,5 +12,6 @@ mod plans;
 mod probe;
 mod prune;
 mod prune_api;
+mod read_requests;
 mod readme;
 mod relabel_requests;
