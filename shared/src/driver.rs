@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::error::{Refusal, RevError, exit};
+use crate::exec::lock::{self, LockRequest};
 use crate::flags::{DryRun, MutationFlags, ResultFormat};
 use crate::output::io::Io;
 use crate::output::{prompt, to_json, to_yaml};
@@ -55,6 +56,11 @@ pub trait Mutation {
     /// The report of a plan with nothing to do (scripts still get their document).
     fn nothing_done(&self) -> Self::Report;
     /// What to run next (printed on stderr after a successful, real run).
+    /// What the run must hold while it executes (none for a command with no cluster).
+    fn lock(&self) -> Option<LockRequest<'_>> {
+        None
+    }
+
     fn next_steps(&self, _report: &Self::Report) -> Vec<String> {
         Vec::new()
     }
@@ -161,11 +167,28 @@ pub async fn drive<M: Mutation>(
     }
     // The plan must be on screen before the question.
     io.flush()?;
-    if options.dry_run == DryRun::None && !options.yes {
-        prompt::confirm(&command.question(), io)?;
+    if options.dry_run == DryRun::None && !options.yes && !io.is_interactive() {
+        return Err(RevError::Refused(Refusal::NoTerminal));
+    }
+    // Locked before the question: a run that cannot go ahead says so before asking.
+    let lock = match (options.dry_run, command.lock()) {
+        (DryRun::None, Some(request)) => lock::acquire(request, options.break_lock, io).await?,
+        _ => None,
+    };
+    if options.dry_run == DryRun::None
+        && !options.yes
+        && let Err(refused) = prompt::confirm(&command.question(), io)
+    {
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        return Err(refused);
     }
     let ctx = ExecContext::new(options.dry_run);
     let execution = execute_with_ctrl_c(command, &ctx).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
     show_report(command, options, &ctx, &execution.report, io)?;
     match execution.end {
         End::Done if command.leaves_work() => Err(RevError::WorkRemains),

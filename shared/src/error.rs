@@ -249,6 +249,13 @@ pub enum RevError {
         source: std::io::Error,
     },
 
+    #[error("another run holds {scope}: {holder}{}", renewed.as_ref().map(|t| format!(" (last seen {t})")).unwrap_or_default())]
+    Locked {
+        scope: String,
+        holder: String,
+        renewed: Option<String>,
+    },
+
     #[error("cannot set up TLS")]
     Tls(#[source] rustls::Error),
 
@@ -359,6 +366,10 @@ impl RevError {
             }
             RevError::WorkRemains => "each item above names the command that moves it".into(),
             RevError::ProbeTarget { hint, .. } => return hint.clone(),
+            RevError::Locked { .. } => format!(
+                "wait for it to finish (a run that died frees its lock {}s after its last renewal), or re-run with --break-lock if it is gone",
+                crate::exec::lock::LEASE_SECONDS
+            ),
             RevError::Local { hint, .. } => return hint.map(str::to_string),
             RevError::GatesBreached { .. } => {
                 "`--save` keeps the report and `--plot` shows when it happened".into()

@@ -210,6 +210,11 @@ pub struct MutationFlags {
     #[arg(long, value_enum, value_name = "MODE", default_value = "none", num_args = 0..=1, default_missing_value = "client")]
     pub dry_run: DryRun,
 
+    /// Take over the run lock another run holds (one mutating run at a time per namespace, or
+    /// per cluster for prune and tags); only when that run is gone
+    #[arg(long)]
+    pub break_lock: bool,
+
     #[command(flatten)]
     pub output: MutationOutput,
 }

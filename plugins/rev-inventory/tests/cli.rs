@@ -231,3 +231,60 @@ fn unreachable_server_fails_fast_with_advice() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A dump step that produced nothing, or the wrong thing, must not pass a CI gate as a clean
+/// mesh: each is an error naming the file and what was found.
+#[test]
+fn a_dump_with_no_kubernetes_object_is_an_error_naming_what_was_found() {
+    let dir = std::env::temp_dir().join(format!("rev-inventory-junk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cases = [
+        ("empty.yaml", "", "holds no Kubernetes object"),
+        ("blank.yaml", "\n\n---\n", "holds no Kubernetes object"),
+        ("array.json", "[1, 2]", "found a sequence"),
+        ("text.txt", "hello\n", "found plain text"),
+        (
+            "mapping.yaml",
+            "foo: bar\n",
+            "found a mapping without apiVersion and kind (keys: foo)",
+        ),
+        (
+            "object.json",
+            r#"{"metadata": {"name": "x"}}"#,
+            "without apiVersion and kind",
+        ),
+    ];
+    for (name, text, found) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write the dump");
+        let path = path.display().to_string();
+        let out = inventory(&["--from-file", &path, "--fail-on", "warning"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(&format!("cannot read {path}")),
+            "{name}: {err}"
+        );
+        assert!(err.contains(found), "{name}: {err}");
+        assert!(stdout(&out).is_empty(), "{name}: no report on nothing");
+    }
+    let out = inventory(&["--from-file", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Objects, but not the ones the analysis needs: reported, and `--fail-on warning` fails.
+#[test]
+fn a_dump_without_namespaces_or_webhooks_warns_and_fails_the_gate() {
+    let only_bookinfo = fixture("bookinfo-mid-upgrade.yaml").display().to_string();
+    let out = inventory(&["--from-file", &only_bookinfo, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let warnings = report["clusters"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("no MutatingWebhookConfiguration"),
+        "{warnings}"
+    );
+    let gated = inventory(&["--from-file", &only_bookinfo, "--fail-on", "warning"]);
+    assert_eq!(gated.status.code(), Some(3), "{}", stderr(&gated));
+}

@@ -4,6 +4,7 @@
 use crate::client::Cluster;
 use crate::driver::{End, ExecContext, Execution, Mutation};
 use crate::error::{Refusal, RevError};
+use crate::exec::lock::{LockRequest, LockScope};
 use crate::exec::prune::{Inspection, LiveState, PruneReport, PruneSettings, execute, inspect};
 use crate::output::prune as words;
 use crate::plan::prune::{PruneOptions, PrunePlan, PruneStep, plan_prune};
@@ -21,6 +22,15 @@ pub struct Prune<'a> {
 }
 
 impl Mutation for Prune<'_> {
+    fn lock(&self) -> Option<LockRequest<'_>> {
+        let (cluster, _) = self.live.as_ref()?;
+        Some(LockRequest {
+            cluster,
+            scope: LockScope::Cluster,
+            command: format!("rev-prune {}", self.plan.revision),
+        })
+    }
+
     type Plan = PrunePlan;
     type Report = PruneReport;
     const API_VERSION: &'static str = words::API_VERSION;

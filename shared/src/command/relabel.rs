@@ -3,6 +3,7 @@
 use crate::client::Cluster;
 use crate::driver::{End, ExecContext, Execution, Mutation};
 use crate::error::Refusal;
+use crate::exec::lock::{LockRequest, LockScope};
 use crate::exec::relabel::{apply, apply_tag};
 use crate::exec::{patch_params, post_params};
 use crate::output::relabel as words;
@@ -20,6 +21,20 @@ pub struct Relabel<'a> {
 }
 
 impl Mutation for Relabel<'_> {
+    fn lock(&self) -> Option<LockRequest<'_>> {
+        Some(LockRequest {
+            cluster: self.cluster?,
+            scope: LockScope::Namespaces(
+                self.plan
+                    .changes
+                    .iter()
+                    .map(|c| c.namespace.clone())
+                    .collect(),
+            ),
+            command: "rev-relabel".into(),
+        })
+    }
+
     type Plan = RelabelPlan;
     type Report = RelabelReport;
     const API_VERSION: &'static str = words::API_VERSION;
@@ -114,6 +129,14 @@ pub struct RetargetTag<'a> {
 }
 
 impl Mutation for RetargetTag<'_> {
+    fn lock(&self) -> Option<LockRequest<'_>> {
+        Some(LockRequest {
+            cluster: self.cluster?,
+            scope: LockScope::Cluster,
+            command: format!("rev-relabel --tag {}", self.plan.tag),
+        })
+    }
+
     type Plan = TagPlan;
     type Report = TagReport;
     const API_VERSION: &'static str = words::API_VERSION;

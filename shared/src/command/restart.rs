@@ -4,6 +4,7 @@ use crate::analysis::ControlPlane;
 use crate::client::Cluster;
 use crate::driver::{End, ExecContext, Execution, Mutation};
 use crate::error::{Refusal, RevError};
+use crate::exec::lock::{LockRequest, LockScope};
 use crate::exec::restart::{RestartOptions, RestartResult, run_plan};
 use crate::output::progress::RestartBar;
 use crate::output::restart as words;
@@ -44,6 +45,22 @@ impl Mutation for Restart<'_> {
 
     fn leaves_work(&self) -> bool {
         self.plan.leaves_work()
+    }
+
+    fn lock(&self) -> Option<LockRequest<'_>> {
+        let mut namespaces: Vec<String> = self
+            .plan
+            .items
+            .iter()
+            .map(|i| i.namespace.clone())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        Some(LockRequest {
+            cluster: self.cluster?,
+            scope: LockScope::Namespaces(namespaces),
+            command: "rev-restart".into(),
+        })
     }
 
     fn question(&self) -> String {

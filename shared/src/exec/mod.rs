@@ -2,6 +2,7 @@
 //! reader that talks to the cluster.
 
 pub mod helm;
+pub mod lock;
 pub mod prune;
 pub mod relabel;
 pub mod restart;

@@ -181,17 +181,34 @@ where
     if opts.dry_run == DryRun::Server {
         params = params.dry_run();
     }
-    let patched = api
-        .patch(
+    // A rollout already under way (a run stopped by Ctrl-C, or kubectl's own) replaces every
+    // pod with one the webhooks inject now: wait for it rather than restart a second time.
+    let current = api.get(&item.name).await.map_err(
+        cluster.error(Action::new("get", &resource).object(&item.name, Some(&item.namespace))),
+    )?;
+    let under_way = opts.dry_run == DryRun::None
+        && to_info(item.kind, current.clone()).is_some_and(|info| {
+            matches!(
+                rollout_state(item.kind, info.generation, &info.status, false),
+                RolloutState::Progressing(_)
+            )
+        });
+    let rolling = if under_way {
+        progress.waiting(item, 0, 0, "a rollout is already under way: waiting for it");
+        current
+    } else {
+        api.patch(
             &item.name,
             &params,
             &Patch::Merge(restart_patch(&now_rfc3339())),
         )
         .await
-        .map_err(cluster.error(action))?;
+        .map_err(cluster.error(action))?
+    };
     if opts.dry_run == DryRun::Server {
         return Ok((RestartResult::ServerDryRun, None, String::new()));
     }
+    let patched = rolling;
     let generation = patched.meta().generation;
     let selector = selector_of(&patched.clone().into());
 

@@ -102,10 +102,15 @@ impl InventoryReport {
         }
     }
 
+    /// The worst finding; what could not be read counts as a warning (an analysis that
+    /// missed a kind proves nothing, so `--fail-on warning` must not pass on it).
     pub fn worst_severity(&self) -> Option<Severity> {
         self.clusters
             .iter()
-            .flat_map(|c| c.findings.iter().map(|f| f.severity))
+            .flat_map(|c| {
+                let unread = (!c.warnings.is_empty()).then_some(Severity::Warning);
+                c.findings.iter().map(|f| f.severity).chain(unread)
+            })
             .max()
     }
 }

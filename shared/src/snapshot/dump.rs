@@ -53,6 +53,12 @@ pub fn read_dump(path: &Path) -> Result<Snapshot, RevError> {
     } else {
         read_yaml_documents(chained, &mut snapshot).map_err(err)?;
     }
+    if snapshot.dump_objects == 0 {
+        // An empty file or a failed `kubectl get … > dump` must not pass as a healthy mesh.
+        return Err(err(
+            "it holds no Kubernetes object (save one with `kubectl get … -o yaml`)".into(),
+        ));
+    }
     snapshot.normalize();
     Ok(snapshot)
 }
@@ -64,7 +70,34 @@ pub fn read_dumps(paths: &[impl AsRef<Path>]) -> Result<Snapshot, RevError> {
         snapshot.merge(read_dump(path.as_ref())?);
     }
     snapshot.normalize();
+    warn_missing_kinds(&mut snapshot);
     Ok(snapshot)
+}
+
+/// The kinds without which the analysis cannot tell what injects what: their absence is a
+/// warning in the report (and fails `--fail-on`), not a clean bill of health.
+fn warn_missing_kinds(snapshot: &mut Snapshot) {
+    let missing = [
+        (
+            "namespaces",
+            snapshot.namespaces.is_empty(),
+            "the dumps hold no Namespace: which revision each namespace asks for is unknown",
+        ),
+        (
+            "mutatingwebhookconfigurations",
+            snapshot.mutating_webhooks.is_empty(),
+            "the dumps hold no MutatingWebhookConfiguration: which injector serves what is unknown",
+        ),
+    ];
+    for (resource, absent, message) in missing {
+        if absent {
+            snapshot.warnings.push(super::ReadWarning {
+                verb: "read".into(),
+                resource: resource.into(),
+                message: message.into(),
+            });
+        }
+    }
 }
 
 /// Parses dump text (used by tests and `--from-file -`).
@@ -95,13 +128,38 @@ fn read_yaml_documents(reader: impl Read, snapshot: &mut Snapshot) -> Result<(),
     let mut reader = reader;
     for doc in serde_saphyr::read::<_, Value>(&mut reader) {
         let doc = doc.map_err(|e| format!("invalid YAML: {e}"))?;
-        ingest_value(snapshot, doc)?;
+        // `---` at the end (or twice) leaves an empty document: nothing, not an error.
+        if !doc.is_null() {
+            ingest_value(snapshot, doc)?;
+        }
     }
     Ok(())
 }
 
 /// Adds one object (or a List of them) to the snapshot, by kind. Unknown kinds are ignored.
 pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String> {
+    let Value::Object(fields) = &value else {
+        return Err(format!(
+            "found {} where a Kubernetes object or List was expected",
+            describe(&value)
+        ));
+    };
+    let is_list = fields.get("items").is_some_and(Value::is_array);
+    if !is_list && (!fields.contains_key("apiVersion") || !fields.contains_key("kind")) {
+        let mut keys: Vec<&str> = fields.keys().map(String::as_str).take(5).collect();
+        keys.sort_unstable();
+        return Err(format!(
+            "found a mapping without apiVersion and kind (keys: {}): not a Kubernetes object",
+            if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            }
+        ));
+    }
+    if !is_list {
+        snapshot.dump_objects += 1;
+    }
     let kind = value
         .get("kind")
         .and_then(Value::as_str)
@@ -175,6 +233,17 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
         _ => {}
     }
     Ok(())
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "an empty document",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "plain text",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
 }
 
 /// The top level of a JSON document: a List whose `items` are streamed, or one object.

@@ -529,6 +529,7 @@ impl Snapshot {
         }
         self.admission.extend(other.admission);
         self.warnings.extend(other.warnings);
+        self.dump_objects += other.dump_objects;
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub admission: Vec<admission::AdmissionCheck>,
     /// Kinds that could not be read, with why; the analysis goes on without them.
     pub warnings: Vec<ReadWarning>,
+    /// Kubernetes objects read from dumps, of any kind: a dump with none is refused.
+    pub dump_objects: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -41,6 +41,46 @@ pub struct Seen {
 
 pub type Responder = Box<dyn Fn(&Seen, usize) -> (StatusCode, Value) + Send>;
 
+/// The API server's side of the run lock (coordination.k8s.io Leases), starting with none: a
+/// write is stored as sent (a create under its name), a GET returns what is stored or 404, a
+/// list is empty. Everything else goes to `rest`.
+pub fn with_free_leases(rest: Responder) -> Responder {
+    let stored: Mutex<std::collections::BTreeMap<String, Value>> = Mutex::default();
+    Box::new(move |seen: &Seen, n| {
+        if !seen.path.starts_with("/apis/coordination.k8s.io/") {
+            return rest(seen, n);
+        }
+        let Ok(mut stored) = stored.lock() else {
+            return (StatusCode::INTERNAL_SERVER_ERROR, Value::Null);
+        };
+        match seen.method.as_str() {
+            "GET" if seen.path.ends_with("/leases") => (
+                StatusCode::OK,
+                serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList",
+                                   "metadata": {"resourceVersion": "1"}, "items": []}),
+            ),
+            "GET" => match stored.get(&seen.path) {
+                Some(lease) => (StatusCode::OK, lease.clone()),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                       "reason": "NotFound", "code": 404, "message": "not found"}),
+                ),
+            },
+            _ => {
+                let mut lease = seen.body.clone();
+                lease["metadata"]["resourceVersion"] = serde_json::json!(n.to_string());
+                let path = match (seen.method.as_str(), lease["metadata"]["name"].as_str()) {
+                    ("POST", Some(name)) => format!("{}/{name}", seen.path),
+                    _ => seen.path.clone(),
+                };
+                stored.insert(path, lease.clone());
+                (StatusCode::OK, lease)
+            }
+        }
+    })
+}
+
 fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> String {
     headers
         .get(name)

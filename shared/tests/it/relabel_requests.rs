@@ -13,7 +13,7 @@ use rev_shared::plan::relabel::{ChangeKind, NamespaceChange};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-use crate::common::{Responder, mock};
+use crate::common::{Responder, Seen, mock, with_free_leases};
 
 fn cluster(client: kube::Client) -> Cluster {
     Cluster::from_client(client, "https://mock")
@@ -215,7 +215,7 @@ fn fixture_plan(target: &str) -> rev_shared::plan::relabel::RelabelPlan {
 }
 
 fn any_ok() -> Responder {
-    Box::new(|_, _| (StatusCode::OK, namespace("2", json!({}))))
+    with_free_leases(Box::new(|_, _| (StatusCode::OK, namespace("2", json!({})))))
 }
 
 fn flags(dry_run: DryRun, yes: bool) -> MutationFlags {
@@ -283,9 +283,100 @@ async fn confirmed_plan_sends_one_patch_per_namespace() {
         .await
         .expect("relabelled");
     let seen = seen.lock().unwrap();
+    let is_lease = |s: &&Seen| s.path.contains("/leases");
+    let changes: Vec<&Seen> = seen.iter().filter(|s| !is_lease(s)).collect();
     assert_eq!(
-        seen.iter().map(|s| s.method.as_str()).collect::<Vec<_>>(),
+        changes
+            .iter()
+            .map(|s| s.method.as_str())
+            .collect::<Vec<_>>(),
         ["PATCH"]
     );
-    assert!(seen[0].uri.starts_with("/api/v1/namespaces/legacy-wins?"));
+    assert!(
+        changes[0]
+            .uri
+            .starts_with("/api/v1/namespaces/legacy-wins?")
+    );
+
+    // The namespace's run lock is taken before the patch and given back after it, and the
+    // cluster's lock is checked (a prune must not be running).
+    let lease = "/apis/coordination.k8s.io/v1/namespaces/legacy-wins/leases/kubectl-rev";
+    let patch_at = seen
+        .iter()
+        .position(|s| s.method == "PATCH")
+        .expect("patched");
+    let created = seen
+        .iter()
+        .position(|s| s.method == "POST" && s.path == lease.trim_end_matches("/kubectl-rev"))
+        .expect("the lease is created");
+    let released = seen
+        .iter()
+        .rposition(|s| s.method == "PUT" && s.path == lease)
+        .expect("the lease is given back");
+    assert!(created < patch_at && released > patch_at, "{seen:?}");
+    assert!(seen.iter().any(|s| s.method == "GET"
+        && s.path
+            == "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kubectl-rev-cluster"));
+}
+
+/// Answers a GET of the namespace's Lease as held by another run, renewed just now.
+fn held_by_another_run() -> Responder {
+    let free = any_ok();
+    Box::new(move |seen: &Seen, n| {
+        if seen.method == "GET"
+            && seen
+                .path
+                .ends_with("/namespaces/legacy-wins/leases/kubectl-rev")
+        {
+            let now = jiff::Timestamp::now().to_string();
+            return (
+                StatusCode::OK,
+                json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                       "metadata": {"name": "kubectl-rev", "namespace": "legacy-wins", "resourceVersion": "7"},
+                       "spec": {"holderIdentity": "rev-restart by bob@ci (pid 7)",
+                                "leaseDurationSeconds": 30, "renewTime": now}}),
+            );
+        }
+        free(seen, n)
+    })
+}
+
+#[tokio::test]
+async fn a_namespace_another_run_holds_is_refused_naming_the_holder_and_nothing_is_patched() {
+    let (client, seen) = mock(held_by_another_run());
+    let result = drive_plan(client, "1-20", &flags(DryRun::None, true)).await;
+    let err = result.expect_err("locked");
+    assert!(
+        err.to_string()
+            .contains("another run holds namespace legacy-wins: rev-restart by bob@ci (pid 7)"),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), rev_shared::error::exit::FAILURE);
+    assert!(err.hint().unwrap_or_default().contains("--break-lock"));
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter().all(|s| s.method == "GET"),
+        "nothing written: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn break_lock_takes_over_with_the_resource_version_read() {
+    let (client, seen) = mock(held_by_another_run());
+    let mut flags = flags(DryRun::None, true);
+    flags.break_lock = true;
+    drive_plan(client, "1-20", &flags)
+        .await
+        .expect("relabelled");
+    let seen = seen.lock().unwrap();
+    let take_over = seen
+        .iter()
+        .find(|s| s.method == "PUT" && s.path.ends_with("/leases/kubectl-rev"))
+        .expect("the lease is taken over");
+    assert_eq!(take_over.body["metadata"]["resourceVersion"], "7");
+    assert_ne!(
+        take_over.body["spec"]["holderIdentity"],
+        "rev-restart by bob@ci (pid 7)"
+    );
+    assert!(seen.iter().any(|s| s.method == "PATCH"));
 }
