@@ -217,6 +217,7 @@ fn step3_relabel_refusals_change_nothing(c: &Cluster) {
             "{args:?} changed the namespace"
         );
     }
+    step3_a_namespace_another_run_holds_is_refused(c, &before);
     // RBAC: a user who may read but not patch namespaces is told which verb on which resource.
     let kc = c.limited_kubeconfig.display().to_string();
     let out = c.plugin(
@@ -230,6 +231,64 @@ fn step3_relabel_refusals_change_nothing(c: &Cluster) {
         show(&out)
     );
     assert_eq!(namespace_state(c, "bookinfo"), before);
+}
+
+/// Another run holds bookinfo's Lease (renewed just now, as a running one does): a second run is
+/// refused naming it and changes nothing; once that run gave it back, the next run goes ahead
+/// and gives it back in turn.
+fn step3_a_namespace_another_run_holds_is_refused(
+    c: &Cluster,
+    before: &(BTreeMap<String, String>, String),
+) {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let lease = format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: kubectl-rev\n  namespace: bookinfo\n  labels: {{app.kubernetes.io/managed-by: kubectl-rev}}\nspec:\n  holderIdentity: rev-restart by bob@ci (pid 7)\n  leaseDurationSeconds: 30\n  renewTime: \"{now}\"\n"
+    );
+    let file = c.state.join("held-lease.yaml");
+    std::fs::write(&file, lease).expect("write the lease");
+    c.kubectl_ok(&["apply", "-f", &file.display().to_string()]);
+
+    let out = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another run holds namespace bookinfo: rev-restart by bob@ci (pid 7)"),
+        "{}",
+        show(&out)
+    );
+    assert!(err.contains("--break-lock"), "{}", show(&out));
+    assert_eq!(
+        &namespace_state(c, "bookinfo"),
+        before,
+        "a refused run changed bookinfo"
+    );
+
+    // That run ended: its Lease has no holder. A dry run on the server takes no lock at all.
+    c.kubectl_ok(&[
+        "patch",
+        "lease",
+        "kubectl-rev",
+        "-n",
+        "bookinfo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"holderIdentity":null,"renewTime":null}}"#,
+    ]);
+    let out = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--dry-run=server"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(&namespace_state(c, "bookinfo"), before);
+    let holder = c.kubectl_ok(&[
+        "get",
+        "lease",
+        "kubectl-rev",
+        "-n",
+        "bookinfo",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(holder.trim(), "", "given back");
 }
 
 fn step3_relabel_moves_bookinfo_and_undo_restores_it(c: &Cluster) {
@@ -263,6 +322,16 @@ fn step3_relabel_moves_bookinfo_and_undo_restores_it(c: &Cluster) {
         Some("books"),
         "other labels untouched"
     );
+    let holder = c.kubectl_ok(&[
+        "get",
+        "lease",
+        "kubectl-rev",
+        "-n",
+        "bookinfo",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(holder.trim(), "", "the run gave its lock back");
 
     // A second run changes nothing.
     let again = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--yes"]);
