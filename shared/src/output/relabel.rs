@@ -162,6 +162,9 @@ fn warning_text(w: &RelabelWarning) -> String {
         RelabelWarning::RollingBack { subject, from, to } => format!(
             "{subject}: {from} → {to} rolls back to an older revision (the canary upgrade's way out; its pods move back once restarted)"
         ),
+        RelabelWarning::NoEffect { subject, why } => format!(
+            "{subject}: the new labels inject nothing there ({why}); its pods will run without a sidecar"
+        ),
     }
 }
 

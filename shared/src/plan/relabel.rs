@@ -95,6 +95,10 @@ pub enum RelabelWarning {
         from: String,
         to: String,
     },
+    /// The new labels inject nothing there (kube-system, a namespace the webhooks skip): the
+    /// relabel is allowed but has no effect on its pods.
+    #[serde(rename_all = "camelCase")]
+    NoEffect { subject: String, why: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -492,6 +496,23 @@ pub fn plan_relabel(
             &mut blockers,
             &mut warnings,
         );
+        if target_revision.is_some() {
+            let effective = analysis
+                .injection
+                .namespace_effective_revision(&NamespaceLabels::new(
+                    &ns.name,
+                    &with_managed(&ns.labels, &after),
+                ));
+            if effective.revision.is_none() {
+                warnings.push(RelabelWarning::NoEffect {
+                    subject: format!("namespace/{}", ns.name),
+                    why: effective
+                        .no_sidecar
+                        .map(|n| n.describe())
+                        .unwrap_or_else(|| "no injector answers for it".into()),
+                });
+            }
+        }
         changes.push(plan_change(ns, ChangeKind::Relabel, after, analysis, &pods));
     }
     blockers.dedup();

@@ -441,3 +441,33 @@ fn retargeted_tag_keeps_its_matchers_and_takes_the_revisions_client_config() {
         "the tag's matchers stay"
     );
 }
+
+#[test]
+fn relabelling_a_namespace_istio_never_injects_warns_that_it_has_no_effect() {
+    let s = load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "labelled-kube-system.yaml",
+    ]);
+    let plan = plan_relabel(
+        &s,
+        &analyze(&s),
+        &Targets::Names(vec!["kube-system".into()]),
+        &rev("1-20"),
+    )
+    .unwrap();
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert_eq!(
+        plan.changes.len(),
+        1,
+        "allowed: it is the user's namespace to label"
+    );
+    assert!(
+        plan.warnings.iter().any(|w| matches!(
+            w,
+            rev_shared::plan::relabel::RelabelWarning::NoEffect { subject, .. }
+                if subject == "namespace/kube-system"
+        )),
+        "{:?}",
+        plan.warnings
+    );
+}
