@@ -349,7 +349,8 @@ pub struct PruneBlocker {
     pub subject: String,
     #[serde(flatten)]
     pub blocker: Blocker,
-    /// `--force` may override it; hooks and unreadable releases cannot be forced.
+    /// `--force` may override it; hooks, unreadable releases and unreadable kinds cannot be
+    /// forced.
     pub forceable: bool,
 }
 
@@ -653,9 +654,12 @@ struct Planner<'a> {
 
 impl<'a> Planner<'a> {
     fn block(&mut self, subject: String, blocker: Blocker) {
+        // What could not be read cannot be proved unused: no --force past it.
         let forceable = !matches!(
             blocker,
-            Blocker::DeleteHooksNeedHelm { .. } | Blocker::UnreadableRelease { .. }
+            Blocker::DeleteHooksNeedHelm { .. }
+                | Blocker::UnreadableRelease { .. }
+                | Blocker::CannotVerify { .. }
         );
         self.blockers.push(PruneBlocker {
             subject,

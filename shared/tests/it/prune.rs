@@ -554,3 +554,36 @@ fn a_live_object_must_still_be_the_releases_and_the_revisions() {
     );
     assert!(live_object_not_owned(istiod, "1-19", &Labels::new(), &Labels::new()).is_some());
 }
+
+/// Without permission to read Secrets (Helm's records), nothing of OLD can be proved unused:
+/// the plan refuses naming the verb and resource, and `--force` does not get past it.
+#[test]
+fn a_kind_that_could_not_be_read_blocks_prune_even_with_force() {
+    let mut snapshot = mesh(&[]);
+    snapshot.helm_releases.clear();
+    snapshot.warnings.push(rev_shared::snapshot::ReadWarning {
+        verb: "list".into(),
+        resource: "secrets".into(),
+        message: "secrets is forbidden: User \"dev\" cannot list resource \"secrets\"".into(),
+    });
+    let plan = plan_with(
+        &snapshot,
+        "1-19",
+        &PruneOptions {
+            force: true,
+            ..PruneOptions::default()
+        },
+    );
+    let blocker = plan
+        .blockers
+        .iter()
+        .find(|b| b.reason() == BlockerReason::CannotVerify)
+        .expect("a cannot-verify blocker");
+    assert!(
+        !blocker.forceable,
+        "--force must not get past what was not read"
+    );
+    let (text, _fix) = blocker_text(blocker, &plan);
+    assert!(text.contains("list") && text.contains("secrets"), "{text}");
+    assert!(plan.refused(), "refused even with --force");
+}
