@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use rev_shared::RevError;
 use rev_shared::client::current_namespace;
-use rev_shared::command::restart::Restart;
+use rev_shared::command::restart::{Restart, admission_preflight};
 use rev_shared::driver::drive;
 use rev_shared::exec::restart::RestartOptions;
 use rev_shared::flags::{
@@ -75,9 +75,15 @@ struct Cli {
     #[arg(long, value_enum, default_value = "skip")]
     ondelete: OnDelete,
 
-    /// Go on with the next workload after a failure
+    /// Go on with the next workload after a failure (and past workloads the admission check
+    /// refuses)
     #[arg(long)]
     continue_on_error: bool,
+
+    /// Skip the preflight that asks the cluster (a dryRun=All pod create per workload) whether
+    /// each restart would give its pods the target revision
+    #[arg(long)]
+    no_admission_check: bool,
 
     /// Field manager recorded for the restart
     #[arg(long, default_value = "kubectl-rev-restart")]
@@ -126,9 +132,16 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         selector: cli.selector.clone(),
         delete_ondelete_pods: cli.ondelete == OnDelete::DeletePods,
     };
+    let mut plan = plan_restart(&view.snapshot, &view.analysis, &request);
+    if let Some(cluster) = &view.cluster
+        && !cli.no_admission_check
+        && !plan.items.is_empty()
+    {
+        plan.admission = Some(admission_preflight(&cluster.client, &plan.items).await);
+    }
     let command = Restart {
         cluster: view.cluster.as_ref(),
-        plan: plan_restart(&view.snapshot, &view.analysis, &request),
+        plan,
         control_plane: view.analysis.control_plane.clone(),
         options: RestartOptions {
             field_manager: cli.field_manager.clone(),

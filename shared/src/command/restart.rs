@@ -36,7 +36,13 @@ impl Mutation for Restart<'_> {
     }
 
     fn refusal(&self) -> Option<Refusal> {
-        None
+        // No workload is restarted while any would not reach its target, unless the user
+        // asked to go on past failures.
+        let refused = self.plan.refused_by_admission();
+        (refused > 0 && !self.options.continue_on_error).then_some(Refusal::Blocked {
+            blockers: refused,
+            forceable: false,
+        })
     }
 
     fn is_empty(&self) -> bool {
@@ -136,4 +142,31 @@ impl Mutation for Restart<'_> {
             skipped: words::skipped_report(&self.plan.skipped),
         }
     }
+}
+
+/// Asks the cluster, before anything is restarted, what each planned workload's new pods would
+/// get: a `dryRun=All` create of its template runs the real webhooks and injector.
+pub async fn admission_preflight(
+    client: &kube::Client,
+    items: &[crate::plan::restart::RestartItem],
+) -> crate::analysis::admission::AdmissionPreflight {
+    let workloads: Vec<_> = items
+        .iter()
+        .map(|i| {
+            (
+                crate::snapshot::admission::TemplateRef {
+                    kind: i.kind,
+                    namespace: i.namespace.clone(),
+                    name: i.name.clone(),
+                },
+                i.target_revision.clone(),
+            )
+        })
+        .collect();
+    crate::snapshot::admission::admission_preflight(
+        client,
+        &workloads,
+        crate::snapshot::admission::CONCURRENCY,
+    )
+    .await
 }

@@ -85,6 +85,43 @@ fn render_skipped(out: &mut String, skipped: &[Skipped]) {
     }
 }
 
+/// The admission check's answers that matter: each refusal with its reason, and what could not
+/// be checked.
+fn render_admission(plan: &RestartPlan, out: &mut String) {
+    let Some(admission) = &plan.admission else {
+        return;
+    };
+    let refused: Vec<_> = admission.refused().collect();
+    if !refused.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe cluster's admission chain (a dryRun=All create of each template) refuses {} workload(s):",
+            refused.len()
+        );
+        for v in refused {
+            let _ = writeln!(
+                out,
+                "  ✗ {}/{} in {}: {}",
+                v.kind.resource(),
+                v.name,
+                v.namespace,
+                v.refusal.as_deref().unwrap_or_default()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  fix: make the target revision inject these templates (`kubectl rev-inventory --check-injection` shows why), or skip the check with --no-admission-check"
+        );
+    }
+    for w in &admission.warnings {
+        let _ = writeln!(
+            out,
+            "warning: admission check skipped: cannot {} {}: {}",
+            w.verb, w.resource, w.message
+        );
+    }
+}
+
 pub fn render_plan(plan: &RestartPlan, no_headers: bool) -> String {
     let mut out = String::new();
     if plan.items.is_empty() {
@@ -120,6 +157,7 @@ pub fn render_plan(plan: &RestartPlan, no_headers: bool) -> String {
         ));
     }
     render_skipped(&mut out, &plan.skipped);
+    render_admission(plan, &mut out);
     out
 }
 

@@ -2,6 +2,7 @@
 //! which order, and which are left alone and why. Drift comes from the analysis — one
 //! definition, shared with the inventory. Pure.
 
+use crate::analysis::admission::AdmissionPreflight;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, RestartExclusion};
@@ -86,9 +87,18 @@ pub struct Skipped {
 pub struct RestartPlan {
     pub items: Vec<RestartItem>,
     pub skipped: Vec<Skipped>,
+    /// What the cluster's admission chain answered for each template (a `dryRun=All` create),
+    /// when asked: the preflight that refuses a restart which would not reach the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionPreflight>,
 }
 
 impl RestartPlan {
+    /// Workloads the admission check says would not reach their target.
+    pub fn refused_by_admission(&self) -> usize {
+        self.admission.as_ref().map_or(0, |a| a.refused().count())
+    }
+
     /// Drift this run cannot remove: the user must act (resume, delete pods, recreate).
     pub fn leaves_work(&self) -> bool {
         self.skipped.iter().any(|s| s.reason.needs_user())
@@ -181,5 +191,9 @@ pub fn plan_restart(
         }
     }
     items.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
-    RestartPlan { items, skipped }
+    RestartPlan {
+        items,
+        skipped,
+        admission: None,
+    }
 }

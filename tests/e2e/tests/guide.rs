@@ -498,9 +498,9 @@ fn step5_prune_removes_the_old_revision(c: &Cluster) {
     assert_eq!(revs, [NEW_REV]);
 }
 
-/// With the new revision's injector refusing every pod (its istiod "down"), the first rollout
-/// cannot finish: rev-restart stops there, says how to roll back, and leaves the other workloads
-/// alone. Once injection works again, the normal restart step below resumes the job.
+/// With the new revision's injector refusing every pod (its istiod "down"), the admission
+/// preflight refuses the run up front; past it, the first rollout cannot finish: rev-restart
+/// stops there, says how to roll back, and leaves the other workloads alone. Once injection works again, the normal restart step below resumes the job.
 fn step3_restart_stops_at_the_first_failure_with_the_undo_command(c: &Cluster) {
     let revisions_file = c.state.join("injector-revisions");
     let original = std::fs::read_to_string(&revisions_file).expect("injector revisions");
@@ -512,9 +512,37 @@ fn step3_restart_stops_at_the_first_failure_with_the_undo_command(c: &Cluster) {
     std::fs::write(&revisions_file, without_new).expect("write injector revisions");
     let generations_before = generations(c);
 
+    // Asked first, the cluster says no: a dryRun=All create of each template goes through the
+    // real webhooks, the refusal is named, and nothing is restarted.
+    let refused = c.plugin("rev-restart", &["bookinfo", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", show(&refused));
+    let plan = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        plan.contains(
+            "The cluster's admission chain (a dryRun=All create of each template) refuses"
+        ),
+        "{}",
+        show(&refused)
+    );
+    assert!(
+        plan.contains("deployment/details-v1 in bookinfo"),
+        "{}",
+        show(&refused)
+    );
+    assert_eq!(generations(c), generations_before, "nothing restarted");
+
+    // Past the check (--no-admission-check), the first rollout cannot finish: it stops there.
     let out = c.plugin(
         "rev-restart",
-        &["bookinfo", "--yes", "--timeout", "8s", "-o", "json"],
+        &[
+            "bookinfo",
+            "--yes",
+            "--timeout",
+            "8s",
+            "-o",
+            "json",
+            "--no-admission-check",
+        ],
     );
     std::fs::write(&revisions_file, &original).expect("restore injector revisions");
 
