@@ -7,9 +7,11 @@
 pub mod analysis;
 pub mod cli;
 pub mod client;
+pub mod completion;
 pub mod error;
 pub mod exec;
 pub mod flags;
+pub mod meta;
 pub mod output;
 pub mod plan;
 pub mod revision;

@@ -53,7 +53,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = rev_shared::meta::parse::<Cli>();
     rev_shared::cli::run(run(cli))
 }
 

@@ -58,7 +58,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    rev_shared::cli::run(run(Cli::parse()))
+    rev_shared::cli::run(run(rev_shared::meta::parse::<Cli>()))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, RevError> {

@@ -78,7 +78,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    rev_shared::cli::run(run(Cli::parse()))
+    rev_shared::cli::run(run(rev_shared::meta::parse::<Cli>()))
 }
 
 /// Human output goes to stdout; with -o json|yaml|name the document owns stdout and the plan

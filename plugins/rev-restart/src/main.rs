@@ -102,7 +102,7 @@ fn parse_kind(input: &str) -> Result<WorkloadKind, String> {
 }
 
 fn main() -> ExitCode {
-    rev_shared::cli::run(run(Cli::parse()))
+    rev_shared::cli::run(run(rev_shared::meta::parse::<Cli>()))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, RevError> {
