@@ -11,6 +11,8 @@
 #   --prebuilt DIR package the executables already in DIR for linux/amd64 instead of building
 #                  (the krew e2e packs the host build this way; nothing is compiled)
 #   --update-index also copy the rendered manifests into krew-manifests/plugins/ (make dist)
+#   --manifests-only render the manifests with placeholder sha256 (all zeros), building nothing:
+#                  for a template edit between releases; make dist writes the real values
 #
 # Env: REV_RELEASE_REPO=owner/repo for the URIs and homepage (default: Cargo.toml's repository);
 # SOURCE_DATE_EPOCH (default: the commit's time) fixes build dates and archive timestamps, so the
@@ -23,13 +25,14 @@ ROOT="$(cd "$RELEASE_DIR/.." && pwd)"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-platforms="$PLATFORMS" out="$ROOT/dist" prebuilt="" update_index=0
+platforms="$PLATFORMS" out="$ROOT/dist" prebuilt="" update_index=0 manifests_only=0
 while (($#)); do
     case "$1" in
         --platforms) platforms="$2"; shift 2 ;;
         --out) out="$(realpath -m "$2")"; shift 2 ;;
         --prebuilt) prebuilt="$(realpath "$2")"; platforms="linux/amd64"; shift 2 ;;
         --update-index) update_index=1; shift ;;
+        --manifests-only) manifests_only=1; shift ;;
         *) die "unknown argument $1 (see the header of $0)" ;;
     esac
 done
@@ -58,6 +61,16 @@ rm -rf "$out"; mkdir -p "$out/krew-manifests/plugins"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 T0=$(date +%s)
 
+if ((manifests_only)); then
+    for platform in $platforms; do
+        os="${platform%/*}" arch="${platform#*/}" kind="tar.gz"; [[ "$os" == windows ]] && kind="zip"
+        for p in "${plugins[@]}"; do
+            echo "$(printf '0%.0s' {1..64})  ${p}_${version}_${os}_${arch}.$kind"
+        done
+    done >"$out/checksums.txt"
+fi
+
+if ((!manifests_only)); then
 # --- build ------------------------------------------------------------------------------------
 # bins/<os>_<arch>/ holds each platform's executables.
 for platform in $platforms; do
@@ -113,6 +126,8 @@ for platform in $platforms; do
     done
 done
 (cd "$out" && shopt -s nullglob && sha256sum -- *.tar.gz *.zip | sort -k2 >checksums.txt)
+
+fi
 
 # --- krew manifests -------------------------------------------------------------------------------
 for p in "${plugins[@]}"; do
