@@ -12,18 +12,36 @@ use std::time::{Duration, Instant};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, client::ClientBuilder};
 
-use crate::error::{RevError, error_chain};
+use crate::error::{Action, RevError};
 use crate::flags::ConnectionFlags;
 
-/// One cluster to talk to: the context it came from (for labelling multi-cluster output) and
-/// its resolved configuration.
-pub struct ClusterConnection {
+/// One cluster to talk to: the context it came from (for labelling multi-cluster output), its
+/// client, and the server URL that errors name.
+#[derive(Clone)]
+pub struct Cluster {
     /// The kubeconfig context name, or the server URL when none applies.
     pub name: String,
     pub client: Client,
     /// Namespace from -n, else the context's namespace, else `default`.
     pub namespace: String,
     pub server: String,
+}
+
+impl Cluster {
+    /// A cluster reached through an already built client (tests: a mocked API).
+    pub fn from_client(client: Client, server: &str) -> Self {
+        Self {
+            name: server.to_string(),
+            client,
+            namespace: "default".into(),
+            server: server.to_string(),
+        }
+    }
+
+    /// Turns a kube error of `action` into the suite's error, naming this cluster's server.
+    pub fn error(&self, action: Action) -> impl FnOnce(kube::Error) -> RevError + '_ {
+        move |source| RevError::api(&self.server, action, source)
+    }
 }
 
 /// Reads the kubeconfig the flags point at: --kubeconfig, else $KUBECONFIG (merged), else
@@ -34,7 +52,8 @@ pub fn read_kubeconfig(flags: &ConnectionFlags) -> Result<Kubeconfig, RevError> 
         None => Kubeconfig::read(),
     };
     result.map_err(|e| RevError::Kubeconfig {
-        message: error_chain(&e),
+        message: "cannot read the file".into(),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -45,6 +64,45 @@ pub fn all_contexts(flags: &ConnectionFlags) -> Result<Vec<String>, RevError> {
         .into_iter()
         .map(|c| c.name)
         .collect())
+}
+
+/// The namespace commands default to, as kubectl picks it: `-n`, else the current context's
+/// namespace, else `default`. A dump has no context: `default` unless `-n` says otherwise.
+pub fn current_namespace(
+    flags: &ConnectionFlags,
+    dumps: &crate::flags::DumpFlags,
+) -> Result<String, RevError> {
+    if let Some(ns) = &flags.namespace {
+        return Ok(ns.clone());
+    }
+    if !dumps.from_file.is_empty() {
+        return Ok("default".into());
+    }
+    let kubeconfig = match read_kubeconfig(flags) {
+        Ok(kubeconfig) => kubeconfig,
+        // As `resolve_config` connects: --server alone, or the pod's service account.
+        Err(err) if flags.kubeconfig.is_none() => {
+            if flags.server.is_some() {
+                return Ok("default".into());
+            }
+            return Config::incluster()
+                .map(|config| config.default_namespace)
+                .map_err(|_| err);
+        }
+        Err(err) => return Err(err),
+    };
+    let context = flags
+        .contexts
+        .first()
+        .cloned()
+        .or(kubeconfig.current_context.clone());
+    Ok(kubeconfig
+        .contexts
+        .iter()
+        .find(|c| Some(&c.name) == context.as_ref())
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.namespace.clone())
+        .unwrap_or_else(|| "default".into()))
 }
 
 /// Resolves a `Config` for one context (or the current one).
@@ -76,7 +134,8 @@ pub async fn resolve_config(
             Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| RevError::Kubeconfig {
-                    message: error_chain(&e),
+                    message: "cannot use the selected context".into(),
+                    source: Some(Box::new(e)),
                 })?
         }
         // Like kubectl: --server alone is enough, and inside a pod the service account is.
@@ -97,7 +156,8 @@ pub async fn resolve_config(
 
 fn parse_server(server: &str) -> Result<http::Uri, RevError> {
     server.parse().map_err(|e| RevError::Kubeconfig {
-        message: format!("--server {server:?} is not a URL: {e}"),
+        message: format!("--server {server:?} is not a URL"),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -126,12 +186,14 @@ pub fn apply_overrides(config: &mut Config, flags: &ConnectionFlags) -> Result<(
     }
     if let Some(ca) = &flags.certificate_authority {
         let pem = std::fs::read(ca).map_err(|e| RevError::Kubeconfig {
-            message: format!("cannot read --certificate-authority {}: {e}", ca.display()),
+            message: format!("cannot read --certificate-authority {}", ca.display()),
+            source: Some(Box::new(e)),
         })?;
         config.root_cert =
             Some(
                 pem_to_der_certs(&pem).map_err(|message| RevError::Kubeconfig {
                     message: format!("--certificate-authority {}: {message}", ca.display()),
+                    source: None,
                 })?,
             );
     }
@@ -150,9 +212,11 @@ pub fn apply_overrides(config: &mut Config, flags: &ConnectionFlags) -> Result<(
     if let Some(uid) = &flags.as_uid {
         config.auth_info.impersonate_uid = Some(uid.clone());
     }
+    // --request-timeout bounds connecting and sending here; waiting for an answer is bounded per
+    // request by `RequestTimeoutLayer`, which lets watches run (kubectl's rollout status with the
+    // same flag waits as long as the rollout takes).
     if let Some(timeout) = flags.request_timeout.filter(|t| !t.is_zero()) {
         config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
     }
     Ok(())
@@ -184,17 +248,87 @@ fn pem_to_der_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
-/// Builds a client for a resolved config, logging requests at `-v 6` and above.
-pub fn build_client(config: Config, verbosity: u8) -> Result<Client, RevError> {
+/// Builds a client for a resolved config: `--request-timeout` bounds each request but watches,
+/// and requests are logged at `-v 6` and above.
+pub fn build_client(
+    config: Config,
+    verbosity: u8,
+    request_timeout: Option<Duration>,
+) -> Result<Client, RevError> {
     let server = config.cluster_url.to_string();
     let builder = ClientBuilder::try_from(config).map_err(|e| RevError::Kubeconfig {
-        message: format!("cannot build a client for {server}: {}", error_chain(&e)),
+        message: format!("cannot build a client for {server}"),
+        source: Some(Box::new(e)),
     })?;
     Ok(builder
+        .with_layer(&RequestTimeoutLayer {
+            timeout: request_timeout.filter(|t| !t.is_zero()),
+        })
         .with_layer(&RequestLogLayer {
             enabled: verbosity >= 6,
         })
         .build())
+}
+
+/// `--request-timeout` for one request: how long to wait for the API server's answer. A watch
+/// (`watch=true`) is exempt: it is meant to stay open.
+#[derive(Clone, Copy)]
+pub struct RequestTimeoutLayer {
+    timeout: Option<Duration>,
+}
+
+impl<S> tower::Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestTimeout {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequestTimeout<S> {
+    inner: S,
+    timeout: Option<Duration>,
+}
+
+/// The error a timed-out request ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within --request-timeout ({0:?})")]
+pub struct RequestTimedOut(Duration);
+
+impl<S, ReqBody> tower::Service<http::Request<ReqBody>> for RequestTimeout<S>
+where
+    S: tower::Service<http::Request<ReqBody>>,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError>,
+{
+    type Response = S::Response;
+    type Error = tower::BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, tower::BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let is_watch = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "watch=true"));
+        let timeout = self.timeout.filter(|_| !is_watch);
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            match timeout {
+                None => fut.await.map_err(Into::into),
+                Some(limit) => match tokio::time::timeout(limit, fut).await {
+                    Ok(result) => result.map_err(Into::into),
+                    Err(_) => Err(Box::new(RequestTimedOut(limit)) as tower::BoxError),
+                },
+            }
+        })
+    }
 }
 
 /// Connects to every cluster the flags name: each `--context`, or the current context.
@@ -202,7 +336,7 @@ pub async fn connect_all(
     flags: &ConnectionFlags,
     contexts: &[String],
     verbosity: u8,
-) -> Result<Vec<ClusterConnection>, RevError> {
+) -> Result<Vec<Cluster>, RevError> {
     let mut out = Vec::new();
     if contexts.is_empty() {
         out.push(connect_one(flags, None, verbosity).await?);
@@ -215,10 +349,7 @@ pub async fn connect_all(
 }
 
 /// Connects to one cluster; plugins that act on a single cluster refuse several --context.
-pub async fn connect(
-    flags: &ConnectionFlags,
-    verbosity: u8,
-) -> Result<ClusterConnection, RevError> {
+pub async fn connect(flags: &ConnectionFlags, verbosity: u8) -> Result<Cluster, RevError> {
     if flags.contexts.len() > 1 {
         return Err(RevError::Usage(
             "this command acts on one cluster: give --context once".into(),
@@ -231,7 +362,7 @@ async fn connect_one(
     flags: &ConnectionFlags,
     context: Option<&str>,
     verbosity: u8,
-) -> Result<ClusterConnection, RevError> {
+) -> Result<Cluster, RevError> {
     let config = resolve_config(flags, context).await?;
     let namespace = config.default_namespace.clone();
     let server = config.cluster_url.to_string();
@@ -242,8 +373,8 @@ async fn connect_one(
             .and_then(|kc| kc.current_context)
             .unwrap_or_else(|| server.clone()),
     };
-    let client = build_client(config, verbosity)?;
-    Ok(ClusterConnection {
+    let client = build_client(config, verbosity, flags.request_timeout)?;
+    Ok(Cluster {
         name,
         client,
         namespace,
@@ -401,7 +532,50 @@ contexts:
         assert_eq!(config.auth_info.impersonate_uid.as_deref(), Some("1234"));
         assert!(config.accept_invalid_certs);
         assert_eq!(config.tls_server_name.as_deref(), Some("kubernetes"));
-        assert_eq!(config.read_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(config.connect_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(
+            config.read_timeout, None,
+            "a read timeout would cut watches; RequestTimeoutLayer bounds each request instead"
+        );
+    }
+
+    /// An inner service that answers after `delay` (tokio's paused clock makes it instant).
+    #[derive(Clone)]
+    struct SlowApi(Duration);
+
+    impl tower::Service<http::Request<()>> for SlowApi {
+        type Response = &'static str;
+        type Error = tower::BoxError;
+        type Future = Pin<Box<dyn Future<Output = Result<&'static str, tower::BoxError>> + Send>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            let delay = self.0;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Ok("answered")
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn request_timeout_bounds_requests_but_not_watches() {
+        use tower::{Layer, Service};
+        let layer = RequestTimeoutLayer {
+            timeout: Some(Duration::from_secs(5)),
+        };
+        let mut api = layer.layer(SlowApi(Duration::from_secs(60)));
+        let get = http::Request::get("/apis/apps/v1/namespaces/a/deployments/x")
+            .body(())
+            .unwrap();
+        let err = api.call(get).await.unwrap_err();
+        assert!(err.to_string().contains("--request-timeout"), "{err}");
+        let watch =
+            http::Request::get("/apis/apps/v1/namespaces/a/deployments?watch=true&fieldSelector=x")
+                .body(())
+                .unwrap();
+        assert_eq!(api.call(watch).await.unwrap(), "answered");
     }
 
     #[tokio::test]

@@ -76,6 +76,15 @@ pub struct ConnectionFlags {
     pub request_timeout: Option<Duration>,
 }
 
+/// Saved `kubectl get … -o yaml|json` dumps to read instead of a live cluster.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DumpFlags {
+    /// Read saved `kubectl get … -o yaml|json` dumps instead of a cluster (repeatable: the files
+    /// are read as one cluster); mutating commands then only plan (--dry-run=client)
+    #[arg(long, value_name = "DUMP")]
+    pub from_file: Vec<PathBuf>,
+}
+
 /// Namespace scope flags for reading commands.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ScopeFlags {
@@ -88,9 +97,12 @@ pub struct ScopeFlags {
     pub selector: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `-o` of the read-only inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {
     /// kubectl-style tables (the default)
+    #[default]
+    #[value(skip)]
     Table,
     /// Tables with more columns
     Wide,
@@ -102,9 +114,9 @@ pub enum OutputFormat {
     Name,
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Copy, Default)]
 pub struct OutputFlags {
-    /// Output format
+    /// Output format: wide, json, yaml or name (default: tables)
     #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
 
@@ -115,7 +127,39 @@ pub struct OutputFlags {
 
 impl OutputFlags {
     pub fn format(&self) -> OutputFormat {
-        self.output.unwrap_or(OutputFormat::Table)
+        self.output.unwrap_or_default()
+    }
+}
+
+/// `-o` of the mutating commands: their plan and report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ResultFormat {
+    /// The plan and the report as text (the default)
+    #[default]
+    #[value(skip)]
+    Table,
+    /// The versioned JSON report (the plan, with --dry-run=client); text goes to stderr
+    Json,
+    /// The same document as YAML
+    Yaml,
+    /// kind/name of each object changed (or, with --dry-run=client, to change)
+    Name,
+}
+
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct MutationOutput {
+    /// Output format: json, yaml or name (default: text)
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    pub output: Option<ResultFormat>,
+
+    /// Do not print table headers
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+impl MutationOutput {
+    pub fn format(&self) -> ResultFormat {
+        self.output.unwrap_or_default()
     }
 }
 
@@ -165,6 +209,9 @@ pub struct MutationFlags {
     /// none, client (plan only) or server (sent with dryRun=All)
     #[arg(long, value_enum, value_name = "MODE", default_value = "none", num_args = 0..=1, default_missing_value = "client")]
     pub dry_run: DryRun,
+
+    #[command(flatten)]
+    pub output: MutationOutput,
 }
 
 /// kubectl's duration syntax for --request-timeout: a bare number is seconds, otherwise Go

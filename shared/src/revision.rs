@@ -24,7 +24,7 @@ impl RevisionName {
         let problem = dns_label_problem(input);
         match problem {
             None => Ok(Self(input.to_string())),
-            Some(why) => Err(RevError::InvalidRevision {
+            Some(why) => Err(RevError::InvalidName {
                 input: input.to_string(),
                 why,
             }),
@@ -156,8 +156,11 @@ pub enum SkipVerdict {
     Fine,
     /// Two minors forward: supported for canary upgrades, but the guide asks for one at a time.
     Warn,
-    /// More than two minors forward, a different major, or a downgrade of the control plane
-    /// below its proxies: refused without an explicit override.
+    /// Back to an older minor of the same major: a rollback, the canary upgrade's normal exit
+    /// (the proxies move back with their namespace, so none is ahead of its control plane).
+    Back,
+    /// More than two minors forward, or a different major: refused without an explicit
+    /// override.
     Refuse,
 }
 
@@ -166,7 +169,7 @@ pub fn skip_verdict(from: (u64, u64), to: (u64, u64)) -> SkipVerdict {
         return SkipVerdict::Refuse;
     }
     match to.1.cmp(&from.1) {
-        Ordering::Less => SkipVerdict::Refuse,
+        Ordering::Less => SkipVerdict::Back,
         Ordering::Equal => SkipVerdict::Fine,
         Ordering::Greater => match to.1 - from.1 {
             1 => SkipVerdict::Fine,
@@ -248,7 +251,7 @@ mod tests {
         assert_eq!(skip_verdict((1, 20), (1, 20)), SkipVerdict::Fine);
         assert_eq!(skip_verdict((1, 18), (1, 20)), SkipVerdict::Warn);
         assert_eq!(skip_verdict((1, 17), (1, 20)), SkipVerdict::Refuse);
-        assert_eq!(skip_verdict((1, 20), (1, 19)), SkipVerdict::Refuse);
+        assert_eq!(skip_verdict((1, 20), (1, 19)), SkipVerdict::Back);
         assert_eq!(skip_verdict((1, 20), (2, 0)), SkipVerdict::Refuse);
     }
 

@@ -235,9 +235,12 @@ EOF
     # line from this file to play "that istiod is gone" (pods of that revision are then denied).
     printf '%s=%s/proxyv2:%s\n' "$OLD_REV" "$ISTIO_HUB" "$OLD_TAG" "$NEW_REV" "$ISTIO_HUB" "$NEW_TAG" \
         >"$STATE_DIR/injector-revisions"
+    # Like istiod, it reads each revision's istio-sidecar-injector-<rev> ConfigMap (policy,
+    # never/alwaysInjectSelector) from the API server, once that is up.
     start rev-test-injector "$INJECTOR_BIN" --listen "127.0.0.1:$INJECTOR_PORT" \
         --tls-cert "$PKI/injector.crt" --tls-key "$PKI/injector.key" \
-        --revisions-file "$STATE_DIR/injector-revisions"
+        --revisions-file "$STATE_DIR/injector-revisions" \
+        --kubeconfig "$STATE_DIR/admin.kubeconfig"
 
     wait_for "etcd" 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
     log "etcd ready in $(since "$t0")"

@@ -55,7 +55,10 @@ fn after_step_3_dump() -> PathBuf {
         text.push_str(&serde_json::to_string(&secret).unwrap());
         text.push('\n');
     }
-    let path = std::env::temp_dir().join(format!("rev-prune-cli-{}.yaml", std::process::id()));
+    // One file per call: the tests of this binary run in parallel and each removes its own.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("rev-prune-cli-{}-{n}.yaml", std::process::id()));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -73,10 +76,7 @@ fn plan_after_step_3_lists_releases_in_order_with_kept_objects() {
     let out = prune(&["1-19", "--from-file", &dump.display().to_string()]);
     let _ = std::fs::remove_file(&dump);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stderr(&out),
-        "dry run (client, from file): nothing was sent\n"
-    );
+    assert_eq!(stderr(&out), "dry run (client): nothing was sent\n");
     insta::assert_snapshot!(stdout(&out));
 }
 
@@ -94,7 +94,8 @@ fn refusal_mid_upgrade_lists_every_blocker_with_its_fix() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
         stderr(&out),
-        "error: refused: 3 blocker(s) listed above; nothing was deleted\n"
+        "error: refused: 3 preflight check(s) failed (listed above); nothing was changed\n  \
+         hint: fix them (each lists its fix), or re-run with --force to override\n"
     );
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
     insta::with_settings!({filters => vec![(root, "[fixtures]")]}, {
@@ -119,12 +120,30 @@ fn pruning_the_revision_namespaces_use_is_refused() {
 }
 
 #[test]
-fn unknown_revision_is_an_error_naming_the_installed_ones() {
+fn a_revision_with_nothing_left_is_nothing_to_do_naming_the_installed_ones() {
+    // Re-running a prune that succeeded (or naming a revision never installed) changes nothing
+    // and says what is installed: exit 0, as for any removal already done.
     let dump = after_step_3_dump();
     let out = prune(&["1-17", "--from-file", &dump.display().to_string()]);
     let _ = std::fs::remove_file(&dump);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn pruning_a_tag_is_an_error_naming_its_revision() {
+    let out = prune(&[
+        "prod",
+        "--from-file",
+        &fixture("control-plane-1-19-and-1-20.yaml")
+            .display()
+            .to_string(),
+        "--from-file",
+        &fixture("revision-tags.yaml").display().to_string(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    insta::assert_snapshot!(stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("revision tag pointing at"), "{err}");
 }
 
 #[test]

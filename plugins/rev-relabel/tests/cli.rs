@@ -39,6 +39,10 @@ fn usage_errors_say_what_to_type_and_exit_2() {
 #[test]
 fn malformed_revision_is_refused_before_any_connection() {
     let out = relabel(&["bookinfo", "1.20"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed name is a usage error"
+    );
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr));
 }

@@ -7,21 +7,18 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use rev_shared::RevError;
-use rev_shared::analysis::analyze;
-use rev_shared::client::connect;
-use rev_shared::exec::restart::{RestartOptions, RestartResult, StopFlag, run_plan};
+use rev_shared::client::current_namespace;
+use rev_shared::command::restart::Restart;
+use rev_shared::driver::drive;
+use rev_shared::exec::restart::RestartOptions;
 use rev_shared::flags::{
-    ConnectionFlags, DryRun, MutationFlags, OutputFlags, OutputFormat, VerbosityFlags,
-    parse_kubectl_duration,
+    ConnectionFlags, DumpFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration,
 };
-use rev_shared::output::progress::RestartBar;
-use rev_shared::output::prompt::confirm;
-use rev_shared::output::restart::{API_VERSION, RestartReport, render_plan, render_summary};
-use rev_shared::output::{to_json, to_yaml};
+use rev_shared::output::io::Io;
 use rev_shared::plan::restart::{RestartRequest, plan_restart};
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::WorkloadKind;
-use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, read_snapshot};
+use rev_shared::view::{ClusterView, Extras, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OnDelete {
@@ -39,7 +36,7 @@ enum OnDelete {
     version
 )]
 #[command(
-    after_help = "Examples:\n  kubectl rev-restart -n bookinfo --dry-run=client\n  kubectl rev-restart bookinfo reviews --yes\n  kubectl rev-restart -A --kind deployment -o json --yes\n\nCtrl-C once: finish the current workload, print the summary, exit 130; twice: stop now.\nExit codes: 0 done or nothing to do, 1 a workload failed or refused, 2 usage, 130 interrupted."
+    after_help = "Examples:\n  kubectl rev-restart -n bookinfo --dry-run=client\n  kubectl rev-restart bookinfo reviews --yes\n  kubectl rev-restart -A --kind deployment -o json --yes\n\nCtrl-C once: finish the current workload, print the summary, exit 130; twice: stop now.\nExit codes: 0 done or nothing to do, 1 a workload failed or refused, 2 usage, 4 drift remains that needs you (paused, OnDelete, bare pods), 130 interrupted."
 )]
 struct Cli {
     /// Namespaces to restart in (default: -n, else the context's namespace)
@@ -59,8 +56,8 @@ struct Cli {
     kind: Vec<WorkloadKind>,
 
     /// Only workloads whose labels match
-    #[arg(short = 'l', long, value_name = "SELECTOR")]
-    selector: Option<String>,
+    #[arg(short = 'l', long, value_name = "SELECTOR", value_parser = Selector::parse)]
+    selector: Option<Selector>,
 
     /// How many workloads may roll at once
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
@@ -87,9 +84,9 @@ struct Cli {
     field_manager: String,
 
     #[command(flatten)]
-    mutation: MutationFlags,
+    dumps: DumpFlags,
     #[command(flatten)]
-    output: OutputFlags,
+    mutation: MutationFlags,
     #[command(flatten)]
     connection: ConnectionFlags,
     #[command(flatten)]
@@ -102,132 +99,45 @@ fn parse_kind(input: &str) -> Result<WorkloadKind, String> {
 }
 
 fn main() -> ExitCode {
-    rev_shared::cli::run(run(rev_shared::meta::parse::<Cli>()))
+    rev_shared::cli::run(run)
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, RevError> {
-    let machine = matches!(cli.output.format(), OutputFormat::Json | OutputFormat::Yaml);
-    let selector = cli.selector.as_deref().map(Selector::parse).transpose()?;
-    let conn = connect(&cli.connection, cli.verbosity.level).await?;
-    let namespaces = if cli.all_namespaces {
-        None
-    } else if !cli.namespaces.is_empty() {
-        Some(cli.namespaces.clone())
-    } else {
-        Some(vec![conn.namespace.clone()])
+async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
+    let namespaces = match (cli.all_namespaces, cli.namespaces.is_empty()) {
+        (true, _) => None,
+        (false, false) => Some(cli.namespaces.clone()),
+        (false, true) => Some(vec![current_namespace(&cli.connection, &cli.dumps)?]),
     };
-    let scope = namespaces
-        .clone()
-        .map_or(NamespaceScope::All, NamespaceScope::Only);
-    let snapshot = read_snapshot(&conn.client, &scope, &ReadCounter::default())
-        .await
-        .map_err(|e| e.with_server(&conn.server))?;
-    let analysis = analyze(&snapshot);
+    let scope = namespaces.clone().map_or(Scope::All, Scope::Named);
+    let (level, extras) = (cli.verbosity.level, Extras::default());
+    let view = ClusterView::for_command(
+        &cli.connection,
+        level,
+        &cli.dumps,
+        &mut cli.mutation,
+        &scope,
+        extras,
+    )
+    .await?;
     let request = RestartRequest {
         namespaces,
         all: cli.all,
         kinds: cli.kind.clone(),
-        selector,
+        selector: cli.selector.clone(),
         delete_ondelete_pods: cli.ondelete == OnDelete::DeletePods,
     };
-    let plan = plan_restart(&snapshot, &analysis, &request);
-    let plan_text = render_plan(&plan);
-    if machine {
-        eprint!("{plan_text}");
-    } else {
-        print!("{plan_text}");
-    }
-    if plan.items.is_empty() {
-        return report(&cli, &[], machine).map(|_| ExitCode::SUCCESS);
-    }
-    if cli.mutation.dry_run == DryRun::Client {
-        eprintln!("dry run (client): nothing was sent");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if cli.mutation.dry_run == DryRun::None {
-        confirm(
-            &format!(
-                "Restart {} workload(s), {} at a time?",
-                plan.items.len(),
-                cli.max_parallel
-            ),
-            cli.mutation.yes,
-        )?;
-    }
-
-    let stop = StopFlag::default();
-    let ctrl_c = stop.clone();
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if ctrl_c.request() >= 2 {
-                eprintln!(
-                    "\ninterrupted again: stopping now (the workload being restarted keeps rolling by itself)"
-                );
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupt: finishing the current workload, then stopping (Ctrl-C again to stop now)"
-            );
-        }
-    });
-    let options = RestartOptions {
-        field_manager: cli.field_manager.clone(),
-        dry_run: cli.mutation.dry_run,
-        timeout: cli.timeout,
-        pause: cli.pause,
+    let command = Restart {
+        cluster: view.cluster.as_ref(),
+        plan: plan_restart(&view.snapshot, &view.analysis, &request),
+        control_plane: view.analysis.control_plane.clone(),
+        options: RestartOptions {
+            field_manager: cli.field_manager.clone(),
+            dry_run: cli.mutation.dry_run,
+            timeout: cli.timeout,
+            pause: cli.pause,
+            max_parallel: usize::from(cli.max_parallel),
+            continue_on_error: cli.continue_on_error,
+        },
     };
-    let bar = RestartBar::new(plan.items.len());
-    let outcomes = run_plan(
-        &conn.client,
-        &plan.items,
-        &analysis.control_plane,
-        &options,
-        usize::from(cli.max_parallel),
-        cli.continue_on_error,
-        &stop,
-        &bar,
-    )
-    .await;
-    bar.clear();
-    report(&cli, &outcomes, machine)?;
-
-    let failed = outcomes
-        .iter()
-        .filter(|o| {
-            !matches!(
-                o.result,
-                RestartResult::Restarted | RestartResult::ServerDryRun | RestartResult::NotRun
-            )
-        })
-        .count();
-    if stop.requested() {
-        return Err(RevError::Interrupted);
-    }
-    if failed > 0 {
-        return Err(RevError::Failed(format!(
-            "{failed} workload(s) failed (see above); re-run to resume: migrated workloads are no longer drifted"
-        )));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn report(
-    cli: &Cli,
-    outcomes: &[rev_shared::exec::restart::WorkloadOutcome],
-    machine: bool,
-) -> Result<(), RevError> {
-    let dry_run = cli.mutation.dry_run.as_str();
-    let doc = RestartReport {
-        api_version: API_VERSION,
-        kind: "RestartResult",
-        dry_run,
-        workloads: outcomes.to_vec(),
-    };
-    match cli.output.format() {
-        OutputFormat::Json => print!("{}", to_json(&doc)?),
-        OutputFormat::Yaml => print!("{}", to_yaml(&doc)?),
-        _ if !machine && !outcomes.is_empty() => print!("{}", render_summary(outcomes)),
-        _ => {}
-    }
-    Ok(())
+    drive(&command, &cli.mutation, io).await
 }

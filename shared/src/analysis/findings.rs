@@ -97,9 +97,14 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         Severity::Error,
         "istiod has no ready replica: injection and config for its revision fail",
     ),
+    (
+        "analysis-disagrees-with-admission",
+        Severity::Error,
+        "a dry-run create of the workload's pod template (the cluster's real admission chain) gives another sidecar than the analysis expects",
+    ),
 ];
 
-fn finding(
+pub(super) fn finding(
     code: &'static str,
     severity: Severity,
     subject: String,
@@ -255,12 +260,16 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
         .iter()
         .filter_map(|n| n.effective.revision.as_deref())
         .collect();
+    let namespace_revision: BTreeMap<&str, Option<&str>> = analysis
+        .namespaces
+        .iter()
+        .map(|n| (n.name.as_str(), n.effective.revision.as_deref()))
+        .collect();
     for c in &analysis.pinned_config {
-        let ns_revision = analysis
-            .namespaces
-            .iter()
-            .find(|n| n.name == c.namespace)
-            .and_then(|n| n.effective.revision.as_deref());
+        let ns_revision = namespace_revision
+            .get(c.namespace.as_str())
+            .copied()
+            .flatten();
         let resolved = cp.resolve(&c.revision);
         let pinned = resolved.revision().unwrap_or(&c.revision);
         let departing = match ns_revision {
@@ -347,11 +356,16 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
         }
     }
 
-    out.sort_by(|a, b| {
+    sort(&mut out);
+    out
+}
+
+/// Worst first, then by code and subject: the order every report shows.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then(a.code.cmp(b.code))
             .then(a.subject.cmp(&b.subject))
     });
-    out
 }

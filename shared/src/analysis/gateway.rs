@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use crate::snapshot::{Snapshot, WorkloadInfo, keys};
+use std::collections::BTreeMap;
+
+use crate::keys;
+use crate::snapshot::{ServiceInfo, Snapshot, WorkloadInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -20,6 +23,7 @@ pub struct GatewayInfo {
 
 /// A gateway's pods are injected with the `gateway` template; the chart marks the pod template
 /// so (and gives its proxy container the image `auto`). The Deployment may lack `istio.io/rev`.
+/// The one rule: the live reader uses it too, to keep gateways outside a `-n` scope.
 pub fn is_gateway(w: &WorkloadInfo) -> bool {
     w.template_annotations
         .get(keys::INJECT_TEMPLATES)
@@ -30,15 +34,19 @@ pub fn is_gateway(w: &WorkloadInfo) -> bool {
 }
 
 pub fn gateways(snapshot: &Snapshot) -> Vec<GatewayInfo> {
+    let services: BTreeMap<(&str, &str), &ServiceInfo> = snapshot
+        .services
+        .iter()
+        .map(|s| ((s.namespace.as_str(), s.name.as_str()), s))
+        .collect();
     snapshot
         .workloads
         .iter()
         .filter(|w| is_gateway(w))
         .map(|w| {
-            let service = snapshot
-                .services
-                .iter()
-                .find(|s| s.namespace == w.namespace && s.name == w.name);
+            let service = services
+                .get(&(w.namespace.as_str(), w.name.as_str()))
+                .copied();
             GatewayInfo {
                 namespace: w.namespace.clone(),
                 name: w.name.clone(),

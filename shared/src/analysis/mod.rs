@@ -1,12 +1,15 @@
 //! Pure analysis of a snapshot: revisions, effective revisions, sidecar revisions, drift,
 //! gateways, pinned config and findings. No I/O: everything here is tested on fixtures.
 
+pub mod admission;
 pub mod findings;
 pub mod gateway;
 pub mod injection;
+pub mod injector;
 pub mod revisions;
 pub mod rollout;
 pub mod sidecar;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 
@@ -14,11 +17,14 @@ use serde::Serialize;
 
 pub use findings::{Finding, Severity};
 pub use gateway::GatewayInfo;
-pub use injection::{EffectiveRevision, InjectionMode};
+pub use injection::{EffectiveRevision, InjectionMode, InjectionModel, NamespaceLabels};
+pub use injector::{NoSidecar, PodFacts};
 pub use revisions::{ControlPlane, Resolution, RevisionInfo, TagInfo};
 pub use sidecar::{PodDrift, SidecarRevision};
+pub use webhooks::WebhookRef;
 
-use crate::snapshot::{OwnerRef, PodInfo, Snapshot, WorkloadInfo, WorkloadKind, keys};
+use crate::keys;
+use crate::snapshot::{Labels, OwnerRef, PodInfo, Snapshot, WorkloadInfo, WorkloadKind};
 
 /// One namespace's place in the upgrade.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +37,8 @@ pub struct NamespaceStatus {
     /// Pods per sidecar revision (`none`, `unknown`, `?<tag>` for unidentified proxies).
     pub pods_by_revision: BTreeMap<String, usize>,
     pub pods_needing_restart: usize,
+    /// Pods in phase Succeeded or Failed: they run nothing and are left out of every count.
+    pub finished_pods: usize,
 }
 
 /// A pod with its sidecar and drift, and the workload that would restart it.
@@ -73,6 +81,9 @@ pub struct WorkloadStatus {
     pub name: String,
     /// The revision its pods would get now, from its namespace and pod template labels.
     pub expected: Option<String>,
+    /// Why its new pods would get no sidecar (a template opt-out, hostNetwork, …), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_sidecar: Option<NoSidecar>,
     pub pods_by_revision: BTreeMap<String, usize>,
     pub pods: usize,
     pub drifted_pods: usize,
@@ -108,6 +119,10 @@ pub struct Analysis {
     pub pods: Vec<PodStatus>,
     pub pinned_config: Vec<PinnedConfig>,
     pub findings: Vec<Finding>,
+    /// The webhooks and injector rules behind every `expected`, to evaluate other labels (a
+    /// relabel's) the same way.
+    #[serde(skip)]
+    pub injection: InjectionModel,
 }
 
 impl Analysis {
@@ -120,6 +135,30 @@ impl Analysis {
         self.pinned_config.retain(|c| keep(&c.namespace));
         self.findings
             .retain(|f| f.namespace.as_deref().is_none_or(&keep));
+    }
+}
+
+/// istiod or a gateway: Istio's own workloads, read even outside a `-n` scope and never
+/// restarted (one rule, shared with the live reader).
+pub fn is_control_plane_workload(w: &WorkloadInfo) -> bool {
+    revisions::is_istiod(w) || gateway::is_gateway(w)
+}
+
+/// What the injector reads of a pod.
+pub fn pod_facts(pod: &PodInfo) -> PodFacts<'_> {
+    PodFacts {
+        labels: &pod.labels,
+        inject_annotation: pod.inject_annotation.as_deref(),
+        host_network: pod.host_network,
+    }
+}
+
+/// What the injector reads of a workload's pod template.
+pub fn template_facts(w: &WorkloadInfo) -> PodFacts<'_> {
+    PodFacts {
+        labels: &w.template_labels,
+        inject_annotation: w.template_annotations.get(keys::INJECT).map(String::as_str),
+        host_network: w.host_network,
     }
 }
 
@@ -146,60 +185,110 @@ pub fn owning_workload(pod: &PodInfo, snapshot: &Snapshot) -> Option<WorkloadRef
 
 pub fn analyze(snapshot: &Snapshot) -> Analysis {
     let cp = ControlPlane::from_snapshot(snapshot);
+    let model = InjectionModel::new(snapshot, &cp);
 
-    let effective: BTreeMap<&str, EffectiveRevision> = snapshot
+    // Each namespace once: its labels as selectors see them and its effective revision.
+    let contexts: BTreeMap<&str, (NamespaceLabels, EffectiveRevision)> = snapshot
         .namespaces
         .iter()
-        .map(|ns| (ns.name.as_str(), injection::namespace_revision(ns, &cp)))
+        .map(|ns| {
+            let labels = NamespaceLabels::new(&ns.name, &ns.labels);
+            let effective = model.namespace_effective_revision(&labels);
+            (ns.name.as_str(), (labels, effective))
+        })
         .collect();
-    let unlabelled = EffectiveRevision {
-        mode: InjectionMode::PodLevel,
-        selector: None,
-        revision: None,
-        via_tag: None,
+    // A namespace the read could not see (RBAC) is judged as unlabelled.
+    let unseen = |name: &str| {
+        let labels = NamespaceLabels::new(name, &Labels::new());
+        let effective = model.namespace_effective_revision(&labels);
+        (labels, effective)
     };
-    let ns_effective = |ns: &str| effective.get(ns).unwrap_or(&unlabelled);
+
+    // What each workload's pod template gets: a restart recreates its pods from the template,
+    // so that (not the pod's own, possibly older, labels) is what its pods are judged against.
+    let context_of = |namespace: &str| match contexts.get(namespace) {
+        Some((labels, _)) => labels.clone(),
+        None => unseen(namespace).0,
+    };
+    let template_expected: BTreeMap<WorkloadRef, EffectiveRevision> = snapshot
+        .workloads
+        .iter()
+        .map(|w| {
+            let key = WorkloadRef {
+                kind: w.kind,
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+            };
+            let labels = context_of(&w.namespace);
+            (
+                key,
+                model.pod_expected_revision(&labels, &template_facts(w)),
+            )
+        })
+        .collect();
 
     let pods: Vec<PodStatus> = snapshot
         .pods
         .iter()
         .filter(|p| !p.terminating)
         .map(|pod| {
-            let ns = ns_effective(&pod.namespace);
-            let expected = injection::pod_expected_revision(ns, &pod.labels, &cp);
+            let workload = owning_workload(pod, snapshot);
+            let fallback;
+            let (labels, ns) = match contexts.get(pod.namespace.as_str()) {
+                Some(found) => found,
+                None => {
+                    fallback = unseen(&pod.namespace);
+                    &fallback
+                }
+            };
+            let own;
+            let expected = match workload.as_ref().and_then(|w| template_expected.get(w)) {
+                Some(from_template) => from_template,
+                None => {
+                    own = model.pod_expected_revision(labels, &pod_facts(pod));
+                    &own
+                }
+            };
             let sidecar = sidecar::sidecar_revision(&pod.sidecar, &cp);
             PodStatus {
                 namespace: pod.namespace.clone(),
                 name: pod.name.clone(),
-                drift: sidecar::pod_drift(&sidecar, &expected),
+                drift: sidecar::pod_drift(&sidecar, expected),
                 sidecar,
                 expected: expected.revision.clone(),
-                workload: owning_workload(pod, snapshot),
+                workload,
                 ignored_rev_label: injection::ignored_pod_rev_label(ns, &pod.labels)
                     .map(str::to_string),
             }
         })
         .collect();
 
+    // One pass over the pods, indexed by namespace.
+    let mut per_namespace: BTreeMap<&str, (BTreeMap<String, usize>, usize)> = BTreeMap::new();
+    for pod in &pods {
+        let (by_revision, needing_restart) = per_namespace.entry(&pod.namespace).or_default();
+        *by_revision.entry(pod.sidecar.key()).or_insert(0) += 1;
+        if pod.drift.needs_restart() {
+            *needing_restart += 1;
+        }
+    }
     let namespaces = snapshot
         .namespaces
         .iter()
         .map(|ns| {
-            let mut pods_by_revision = BTreeMap::new();
-            let mut pods_needing_restart = 0;
-            for pod in pods.iter().filter(|p| p.namespace == ns.name) {
-                *pods_by_revision.entry(pod.sidecar.key()).or_insert(0) += 1;
-                if pod.drift.needs_restart() {
-                    pods_needing_restart += 1;
-                }
-            }
+            let (pods_by_revision, pods_needing_restart) =
+                per_namespace.remove(ns.name.as_str()).unwrap_or_default();
             NamespaceStatus {
                 name: ns.name.clone(),
                 rev_label: ns.labels.get(keys::REV).cloned(),
                 injection_label: ns.labels.get(keys::INJECTION).cloned(),
-                effective: ns_effective(&ns.name).clone(),
+                effective: contexts
+                    .get(ns.name.as_str())
+                    .map(|(_, effective)| effective.clone())
+                    .unwrap_or_else(|| unseen(&ns.name).1),
                 pods_by_revision,
                 pods_needing_restart,
+                finished_pods: snapshot.finished_pods.get(&ns.name).copied().unwrap_or(0),
             }
         })
         .collect();
@@ -213,7 +302,15 @@ pub fn analyze(snapshot: &Snapshot) -> Analysis {
     let workloads = snapshot
         .workloads
         .iter()
-        .map(|w| workload_status(w, &pods_of, ns_effective(&w.namespace), &cp))
+        .filter_map(|w| {
+            let key = WorkloadRef {
+                kind: w.kind,
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+            };
+            let expected = template_expected.get(&key)?;
+            Some(workload_status(w, &pods_of, expected))
+        })
         .collect();
 
     let pinned_config = snapshot
@@ -236,16 +333,20 @@ pub fn analyze(snapshot: &Snapshot) -> Analysis {
         pods,
         pinned_config,
         findings: Vec::new(),
+        injection: model,
     };
     analysis.findings = findings::findings(&analysis);
+    analysis
+        .findings
+        .extend(admission::disagreements(&analysis, &snapshot.admission));
+    findings::sort(&mut analysis.findings);
     analysis
 }
 
 fn workload_status(
     w: &WorkloadInfo,
     pods_of: &BTreeMap<WorkloadRef, Vec<&PodStatus>>,
-    ns: &EffectiveRevision,
-    cp: &ControlPlane,
+    expected: &EffectiveRevision,
 ) -> WorkloadStatus {
     let key = WorkloadRef {
         kind: w.kind,
@@ -257,7 +358,6 @@ fn workload_status(
     for p in pods {
         *pods_by_revision.entry(p.sidecar.key()).or_insert(0) += 1;
     }
-    let expected = injection::pod_expected_revision(ns, &w.template_labels, cp);
     let exclusion = if revisions::is_istiod(w) {
         Some(RestartExclusion::ControlPlane)
     } else if gateway::is_gateway(w) {
@@ -270,6 +370,7 @@ fn workload_status(
         namespace: w.namespace.clone(),
         name: w.name.clone(),
         expected: expected.revision.clone(),
+        no_sidecar: expected.no_sidecar.clone(),
         injected: pods.iter().any(|p| p.sidecar.revision().is_some())
             || expected.revision.is_some(),
         pods: pods.len(),

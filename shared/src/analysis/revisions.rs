@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::keys;
 use crate::revision::{DEFAULT_REVISION, IstioVersion};
-use crate::snapshot::{Snapshot, WebhookConfigInfo, WorkloadInfo, WorkloadKind, keys};
+use crate::snapshot::{Snapshot, WebhookConfigInfo, WorkloadInfo, WorkloadKind};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -226,7 +227,7 @@ impl ControlPlane {
         let default_validator = snapshot
             .validating_webhooks
             .iter()
-            .find(|v| v.name == "istiod-default-validator")
+            .find(|v| v.name == keys::DEFAULT_VALIDATOR)
             .map(|v| {
                 let revision = v.labels.get(keys::REV).cloned().or_else(|| {
                     v.webhooks.iter().find_map(|w| {

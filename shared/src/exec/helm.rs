@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Client;
 use kube::api::{Api, ListParams, PostParams, Preconditions};
 
-use crate::error::RevError;
+use crate::client::Cluster;
+use crate::error::{Action, RevError};
 use crate::flags::{ConnectionFlags, DryRun};
 use crate::snapshot::helm::{decode_release_payload, encode_release_payload};
 
@@ -19,16 +19,16 @@ const RELEASE_TYPE: &str = "helm.sh/release.v1";
 
 /// Every record Secret of a release (history included), oldest first.
 pub async fn list_records(
-    client: &Client,
+    cluster: &Cluster,
     namespace: &str,
     release: &str,
 ) -> Result<Vec<Secret>, RevError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let api: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
     let params = ListParams::default().labels(&format!("owner=helm,name={release}"));
     let list = api
         .list(&params)
         .await
-        .map_err(|e| RevError::from_kube(e, "list", "secrets", &format!(" in {namespace}")))?;
+        .map_err(cluster.error(Action::new("list", "secrets").in_namespace(namespace)))?;
     let mut records: Vec<Secret> = list
         .items
         .into_iter()
@@ -61,7 +61,7 @@ fn record_status(secret: &Secret) -> Option<&str> {
 /// interrupted prune leaves the release visibly half-removed (`helm ls -a`), and a re-run
 /// finishes it. Replaced with its resourceVersion, so a concurrent Helm write wins.
 pub async fn mark_uninstalling(
-    client: &Client,
+    cluster: &Cluster,
     newest: &Secret,
     dry_run: DryRun,
 ) -> Result<(), RevError> {
@@ -74,15 +74,13 @@ pub async fn mark_uninstalling(
         .data
         .as_ref()
         .and_then(|d| d.get("release"))
-        .ok_or_else(|| {
-            RevError::Failed(format!(
-                "Helm record {namespace}/{name} has no `release` key: run `helm uninstall` by hand"
-            ))
+        .ok_or_else(|| RevError::InvalidData {
+            what: format!("Helm record {namespace}/{name}"),
+            why: "it has no `release` key; run `helm uninstall` by hand".into(),
         })?;
-    let mut release = decode_release_payload(&payload.0).map_err(|e| {
-        RevError::Failed(format!(
-            "Helm record {namespace}/{name}: {e}; run `helm uninstall` by hand"
-        ))
+    let mut release = decode_release_payload(&payload.0).map_err(|e| RevError::InvalidData {
+        what: format!("Helm record {namespace}/{name}"),
+        why: format!("{e}; run `helm uninstall` by hand"),
     })?;
     if let Some(info) = release.get_mut("info").and_then(|i| i.as_object_mut()) {
         info.insert("status".into(), "uninstalling".into());
@@ -103,20 +101,20 @@ pub async fn mark_uninstalling(
         "release".into(),
         ByteString(encode_release_payload(&release, true)),
     );
-    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<Secret> = Api::namespaced(cluster.client.clone(), &namespace);
     let params = PostParams {
         dry_run: dry_run == DryRun::Server,
         field_manager: Some("kubectl-rev-prune".into()),
     };
     api.replace(&name, &params, &updated)
         .await
-        .map_err(|e| RevError::from_kube(e, "update", "secrets", &format!(" in {namespace}")))?;
+        .map_err(cluster.error(Action::new("update", "secrets").object(&name, Some(&namespace))))?;
     Ok(())
 }
 
 /// Deletes every record of the release: afterwards `helm ls` no longer lists it.
 pub async fn delete_records(
-    client: &Client,
+    cluster: &Cluster,
     records: &[Secret],
     dry_run: DryRun,
 ) -> Result<usize, RevError> {
@@ -124,7 +122,7 @@ pub async fn delete_records(
     for record in records {
         let name = record.metadata.name.clone().unwrap_or_default();
         let namespace = record.metadata.namespace.clone().unwrap_or_default();
-        let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let api: Api<Secret> = Api::namespaced(cluster.client.clone(), &namespace);
         let mut params = super::delete_params(dry_run);
         params.preconditions = record.metadata.uid.clone().map(|uid| Preconditions {
             uid: Some(uid),
@@ -134,12 +132,9 @@ pub async fn delete_records(
             Ok(_) => deleted += 1,
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(e) => {
-                return Err(RevError::from_kube(
-                    e,
-                    "delete",
-                    "secrets",
-                    &format!(" in {namespace}"),
-                ));
+                return Err(cluster.error(
+                    Action::new("delete", "secrets").object(&name, Some(&namespace)),
+                )(e));
             }
         }
     }
@@ -155,6 +150,8 @@ pub fn find_helm_on_path() -> Option<PathBuf> {
 }
 
 /// The connection flags Helm understands, mapped to its names; the ones it has no flag for.
+/// The bearer token is not among them: it goes through Helm's environment
+/// ([`HELM_TOKEN_ENV`]), never on a command line any local user can read.
 pub fn helm_connection_args(flags: &ConnectionFlags) -> (Vec<String>, Vec<&'static str>) {
     let mut args = Vec::new();
     let mut unsupported = Vec::new();
@@ -170,9 +167,6 @@ pub fn helm_connection_args(flags: &ConnectionFlags) -> (Vec<String>, Vec<&'stat
     }
     if let Some(s) = &flags.server {
         push("--kube-apiserver", s.clone());
-    }
-    if let Some(t) = &flags.token {
-        push("--kube-token", t.clone());
     }
     if let Some(u) = &flags.as_user {
         push("--kube-as-user", u.clone());
@@ -204,6 +198,9 @@ pub fn helm_connection_args(flags: &ConnectionFlags) -> (Vec<String>, Vec<&'stat
     (args, unsupported)
 }
 
+/// Helm reads `--kube-token` from this environment variable too.
+pub const HELM_TOKEN_ENV: &str = "HELM_KUBETOKEN";
+
 /// `helm uninstall` for a release with delete hooks: Helm runs them, waits, and purges the
 /// records. Server dry-run maps to `helm uninstall --dry-run`, which changes nothing.
 pub async fn run_helm_uninstall(
@@ -216,36 +213,37 @@ pub async fn run_helm_uninstall(
 ) -> Result<(), RevError> {
     let (connection, unsupported) = helm_connection_args(flags);
     if !unsupported.is_empty() {
-        return Err(RevError::Refused {
-            reason: format!(
-                "helm has no equivalent of {}: run `helm uninstall {release} -n {namespace}` yourself, then re-run",
-                unsupported.join(", ")
-            ),
-        });
+        return Err(RevError::Refused(crate::error::Refusal::ByHand(format!(
+            "helm has no equivalent of {}: run `helm uninstall {release} -n {namespace}` yourself, then re-run",
+            unsupported.join(", ")
+        ))));
     }
     let mut command = std::process::Command::new(helm);
     command
         .args(["uninstall", release, "-n", namespace, "--wait", "--timeout"])
         .arg(format!("{}s", timeout.as_secs().max(1)))
         .args(connection);
+    if let Some(token) = &flags.token {
+        command.env(HELM_TOKEN_ENV, token);
+    }
     if dry_run == DryRun::Server {
         command.arg("--dry-run");
     }
     let shown = format!("helm uninstall {release} -n {namespace}");
-    let output = tokio::task::spawn_blocking(move || command.output())
+    let spawn_error = |source| RevError::Spawn {
+        program: helm.display().to_string(),
+        source,
+    };
+    let output = tokio::process::Command::from(command)
+        .output()
         .await
-        .map_err(|e| RevError::Failed(format!("{shown}: {e}")))?
-        .map_err(|e| RevError::Failed(format!("cannot run helm ({}): {e}", helm_display(helm))))?;
+        .map_err(spawn_error)?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(RevError::Failed(format!(
-            "helm uninstall {release} -n {namespace} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )))
+        Err(RevError::Helm {
+            command: shown,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
     }
-}
-
-fn helm_display(helm: &Path) -> String {
-    helm.display().to_string()
 }

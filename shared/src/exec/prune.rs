@@ -2,20 +2,23 @@
 //! checked on the live object), then deletes in the plan's order, stopping at the first
 //! failure with a report of what was and was not deleted. A re-run plans from what is left.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Preconditions};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Preconditions, PropagationPolicy,
+};
 use kube::discovery::Scope;
 use serde::Serialize;
 
 use super::helm;
-use crate::error::RevError;
+use crate::client::Cluster;
+use crate::error::{Action, Refusal, RevError};
 use crate::flags::{ConnectionFlags, DryRun};
-use crate::plan::prune::{ObjectKey, PrunePlan, PruneStep, UninstallMethod, live_object_not_owned};
+use crate::plan::prune::{
+    ObjectKey, PrunePlan, PruneStep, ReleaseRemoval, UninstallMethod, live_object_not_owned,
+};
 
 /// What was found for a planned object just before acting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,14 +45,6 @@ pub struct InspectedObject {
     namespaced: bool,
     #[serde(skip)]
     uid: Option<String>,
-    /// For workloads: the pod selector, to wait for their pods to go.
-    #[serde(skip)]
-    pod_selector: Option<String>,
-    /// For workloads: the uids that own its pods (itself, and a Deployment's ReplicaSets).
-    /// Selectors alone are not enough: the gateway chart gives the old and new gateways the
-    /// same selector labels.
-    #[serde(skip)]
-    pod_owners: Vec<String>,
 }
 
 impl InspectedObject {
@@ -87,7 +82,7 @@ impl Inspection {
 type Discovered = Option<(ApiResource, bool)>;
 
 async fn discover(
-    client: &Client,
+    cluster: &Cluster,
     cache: &mut HashMap<(String, String), Discovered>,
     key: &ObjectKey,
 ) -> Result<Discovered, RevError> {
@@ -97,17 +92,15 @@ async fn discover(
     }
     let (group, version) = key.group_version();
     let gvk = GroupVersionKind::gvk(group, version, &key.kind);
-    let found = match kube::discovery::pinned_kind(client, &gvk).await {
+    let found = match kube::discovery::pinned_kind(&cluster.client, &gvk).await {
         Ok((resource, caps)) => Some((resource, caps.scope == Scope::Namespaced)),
         Err(kube::Error::Api(status)) if status.code == 404 => None,
         Err(kube::Error::Discovery(_)) => None,
         Err(e) => {
-            return Err(RevError::from_kube(
-                e,
+            return Err(cluster.error(Action::new(
                 "get",
-                &format!("discovery for {}", key.api_version),
-                "",
-            ));
+                &format!("discovery of {}", key.api_version),
+            ))(e));
         }
     };
     cache.insert(cache_key, found.clone());
@@ -122,71 +115,15 @@ fn resource_name(resource: &ApiResource) -> String {
     }
 }
 
-fn scope_text(ns: Option<&str>) -> String {
-    ns.map(|n| format!(" in {n}")).unwrap_or_default()
-}
-
-fn dynamic_api(client: &Client, resource: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
+fn dynamic_api(cluster: &Cluster, resource: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
     match ns {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
-        None => Api::all_with(client.clone(), resource),
+        Some(ns) => Api::namespaced_with(cluster.client.clone(), ns, resource),
+        None => Api::all_with(cluster.client.clone(), resource),
     }
-}
-
-/// `matchLabels` of a workload's selector as a label selector string.
-fn pod_selector(obj: &DynamicObject) -> Option<String> {
-    let labels = obj
-        .data
-        .pointer("/spec/selector/matchLabels")?
-        .as_object()?;
-    let parts: Vec<String> = labels
-        .iter()
-        .filter_map(|(k, v)| Some(format!("{k}={}", v.as_str()?)))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(","))
-}
-
-/// The uids that own a workload's pods: its own, and for a Deployment its ReplicaSets'.
-async fn pod_owners(
-    client: &Client,
-    workload: &DynamicObject,
-    selector: Option<&str>,
-) -> Result<Vec<String>, RevError> {
-    let Some(uid) = workload.metadata.uid.clone() else {
-        return Ok(Vec::new());
-    };
-    let mut owners = vec![uid.clone()];
-    let is_deployment = workload
-        .types
-        .as_ref()
-        .is_some_and(|t| t.kind == "Deployment");
-    if let (true, Some(ns), Some(selector)) = (
-        is_deployment,
-        workload.metadata.namespace.as_deref(),
-        selector,
-    ) {
-        let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
-        let sets = api
-            .list_metadata(&ListParams::default().labels(selector))
-            .await
-            .map_err(|e| {
-                RevError::from_kube(e, "list", "replicasets.apps", &format!(" in {ns}"))
-            })?;
-        owners.extend(sets.items.into_iter().filter_map(|rs| {
-            let owned = rs
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid);
-            if owned { rs.metadata.uid } else { None }
-        }));
-    }
-    Ok(owners)
 }
 
 /// Looks at every planned object: reads only, so a refused or dry-run plan can show it.
-pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, RevError> {
+pub async fn inspect(cluster: &Cluster, plan: &PrunePlan) -> Result<Inspection, RevError> {
     let mut cache = HashMap::new();
     let mut steps = Vec::new();
     let mut records = Vec::new();
@@ -200,10 +137,8 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                 resource: None,
                 namespaced: key.namespace.is_some(),
                 uid: None,
-                pod_selector: None,
-                pod_owners: Vec::new(),
             };
-            if let Some((resource, namespaced)) = discover(client, &mut cache, key).await? {
+            if let Some((resource, namespaced)) = discover(cluster, &mut cache, key).await? {
                 inspected.namespaced = namespaced;
                 if namespaced && inspected.key.namespace.is_none() {
                     // A namespaced kind the plan did not know: Helm puts it in the release's
@@ -213,15 +148,10 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                     }
                 }
                 let ns = inspected.effective_namespace().map(str::to_string);
-                let api = dynamic_api(client, &resource, ns.as_deref());
-                let live = api.get_opt(&key.name).await.map_err(|e| {
-                    RevError::from_kube(
-                        e,
-                        "get",
-                        &resource_name(&resource),
-                        &scope_text(ns.as_deref()),
-                    )
-                })?;
+                let api = dynamic_api(cluster, &resource, ns.as_deref());
+                let live = api.get_opt(&key.name).await.map_err(cluster.error(
+                    Action::new("get", &resource_name(&resource)).object(&key.name, ns.as_deref()),
+                ))?;
                 inspected.state = match live {
                     None => LiveState::Gone,
                     Some(obj) => {
@@ -231,12 +161,6 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
                             Some(why) => LiveState::NotOwned(why),
                             None => {
                                 inspected.uid = obj.metadata.uid.clone();
-                                if key.is_workload() {
-                                    inspected.pod_selector = pod_selector(&obj);
-                                    inspected.pod_owners =
-                                        pod_owners(client, &obj, inspected.pod_selector.as_deref())
-                                            .await?;
-                                }
                                 LiveState::Present
                             }
                         }
@@ -247,7 +171,7 @@ pub async fn inspect(client: &Client, plan: &PrunePlan) -> Result<Inspection, Re
             objects.push(inspected);
         }
         let secrets = match step {
-            PruneStep::HelmRelease(r) => helm::list_records(client, &r.namespace, &r.name).await?,
+            PruneStep::HelmRelease(r) => helm::list_records(cluster, &r.namespace, &r.name).await?,
             PruneStep::Objects(_) => Vec::new(),
         };
         records.push(
@@ -279,6 +203,7 @@ pub struct PruneSettings {
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PruneReport {
+    pub revision: String,
     pub deleted: Vec<String>,
     pub already_gone: Vec<String>,
     pub left_alone: Vec<String>,
@@ -289,239 +214,246 @@ pub struct PruneReport {
     pub pods_gone_after: Option<Duration>,
     /// Sent with dryRun=All: nothing was stored.
     pub server_dry_run: bool,
+    /// Read again afterwards: nothing of the revision is left.
+    pub gone: bool,
+    /// What the mesh runs afterwards, as shown to people.
+    #[serde(skip)]
+    pub mesh_after: Option<String>,
 }
 
-/// Carries out the plan. Call only with a plan that is not refused (the caller checks, since
-/// it also prints the refusal); stops at the first error and reports the rest as not done.
+/// Carries out the plan, step by step: stops at the first error (or between steps when `stop`
+/// says so) and reports the rest as not done. A refused plan never reaches the API.
 pub async fn execute(
-    client: &Client,
+    cluster: &Cluster,
     plan: &PrunePlan,
     inspection: &Inspection,
     settings: &PruneSettings,
     progress: &dyn Fn(&str),
+    stop: &dyn Fn() -> bool,
 ) -> PruneReport {
-    let mut report = PruneReport {
-        server_dry_run: settings.dry_run == DryRun::Server,
-        ..Default::default()
+    let mut pruner = Pruner {
+        cluster,
+        settings,
+        progress,
+        report: PruneReport {
+            revision: plan.revision.clone(),
+            server_dry_run: settings.dry_run == DryRun::Server,
+            ..Default::default()
+        },
+        workloads: Vec::new(),
     };
     if plan.refused() {
-        // Belt and braces: the caller refuses first, but a refused plan never reaches the API.
-        report.failure = Some(RevError::Refused {
-            reason: format!("{} blocker(s); nothing was deleted", plan.blockers.len()),
-        });
-        return report;
+        pruner.report.failure = Some(RevError::Refused(Refusal::Blocked {
+            blockers: plan.blockers.len(),
+            forceable: plan.blockers.iter().all(|b| b.forceable),
+        }));
+        return pruner.report;
     }
-    let mut workloads: Vec<DeletedWorkload> = Vec::new();
-    let verb = if settings.dry_run == DryRun::Server {
-        "deleted (server dry run)"
-    } else {
-        "deleted"
-    };
     for (index, step) in plan.steps.iter().enumerate() {
+        let result = if stop() {
+            Err(RevError::Interrupted)
+        } else {
+            pruner.step(step, index, inspection).await
+        };
+        if let Err(err) = result {
+            pruner.not_done(plan, inspection, index);
+            pruner.report.failure = Some(err);
+            return pruner.report;
+        }
+    }
+    pruner.wait_for_workloads().await;
+    pruner.report
+}
+
+/// One prune run's state: what was deleted so far, and the workloads to wait for.
+struct Pruner<'a> {
+    cluster: &'a Cluster,
+    settings: &'a PruneSettings,
+    progress: &'a dyn Fn(&str),
+    report: PruneReport,
+    workloads: Vec<DeletedWorkload>,
+}
+
+impl Pruner<'_> {
+    fn suffix(&self) -> &'static str {
+        if self.settings.dry_run == DryRun::Server {
+            " (server dry run)"
+        } else {
+            ""
+        }
+    }
+
+    async fn step(
+        &mut self,
+        step: &PruneStep,
+        index: usize,
+        inspection: &Inspection,
+    ) -> Result<(), RevError> {
         let objects = &inspection.steps[index];
-        let result = match step {
-            PruneStep::HelmRelease(release) => match &release.method {
-                UninstallMethod::HelmBinary { .. }
-                    if objects
-                        .iter()
-                        .any(|o| matches!(o.state, LiveState::NotOwned(_))) =>
-                {
-                    Err(RevError::Refused {
-                        reason: format!(
-                            "helm uninstall {} would also delete objects this release no longer owns (see the plan): uninstall it by hand after checking them",
-                            release.name
-                        ),
-                    })
-                }
-                UninstallMethod::HelmBinary { path } => {
-                    progress(&format!(
-                        "running helm uninstall {} -n {} (it has delete hooks)",
-                        release.name, release.namespace
-                    ));
-                    helm::run_helm_uninstall(
-                        std::path::Path::new(path),
-                        &release.name,
-                        &release.namespace,
-                        &settings.connection,
-                        settings.timeout,
-                        settings.dry_run,
-                    )
-                    .await
-                    .map(|()| {
-                        for o in objects {
-                            report.deleted.push(o.key.display());
-                        }
-                    })
-                }
-                UninstallMethod::Native => {
-                    let records = &inspection.record_secrets[index];
-                    native_uninstall(
-                        client,
-                        records,
-                        objects,
-                        settings,
-                        &mut report,
-                        &mut workloads,
-                        verb,
-                        progress,
-                    )
-                    .await
-                }
-            },
-            PruneStep::Objects(_) => {
-                delete_objects(
-                    client,
-                    objects,
-                    settings,
-                    &mut report,
-                    &mut workloads,
-                    verb,
-                    progress,
-                )
-                .await
-            }
+        let PruneStep::HelmRelease(release) = step else {
+            return self.delete_objects(objects).await;
         };
-        match result {
-            Ok(()) => {
-                if let PruneStep::HelmRelease(r) = step {
-                    report
-                        .releases_uninstalled
-                        .push(format!("{}/{}", r.namespace, r.name));
-                    progress(&format!(
-                        "release {}/{} uninstalled{}",
-                        r.namespace,
-                        r.name,
-                        if settings.dry_run == DryRun::Server {
-                            " (server dry run)"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
+        match &release.method {
+            UninstallMethod::HelmBinary { path } => {
+                self.helm_binary(release, path, objects).await?
             }
-            Err(err) => {
-                for later in &inspection.steps[index..] {
-                    for o in later {
-                        let shown = o.key.display();
-                        if o.state == LiveState::Present && !report.deleted.contains(&shown) {
-                            report.not_done.push(shown);
-                        }
-                    }
+            UninstallMethod::Native => {
+                // Helm's order: mark uninstalling → delete the objects → purge the records.
+                let records = &inspection.record_secrets[index];
+                if let Some(newest) = records.last() {
+                    helm::mark_uninstalling(self.cluster, newest, self.settings.dry_run).await?;
                 }
-                for later in &plan.steps[index..] {
-                    if let PruneStep::HelmRelease(r) = later {
-                        report.not_done.push(format!(
-                            "Helm release {}/{} (its records)",
-                            r.namespace, r.name
-                        ));
-                    }
-                }
-                report.failure = Some(err);
-                return report;
+                self.delete_objects(objects).await?;
+                helm::delete_records(self.cluster, records, self.settings.dry_run).await?;
             }
         }
+        let shown = format!("{}/{}", release.namespace, release.name);
+        (self.progress)(&format!("release {shown} uninstalled{}", self.suffix()));
+        self.report.releases_uninstalled.push(shown);
+        Ok(())
     }
-    if settings.dry_run == DryRun::None && !workloads.is_empty() {
-        match wait_for_pods_gone(client, &workloads, settings.timeout, progress).await {
-            Ok(took) => report.pods_gone_after = Some(took),
-            Err(err) => report.failure = Some(err),
+
+    /// A release with delete hooks goes through `helm uninstall`, which deletes everything its
+    /// manifest lists: refused when some of that is no longer the release's.
+    async fn helm_binary(
+        &mut self,
+        release: &ReleaseRemoval,
+        path: &str,
+        objects: &[InspectedObject],
+    ) -> Result<(), RevError> {
+        if objects
+            .iter()
+            .any(|o| matches!(o.state, LiveState::NotOwned(_)))
+        {
+            return Err(RevError::Refused(Refusal::ByHand(format!(
+                "helm uninstall {} would also delete objects this release no longer owns (see the plan): uninstall it by hand after checking them",
+                release.name
+            ))));
         }
+        (self.progress)(&format!(
+            "running helm uninstall {} -n {} (it has delete hooks)",
+            release.name, release.namespace
+        ));
+        helm::run_helm_uninstall(
+            std::path::Path::new(path),
+            &release.name,
+            &release.namespace,
+            &self.settings.connection,
+            self.settings.timeout,
+            self.settings.dry_run,
+        )
+        .await?;
+        self.report
+            .deleted
+            .extend(objects.iter().map(|o| o.key.display()));
+        Ok(())
     }
-    report
-}
 
-#[allow(clippy::too_many_arguments)]
-async fn native_uninstall(
-    client: &Client,
-    records: &[Secret],
-    objects: &[InspectedObject],
-    settings: &PruneSettings,
-    report: &mut PruneReport,
-    workloads: &mut Vec<DeletedWorkload>,
-    verb: &str,
-    progress: &dyn Fn(&str),
-) -> Result<(), RevError> {
-    // Helm: mark uninstalling → (pre-delete hooks: none here) → delete → purge records.
-    if let Some(newest) = records.last() {
-        helm::mark_uninstalling(client, newest, settings.dry_run).await?;
+    async fn delete_objects(&mut self, objects: &[InspectedObject]) -> Result<(), RevError> {
+        for object in objects {
+            let shown = object.key.display();
+            match (&object.state, &object.resource) {
+                (LiveState::Present, Some(resource)) => self.delete(object, resource).await?,
+                (LiveState::NotOwned(why), _) => {
+                    self.report.left_alone.push(format!("{shown}: {why}"))
+                }
+                _ => self.report.already_gone.push(shown),
+            }
+        }
+        Ok(())
     }
-    delete_objects(client, objects, settings, report, workloads, verb, progress).await?;
-    helm::delete_records(client, records, settings.dry_run).await?;
-    Ok(())
-}
 
-async fn delete_objects(
-    client: &Client,
-    objects: &[InspectedObject],
-    settings: &PruneSettings,
-    report: &mut PruneReport,
-    workloads: &mut Vec<DeletedWorkload>,
-    verb: &str,
-    progress: &dyn Fn(&str),
-) -> Result<(), RevError> {
-    for object in objects {
+    /// Deletes one object, guarded by the uid it was checked at.
+    async fn delete(
+        &mut self,
+        object: &InspectedObject,
+        resource: &ApiResource,
+    ) -> Result<(), RevError> {
         let shown = object.key.display();
-        let resource = match (&object.state, &object.resource) {
-            (LiveState::Present, Some(resource)) => resource,
-            (LiveState::NotOwned(why), _) => {
-                report.left_alone.push(format!("{shown}: {why}"));
-                continue;
-            }
-            _ => {
-                report.already_gone.push(shown);
-                continue;
-            }
-        };
         let ns = object.effective_namespace();
-        let api = dynamic_api(client, resource, ns);
-        let mut params = super::delete_params(settings.dry_run);
+        let api = dynamic_api(self.cluster, resource, ns);
+        let mut params = super::delete_params(self.settings.dry_run);
         params.preconditions = object.uid.clone().map(|uid| Preconditions {
             uid: Some(uid),
             resource_version: None,
         });
+        if object.key.is_workload() {
+            // Foreground: the workload stays (with its foregroundDeletion finalizer) until the
+            // garbage collector has removed its ReplicaSets and pods, so waiting for it to be
+            // gone is waiting for its pods to be gone.
+            params.propagation_policy = Some(PropagationPolicy::Foreground);
+        }
         match api.delete(&object.key.name, &params).await {
             Ok(_) => {
-                progress(&format!("{verb} {shown}"));
-                report.deleted.push(shown);
-                if let (Some(selector), Some(ns)) = (&object.pod_selector, ns) {
-                    workloads.push(DeletedWorkload {
-                        namespace: ns.to_string(),
-                        selector: selector.clone(),
-                        owners: object.pod_owners.clone(),
+                (self.progress)(&format!("deleted {shown}{}", self.suffix()));
+                if object.key.is_workload() {
+                    self.workloads.push(DeletedWorkload {
+                        api,
+                        name: object.key.name.clone(),
+                        uid: object.uid.clone(),
+                        shown: shown.clone(),
                     });
                 }
+                self.report.deleted.push(shown);
             }
-            Err(kube::Error::Api(status)) if status.code == 404 => report.already_gone.push(shown),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                self.report.already_gone.push(shown)
+            }
+            // The uid precondition failed: the object was replaced since it was checked.
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                // The uid precondition failed: the object was replaced since it was checked.
-                report.left_alone.push(format!(
+                self.report.left_alone.push(format!(
                     "{shown}: replaced since it was checked ({}); re-run to re-check it",
                     status.message
-                ));
+                ))
             }
             Err(e) => {
-                return Err(RevError::from_kube(
-                    e,
-                    "delete",
-                    &resource_name(resource),
-                    &scope_text(ns),
+                let action =
+                    Action::new("delete", &resource_name(resource)).object(&object.key.name, ns);
+                return Err(self.cluster.error(action)(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failure at step `index`: everything from there on, as not done.
+    fn not_done(&mut self, plan: &PrunePlan, inspection: &Inspection, index: usize) {
+        for o in inspection.steps[index..].iter().flatten() {
+            let shown = o.key.display();
+            if o.state == LiveState::Present && !self.report.deleted.contains(&shown) {
+                self.report.not_done.push(shown);
+            }
+        }
+        for later in &plan.steps[index..] {
+            if let PruneStep::HelmRelease(r) = later {
+                self.report.not_done.push(format!(
+                    "Helm release {}/{} (its records)",
+                    r.namespace, r.name
                 ));
             }
         }
     }
-    Ok(())
+
+    async fn wait_for_workloads(&mut self) {
+        if self.settings.dry_run != DryRun::None || self.workloads.is_empty() {
+            return;
+        }
+        match wait_for_workloads_gone(&self.workloads, self.settings.timeout, self.progress).await {
+            Ok(took) => self.report.pods_gone_after = Some(took),
+            Err(err) => self.report.failure = Some(err),
+        }
+    }
 }
 
 struct DeletedWorkload {
-    namespace: String,
-    selector: String,
-    owners: Vec<String>,
+    api: Api<DynamicObject>,
+    name: String,
+    uid: Option<String>,
+    shown: String,
 }
 
-/// Waits until no pod of a deleted workload is left (garbage collection removes ReplicaSets,
-/// then pods).
-async fn wait_for_pods_gone(
-    client: &Client,
+/// Waits until every deleted workload is gone: deleted in the foreground, each disappears only
+/// once the garbage collector removed its pods.
+async fn wait_for_workloads_gone(
     workloads: &[DeletedWorkload],
     timeout: Duration,
     progress: &dyn Fn(&str),
@@ -531,44 +463,23 @@ async fn wait_for_pods_gone(
         "waiting up to {}s for the deleted workloads' pods to go",
         timeout.as_secs()
     ));
-    loop {
-        let mut remaining: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for w in workloads {
-            let ns = &w.namespace;
-            let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-            let pods = api
-                .list_metadata(&ListParams::default().labels(&w.selector))
-                .await
-                .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {ns}")))?;
-            for p in pods.items {
-                let ours = p
-                    .metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| w.owners.contains(&o.uid));
-                if ours {
-                    remaining
-                        .entry(ns.clone())
-                        .or_default()
-                        .extend(p.metadata.name);
-                }
-            }
+    let mut remaining = Vec::new();
+    for w in workloads {
+        let left = timeout.saturating_sub(started.elapsed());
+        let gone = super::wait_until(w.api.clone(), &w.name, left, |obj| {
+            obj.is_none_or(|o| o.metadata.uid != w.uid)
+        })
+        .await;
+        if !gone {
+            remaining.push(w.shown.clone());
         }
-        if remaining.is_empty() {
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() >= timeout {
-            let list: Vec<String> = remaining
-                .iter()
-                .map(|(ns, pods)| format!("{ns}: {}", pods.join(", ")))
-                .collect();
-            return Err(RevError::Failed(format!(
-                "the deleted workloads' pods are still there after {}s ({}); everything was deleted, the pods are terminating\n  hint: kubectl get pods -n <namespace> to follow them; re-run with a longer --timeout to wait again",
-                timeout.as_secs(),
-                list.join("; ")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if remaining.is_empty() {
+        Ok(started.elapsed())
+    } else {
+        Err(RevError::PodsStillTerminating {
+            seconds: timeout.as_secs(),
+            workloads: remaining,
+        })
     }
 }

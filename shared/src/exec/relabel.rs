@@ -1,20 +1,24 @@
-//! Carrying out a relabel plan: one guarded merge patch per namespace; on 409 Conflict the
-//! namespace is re-read and re-planned (bounded), so a concurrent edit is never overwritten.
+//! Carrying out relabel plans: one merge patch per namespace guarded by the resourceVersion it
+//! was planned from; on 409 Conflict the namespace is re-read and re-planned (bounded, with
+//! backoff), so a concurrent edit is never overwritten. Tags are replaced the same way.
 
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::Client;
-use kube::api::{Api, Patch};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde::Serialize;
 
-use crate::error::RevError;
-use crate::flags::DryRun;
-use crate::plan::relabel::{NamespaceChange, relabel_patch, replan_change, undo_patch};
-use crate::snapshot::Snapshot;
+use super::retry_on_conflict;
+use crate::client::Cluster;
+use crate::error::{Action, RevError};
+use crate::plan::relabel::{
+    ChangeKind, NamespaceChange, TagPlan, relabel_patch, replan_change, retarget_default_validator,
+    retarget_tag_webhooks,
+};
+use crate::snapshot::{NamespaceInfo, Snapshot};
 
-/// Re-reads after a conflict at most this many times before giving up on a namespace.
-const MAX_CONFLICT_RETRIES: usize = 3;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeResult {
     Relabelled,
@@ -31,267 +35,135 @@ pub struct ChangeOutcome {
     pub result: ChangeResult,
 }
 
-fn fresh_info(ns: Namespace) -> crate::snapshot::NamespaceInfo {
+fn fresh_info(ns: Namespace) -> Option<NamespaceInfo> {
     let mut s = Snapshot::default();
     s.ingest_namespace(ns);
-    s.namespaces.remove(0)
+    s.namespaces.pop()
 }
 
-/// Applies the changes in order; stops at the first failure, returning what was done so far
-/// with the error.
-pub async fn apply(
-    client: &Client,
-    changes: &[NamespaceChange],
-    target: &str,
-    params: &kube::api::PatchParams,
-    dry_run: DryRun,
-) -> (Vec<ChangeOutcome>, Option<RevError>) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let mut done = Vec::new();
-    for change in changes {
-        let mut current = change.clone();
-        let mut attempt = 0;
-        loop {
-            match api
-                .patch(
-                    &current.namespace,
-                    params,
-                    &Patch::Merge(relabel_patch(&current)),
-                )
+fn namespace_action(verb: &str, name: &str) -> Action {
+    Action::new(verb, "namespaces").object(name, None)
+}
+
+/// Changes one namespace. A conflict means someone changed it since it was read: re-read,
+/// re-plan from what is there now (it may need nothing any more), try again.
+async fn change_one(
+    cluster: &Cluster,
+    change: &NamespaceChange,
+    params: &PatchParams,
+) -> Result<ChangeResult, RevError> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let name = change.namespace.as_str();
+    let mut current = change.clone();
+    retry_on_conflict(namespace_action("patch", name), async |attempt| {
+        if attempt > 0 {
+            let fresh = api
+                .get(name)
                 .await
-            {
-                Ok(_) => {
-                    done.push(ChangeOutcome {
-                        namespace: current.namespace.clone(),
-                        result: if dry_run == DryRun::Server {
-                            ChangeResult::ServerDryRun
-                        } else {
-                            ChangeResult::Relabelled
-                        },
-                    });
-                    break;
-                }
-                Err(kube::Error::Api(status))
-                    if status.code == 409 && attempt < MAX_CONFLICT_RETRIES =>
-                {
-                    attempt += 1;
-                    let fresh = match api.get(&current.namespace).await {
-                        Ok(ns) => fresh_info(ns),
-                        Err(e) => {
-                            return (
-                                done,
-                                Some(RevError::from_kube(
-                                    e,
-                                    "get",
-                                    "namespaces",
-                                    &format!(" ({})", current.namespace),
-                                )),
-                            );
-                        }
-                    };
-                    match replan_change(&current, &fresh, target) {
-                        Some(next) => current = next,
-                        None => {
-                            done.push(ChangeOutcome {
-                                namespace: current.namespace.clone(),
-                                result: ChangeResult::Unchanged,
-                            });
-                            break;
-                        }
-                    }
-                }
-                Err(e) => {
-                    return (
-                        done,
-                        Some(RevError::from_kube(
-                            e,
-                            "patch",
-                            "namespaces",
-                            &format!(" (namespace {})", current.namespace),
-                        )),
-                    );
-                }
+                .map_err(cluster.error(namespace_action("get", name)))?;
+            let replanned = match fresh_info(fresh) {
+                Some(fresh) => replan_change(&current, &fresh)?,
+                None => None,
+            };
+            match replanned {
+                Some(next) => current = next,
+                None => return Ok(ChangeResult::Unchanged),
             }
         }
+        api.patch(name, params, &Patch::Merge(relabel_patch(&current)))
+            .await
+            .map_err(cluster.error(namespace_action("patch", name)))?;
+        Ok(match (params.dry_run, current.kind) {
+            (true, _) => ChangeResult::ServerDryRun,
+            (false, ChangeKind::Relabel) => ChangeResult::Relabelled,
+            (false, ChangeKind::Restore) => ChangeResult::Restored,
+        })
+    })
+    .await
+}
+
+/// Applies the changes in order, stopping at the first failure or when `stop` says so;
+/// returns what was done with the error that stopped it.
+pub async fn apply(
+    cluster: &Cluster,
+    changes: &[NamespaceChange],
+    params: &PatchParams,
+    stop: impl Fn() -> bool,
+) -> (Vec<ChangeOutcome>, Option<RevError>) {
+    let mut done = Vec::new();
+    for change in changes {
+        if stop() {
+            break;
+        }
+        match change_one(cluster, change, params).await {
+            Ok(result) => done.push(ChangeOutcome {
+                namespace: change.namespace.clone(),
+                result,
+            }),
+            Err(e) => return (done, Some(e)),
+        }
     }
     (done, None)
 }
 
-/// Restores the labels recorded by a previous relabel, namespace by namespace.
-pub async fn undo(
-    client: &Client,
-    namespaces: &[crate::snapshot::NamespaceInfo],
-    params: &kube::api::PatchParams,
-    dry_run: DryRun,
-) -> (Vec<ChangeOutcome>, Option<RevError>) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let mut done = Vec::new();
-    for ns in namespaces {
-        let patch = match undo_patch(ns) {
-            Ok(Some(p)) => p,
-            Ok(None) => continue,
-            Err(message) => return (done, Some(RevError::Failed(message))),
-        };
-        if let Err(e) = api.patch(&ns.name, params, &Patch::Merge(patch)).await {
-            let err = match e {
-                kube::Error::Api(s) if s.code == 409 => RevError::Failed(format!(
-                    "namespace {} changed since it was read; nothing was restored there. Re-run the undo.",
-                    ns.name
-                )),
-                other => RevError::from_kube(
-                    other,
-                    "patch",
-                    "namespaces",
-                    &format!(" (namespace {})", ns.name),
-                ),
-            };
-            return (done, Some(err));
-        }
-        done.push(ChangeOutcome {
-            namespace: ns.name.clone(),
-            result: if dry_run == DryRun::Server {
-                ChangeResult::ServerDryRun
-            } else {
-                ChangeResult::Restored
-            },
-        });
-    }
-    (done, None)
+fn webhook_action(verb: &str, resource: &str, name: &str) -> Action {
+    Action::new(verb, resource).object(name, None)
 }
 
 /// Repoints a tag: its MutatingWebhookConfiguration (and, for `default`,
 /// `istiod-default-validator`) replaced with the retargeted object, guarded by the
 /// resourceVersion it was read at; a concurrent edit (409) means read and transform again.
+/// Returns the objects changed, as `kind/name`.
 pub async fn apply_tag(
-    client: &Client,
-    plan: &crate::plan::relabel::TagPlan,
-    params: &kube::api::PostParams,
+    cluster: &Cluster,
+    plan: &TagPlan,
+    params: &PostParams,
 ) -> Result<Vec<String>, RevError> {
-    use crate::plan::relabel::{retarget_default_validator, retarget_tag_webhooks};
-    use k8s_openapi::api::admissionregistration::v1::{
-        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-    };
-    let mwcs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let forbidden = |verb: &str, resource: &str, name: &str| {
-        let (verb, resource, name) = (verb.to_string(), resource.to_string(), name.to_string());
-        move |e| RevError::from_kube(e, &verb, &resource, &format!(" ({name})"))
-    };
+    const MWC: &str = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
+    const VWC: &str = "validatingwebhookconfigurations.admissionregistration.k8s.io";
+    let mwcs: Api<MutatingWebhookConfiguration> = Api::all(cluster.client.clone());
+    let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(cluster.client.clone());
     let mut changed = Vec::new();
-    for attempt in 0..=MAX_CONFLICT_RETRIES {
-        let tag = mwcs.get(&plan.webhook).await.map_err(forbidden(
-            "get",
-            "mutatingwebhookconfigurations",
-            &plan.webhook,
-        ))?;
-        let injector = mwcs.get(&plan.injector).await.map_err(forbidden(
-            "get",
-            "mutatingwebhookconfigurations",
-            &plan.injector,
-        ))?;
-        let desired =
-            retarget_tag_webhooks(&tag, &injector, &plan.to_revision).map_err(RevError::Failed)?;
-        match mwcs.replace(&plan.webhook, params, &desired).await {
-            Ok(_) => {
-                changed.push(format!("mutatingwebhookconfiguration/{}", plan.webhook));
-                break;
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 && attempt < MAX_CONFLICT_RETRIES => continue,
-            Err(e) => {
-                return Err(forbidden(
-                    "update",
-                    "mutatingwebhookconfigurations",
-                    &plan.webhook,
-                )(e));
-            }
-        }
-    }
+    retry_on_conflict(webhook_action("update", MWC, &plan.webhook), async |_| {
+        let tag = mwcs
+            .get(&plan.webhook)
+            .await
+            .map_err(cluster.error(webhook_action("get", MWC, &plan.webhook)))?;
+        let injector = mwcs
+            .get(&plan.injector)
+            .await
+            .map_err(cluster.error(webhook_action("get", MWC, &plan.injector)))?;
+        let desired = retarget_tag_webhooks(&tag, &injector, &plan.to_revision)?;
+        mwcs.replace(&plan.webhook, params, &desired)
+            .await
+            .map_err(cluster.error(webhook_action("update", MWC, &plan.webhook)))?;
+        Ok(())
+    })
+    .await?;
+    changed.push(format!("mutatingwebhookconfiguration/{}", plan.webhook));
     if let Some((default_validator, revision_validator)) = &plan.validator {
-        for attempt in 0..=MAX_CONFLICT_RETRIES {
-            let current = vwcs.get(default_validator).await.map_err(forbidden(
-                "get",
-                "validatingwebhookconfigurations",
-                default_validator,
-            ))?;
-            let source = vwcs.get(revision_validator).await.map_err(forbidden(
-                "get",
-                "validatingwebhookconfigurations",
-                revision_validator,
-            ))?;
-            let desired = retarget_default_validator(&current, &source, &plan.to_revision)
-                .map_err(RevError::Failed)?;
-            match vwcs.replace(default_validator, params, &desired).await {
-                Ok(_) => {
-                    changed.push(format!(
-                        "validatingwebhookconfiguration/{default_validator}"
-                    ));
-                    break;
-                }
-                Err(kube::Error::Api(s)) if s.code == 409 && attempt < MAX_CONFLICT_RETRIES => {
-                    continue;
-                }
-                Err(e) => {
-                    return Err(forbidden(
-                        "update",
-                        "validatingwebhookconfigurations",
-                        default_validator,
-                    )(e));
-                }
-            }
-        }
+        retry_on_conflict(
+            webhook_action("update", VWC, default_validator),
+            async |_| {
+                let current = vwcs
+                    .get(default_validator)
+                    .await
+                    .map_err(cluster.error(webhook_action("get", VWC, default_validator)))?;
+                let source = vwcs
+                    .get(revision_validator)
+                    .await
+                    .map_err(cluster.error(webhook_action("get", VWC, revision_validator)))?;
+                let desired = retarget_default_validator(&current, &source, &plan.to_revision)?;
+                vwcs.replace(default_validator, params, &desired)
+                    .await
+                    .map_err(cluster.error(webhook_action("update", VWC, default_validator)))?;
+                Ok(())
+            },
+        )
+        .await?;
+        changed.push(format!(
+            "validatingwebhookconfiguration/{default_validator}"
+        ));
     }
     Ok(changed)
-}
-
-/// What a relabel run did: the namespaces changed (or, under client dry-run, that would be),
-/// and the error that stopped it, if any.
-pub struct RelabelRun {
-    pub changed: Vec<ChangeOutcome>,
-    pub error: Option<RevError>,
-}
-
-/// Carries out a relabel plan the way every mutating command does: a refused plan sends
-/// nothing; client dry-run sends nothing; otherwise confirm (unless server dry-run), then patch.
-pub async fn execute(
-    client: &Client,
-    plan: &crate::plan::relabel::RelabelPlan,
-    force: bool,
-    field_manager: &str,
-    dry_run: DryRun,
-    confirm: impl FnOnce(&str) -> Result<(), RevError>,
-) -> Result<RelabelRun, RevError> {
-    if plan.is_refused(force) {
-        return Err(RevError::Refused {
-            reason: format!(
-                "{} preflight check(s) failed (listed above); nothing was changed. --force overrides them.",
-                plan.blockers.len()
-            ),
-        });
-    }
-    if plan.changes.is_empty() {
-        return Ok(RelabelRun {
-            changed: Vec::new(),
-            error: None,
-        });
-    }
-    if dry_run == DryRun::Client {
-        let changed = plan
-            .changes
-            .iter()
-            .map(|c| ChangeOutcome {
-                namespace: c.namespace.clone(),
-                result: ChangeResult::Relabelled,
-            })
-            .collect();
-        return Ok(RelabelRun {
-            changed,
-            error: None,
-        });
-    }
-    if dry_run == DryRun::None {
-        confirm(&format!("Relabel {} namespace(s)?", plan.changes.len()))?;
-    }
-    let params = crate::exec::patch_params(field_manager, dry_run);
-    let (changed, error) = apply(client, &plan.changes, &plan.target, &params, dry_run).await;
-    Ok(RelabelRun { changed, error })
 }

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::Resource;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -20,10 +19,12 @@ use serde_json::json;
 use crate::analysis::ControlPlane;
 use crate::analysis::rollout::{RolloutState, rollout_state};
 use crate::analysis::sidecar::{SidecarRevision, sidecar_revision};
-use crate::error::RevError;
+use crate::client::Cluster;
+use crate::error::{Action, RevError};
 use crate::flags::DryRun;
+use crate::keys;
 use crate::plan::restart::{RestartItem, RestartMethod};
-use crate::snapshot::{Snapshot, WorkloadInfo, WorkloadKind, keys};
+use crate::snapshot::{Snapshot, WorkloadInfo, WorkloadKind};
 
 #[derive(Debug, Clone)]
 pub struct RestartOptions {
@@ -33,6 +34,10 @@ pub struct RestartOptions {
     pub timeout: Duration,
     /// Between workloads.
     pub pause: Option<Duration>,
+    /// How many workloads may roll at once.
+    pub max_parallel: usize,
+    /// Go on with the next workload after a failure.
+    pub continue_on_error: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,19 +71,6 @@ pub struct WorkloadOutcome {
     /// be checked for overlap.
     pub started_at: String,
     pub finished_at: String,
-}
-
-/// Ctrl-C handling: the first press asks to stop after the current workload.
-#[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicUsize>);
-
-impl StopFlag {
-    pub fn request(&self) -> usize {
-        self.0.fetch_add(1, Ordering::SeqCst) + 1
-    }
-    pub fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst) > 0
-    }
 }
 
 /// What the executor reports while it works (a bar on a terminal, lines otherwise).
@@ -162,11 +154,12 @@ pub fn restart_patch(at: &str) -> serde_json::Value {
 
 /// Restarts one workload and waits for its rollout; returns the selector of its pods.
 async fn restart_and_wait<K>(
+    cluster: &Cluster,
     api: Api<K>,
     item: &RestartItem,
     opts: &RestartOptions,
     progress: &dyn RestartProgress,
-) -> Result<(RestartResult, Option<LabelSelector>, String), RevError>
+) -> Result<Rolled, RevError>
 where
     K: Resource
         + Clone
@@ -180,12 +173,7 @@ where
     <K as Resource>::DynamicType: Default,
 {
     let resource = format!("{}s.apps", item.kind.resource());
-    let scope = format!(
-        " ({}/{} in {})",
-        item.kind.resource(),
-        item.name,
-        item.namespace
-    );
+    let action = Action::new("patch", &resource).object(&item.name, Some(&item.namespace));
     let mut params = PatchParams {
         field_manager: Some(opts.field_manager.clone()),
         ..Default::default()
@@ -200,69 +188,62 @@ where
             &Patch::Merge(restart_patch(&now_rfc3339())),
         )
         .await
-        .map_err(|e| RevError::from_kube(e, "patch", &resource, &scope))?;
+        .map_err(cluster.error(action))?;
     if opts.dry_run == DryRun::Server {
         return Ok((RestartResult::ServerDryRun, None, String::new()));
     }
     let generation = patched.meta().generation;
     let selector = selector_of(&patched.clone().into());
 
-    let config = watcher::Config::default().fields(&format!("metadata.name={}", item.name));
-    let mut stream = watcher(api, config).applied_objects().boxed();
-    let wait = async {
-        while let Some(obj) = stream.try_next().await.map_err(|e| {
-            RevError::Failed(format!(
-                "watching {}/{}: {e}",
-                item.kind.resource(),
-                item.name
-            ))
-        })? {
-            let Some(info) = to_info(item.kind, obj) else {
-                continue;
-            };
-            // The watch may first replay the object as it was before our patch.
-            let state = rollout_state(
-                item.kind,
-                generation.max(info.generation),
-                &info.status,
-                false,
-            );
-            match state {
-                RolloutState::Complete => return Ok((RestartResult::Restarted, String::new())),
-                RolloutState::Failed(why) => return Ok((RestartResult::RolloutFailed, why)),
-                RolloutState::Progressing(detail) => {
-                    progress.waiting(item, info.status.ready, info.status.desired, &detail)
-                }
+    // Only --timeout or a real rollout failure ends the wait: the watch resumes by itself
+    // after a dropped connection or a watch error.
+    let mut outcome: Option<(RestartResult, String)> = None;
+    let finished = super::wait_until(api, &item.name, opts.timeout, |obj: Option<&K>| {
+        let Some(info) = obj.cloned().and_then(|o| to_info(item.kind, o)) else {
+            outcome = Some((RestartResult::Error, "the workload was deleted".into()));
+            return true;
+        };
+        // The watch may first replay the object as it was before our patch.
+        match rollout_state(
+            item.kind,
+            generation.max(info.generation),
+            &info.status,
+            false,
+        ) {
+            RolloutState::Complete => outcome = Some((RestartResult::Restarted, String::new())),
+            RolloutState::Failed(why) => outcome = Some((RestartResult::RolloutFailed, why)),
+            RolloutState::Progressing(detail) => {
+                progress.waiting(item, info.status.ready, info.status.desired, &detail)
             }
         }
-        Ok((RestartResult::Error, "the watch ended".to_string()))
-    };
-    match tokio::time::timeout(opts.timeout, wait).await {
-        Ok(Ok((result, detail))) => Ok((result, selector, detail)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Ok((
+        outcome.is_some()
+    })
+    .await;
+    Ok(match outcome {
+        Some((result, detail)) if finished => (result, selector, detail),
+        _ => (
             RestartResult::TimedOut,
             selector,
             format!(
                 "rollout not complete after {}s (--timeout)",
                 opts.timeout.as_secs()
             ),
-        )),
-    }
+        ),
+    })
 }
 
 /// Every current pod of the workload must carry a sidecar of the target revision.
 async fn verify_pods(
-    client: &Client,
+    cluster: &Cluster,
     item: &RestartItem,
     selector: &LabelSelector,
     cp: &ControlPlane,
 ) -> Result<(usize, Vec<String>), RevError> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &item.namespace);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &item.namespace);
     let list = pods
         .list(&ListParams::default().labels(&selector_string(selector)))
         .await
-        .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {}", item.namespace)))?;
+        .map_err(cluster.error(Action::new("list", "pods").in_namespace(&item.namespace)))?;
     let mut snapshot = Snapshot::default();
     for pod in list.items {
         snapshot.ingest_pod(pod);
@@ -292,38 +273,33 @@ async fn verify_pods(
 /// OnDelete StatefulSet: delete each pod and wait for its replacement (same name, new uid) to
 /// be Ready, one at a time.
 async fn delete_pods_one_by_one(
-    client: &Client,
+    cluster: &Cluster,
     item: &RestartItem,
     selector: &LabelSelector,
     opts: &RestartOptions,
     progress: &dyn RestartProgress,
 ) -> Result<(RestartResult, String), RevError> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &item.namespace);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &item.namespace);
     let list = pods
         .list(&ListParams::default().labels(&selector_string(selector)))
         .await
-        .map_err(|e| RevError::from_kube(e, "list", "pods", &format!(" in {}", item.namespace)))?;
+        .map_err(cluster.error(Action::new("list", "pods").in_namespace(&item.namespace)))?;
     let total = list.items.len() as i32;
     for (i, pod) in list.items.iter().enumerate() {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let old_uid = pod.metadata.uid.clone().unwrap_or_default();
         pods.delete(&name, &crate::exec::delete_params(opts.dry_run))
             .await
-            .map_err(|e| {
-                RevError::from_kube(
-                    e,
-                    "delete",
-                    "pods",
-                    &format!(" ({name} in {})", item.namespace),
-                )
-            })?;
+            .map_err(
+                cluster.error(Action::new("delete", "pods").object(&name, Some(&item.namespace))),
+            )?;
         progress.waiting(
             item,
             i as i32,
             total,
             &format!("waiting for {name} to come back"),
         );
-        let cond = move |p: Option<&Pod>| {
+        let replaced = |p: Option<&Pod>| {
             p.is_some_and(|p| {
                 p.metadata.uid.as_deref() != Some(old_uid.as_str())
                     && p.status
@@ -332,20 +308,11 @@ async fn delete_pods_one_by_one(
                         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
             })
         };
-        match tokio::time::timeout(
-            opts.timeout,
-            kube::runtime::wait::await_condition(pods.clone(), &name, cond),
-        )
-        .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(RevError::Failed(format!("waiting for pod {name}: {e}"))),
-            Err(_) => {
-                return Ok((
-                    RestartResult::TimedOut,
-                    format!("pod {name} not Ready after {}s", opts.timeout.as_secs()),
-                ));
-            }
+        if !super::wait_until(pods.clone(), &name, opts.timeout, replaced).await {
+            return Ok((
+                RestartResult::TimedOut,
+                format!("pod {name} not Ready after {}s", opts.timeout.as_secs()),
+            ));
         }
     }
     Ok((RestartResult::Restarted, String::new()))
@@ -360,104 +327,87 @@ pub fn undo_command(item: &RestartItem) -> String {
     )
 }
 
+/// How a workload's rollout went: the result, its pod selector (for verification) and what
+/// kubectl would print about it.
+type Rolled = (RestartResult, Option<LabelSelector>, String);
+
+/// Restarts one workload the way its plan says, and waits for it.
+async fn roll(
+    cluster: &Cluster,
+    item: &RestartItem,
+    opts: &RestartOptions,
+    progress: &dyn RestartProgress,
+) -> Result<Rolled, RevError> {
+    let (client, ns) = (&cluster.client, &item.namespace);
+    match (item.kind, item.method) {
+        (WorkloadKind::StatefulSet, RestartMethod::DeletePods) => {
+            let sts =
+                Api::<StatefulSet>::namespaced(client.clone(), ns)
+                    .get(&item.name)
+                    .await
+                    .map_err(cluster.error(
+                        Action::new("get", "statefulsets.apps").object(&item.name, Some(ns)),
+                    ))?;
+            let selector = sts
+                .spec
+                .map(|s| s.selector)
+                .ok_or_else(|| RevError::InvalidData {
+                    what: format!("statefulset {ns}/{}", item.name),
+                    why: "it has no pod selector".into(),
+                })?;
+            let (result, detail) =
+                delete_pods_one_by_one(cluster, item, &selector, opts, progress).await?;
+            Ok((result, Some(selector), detail))
+        }
+        (WorkloadKind::Deployment, _) => {
+            let api = Api::<Deployment>::namespaced(client.clone(), ns);
+            restart_and_wait(cluster, api, item, opts, progress).await
+        }
+        (WorkloadKind::StatefulSet, _) => {
+            let api = Api::<StatefulSet>::namespaced(client.clone(), ns);
+            restart_and_wait(cluster, api, item, opts, progress).await
+        }
+        (WorkloadKind::DaemonSet, _) => {
+            let api = Api::<DaemonSet>::namespaced(client.clone(), ns);
+            restart_and_wait(cluster, api, item, opts, progress).await
+        }
+    }
+}
+
 /// Restarts one workload end to end: restart, wait, verify.
 pub async fn restart_one(
-    client: &Client,
+    cluster: &Cluster,
     item: &RestartItem,
     cp: &ControlPlane,
     opts: &RestartOptions,
     progress: &dyn RestartProgress,
 ) -> WorkloadOutcome {
     let started = Instant::now();
-    let started_at = now_rfc3339();
+    let mut outcome = not_run(item);
+    outcome.result = RestartResult::Error;
+    outcome.started_at = now_rfc3339();
     progress.started(item);
-    let ns = &item.namespace;
-    let result = match item.kind {
-        WorkloadKind::Deployment => {
-            restart_and_wait(
-                Api::<Deployment>::namespaced(client.clone(), ns),
-                item,
-                opts,
-                progress,
-            )
-            .await
-        }
-        WorkloadKind::StatefulSet if item.method == RestartMethod::DeletePods => {
-            match Api::<StatefulSet>::namespaced(client.clone(), ns)
-                .get(&item.name)
-                .await
-            {
-                Ok(sts) => {
-                    let selector = sts.spec.as_ref().map(|s| s.selector.clone());
-                    match &selector {
-                        Some(sel) => delete_pods_one_by_one(client, item, sel, opts, progress)
-                            .await
-                            .map(|(r, m)| (r, selector.clone(), m)),
-                        None => Err(RevError::Failed("StatefulSet has no selector".into())),
-                    }
-                }
-                Err(e) => Err(RevError::from_kube(
-                    e,
-                    "get",
-                    "statefulsets.apps",
-                    &format!(" ({})", item.name),
-                )),
-            }
-        }
-        WorkloadKind::StatefulSet => {
-            restart_and_wait(
-                Api::<StatefulSet>::namespaced(client.clone(), ns),
-                item,
-                opts,
-                progress,
-            )
-            .await
-        }
-        WorkloadKind::DaemonSet => {
-            restart_and_wait(
-                Api::<DaemonSet>::namespaced(client.clone(), ns),
-                item,
-                opts,
-                progress,
-            )
-            .await
-        }
-    };
-    let mut outcome = WorkloadOutcome {
-        kind: item.kind,
-        namespace: item.namespace.clone(),
-        name: item.name.clone(),
-        result: RestartResult::Error,
-        rollout_seconds: 0.0,
-        pods_verified: 0,
-        message: None,
-        undo: None,
-        started_at,
-        finished_at: String::new(),
-    };
-    match result {
+    let rolled = roll(cluster, item, opts, progress).await;
+    outcome.rollout_seconds = started.elapsed().as_secs_f64();
+    match rolled {
         Err(e) => outcome.message = Some(e.to_string()),
         Ok((RestartResult::Restarted, Some(selector), _)) => {
-            outcome.rollout_seconds = started.elapsed().as_secs_f64();
-            match verify_pods(client, item, &selector, cp).await {
-                Ok((verified, problems)) if problems.is_empty() => {
-                    outcome.result = RestartResult::Restarted;
-                    outcome.pods_verified = verified;
-                }
+            match verify_pods(cluster, item, &selector, cp).await {
                 Ok((verified, problems)) => {
-                    outcome.result = RestartResult::VerificationFailed;
                     outcome.pods_verified = verified;
-                    outcome.message = Some(problems.join("; "));
+                    outcome.result = if problems.is_empty() {
+                        RestartResult::Restarted
+                    } else {
+                        outcome.message = Some(problems.join("; "));
+                        RestartResult::VerificationFailed
+                    };
                 }
                 Err(e) => outcome.message = Some(e.to_string()),
             }
         }
         Ok((result, _, detail)) => {
             outcome.result = result;
-            outcome.rollout_seconds = started.elapsed().as_secs_f64();
-            if !detail.is_empty() {
-                outcome.message = Some(detail);
-            }
+            outcome.message = (!detail.is_empty()).then_some(detail);
         }
     }
     if !matches!(
@@ -473,25 +423,22 @@ pub async fn restart_one(
 
 /// Runs the plan: `max_parallel` workloads at a time (1: strictly one after another), stopping
 /// at the first failure unless `continue_on_error`, and after the current ones on Ctrl-C.
-#[allow(clippy::too_many_arguments)]
 pub async fn run_plan(
-    client: &Client,
+    cluster: &Cluster,
     items: &[RestartItem],
     cp: &ControlPlane,
     opts: &RestartOptions,
-    max_parallel: usize,
-    continue_on_error: bool,
-    stop: &StopFlag,
+    stop: &dyn Fn() -> bool,
     progress: &dyn RestartProgress,
 ) -> Vec<WorkloadOutcome> {
+    let (max_parallel, continue_on_error) = (opts.max_parallel, opts.continue_on_error);
     let failed = Arc::new(AtomicUsize::new(0));
     // Outcomes come back as workloads finish; report them in plan order.
     futures::stream::iter(items.iter().enumerate())
         .map(|(i, item)| {
             let failed = failed.clone();
             async move {
-                let halted =
-                    stop.requested() || (!continue_on_error && failed.load(Ordering::SeqCst) > 0);
+                let halted = stop() || (!continue_on_error && failed.load(Ordering::SeqCst) > 0);
                 if halted {
                     return (i, not_run(item));
                 }
@@ -500,7 +447,7 @@ pub async fn run_plan(
                 {
                     tokio::time::sleep(pause).await;
                 }
-                let outcome = restart_one(client, item, cp, opts, progress).await;
+                let outcome = restart_one(cluster, item, cp, opts, progress).await;
                 if !matches!(
                     outcome.result,
                     RestartResult::Restarted | RestartResult::ServerDryRun

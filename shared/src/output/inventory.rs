@@ -77,6 +77,23 @@ impl ClusterInventory {
 }
 
 impl InventoryReport {
+    /// One cluster inventory per view, narrowed to the namespaces in its scope.
+    pub fn from_views(views: Vec<crate::view::ClusterView>) -> Self {
+        Self::new(
+            views
+                .into_iter()
+                .map(|mut view| {
+                    let analysis = view.scoped_analysis();
+                    ClusterInventory::new(
+                        view.name,
+                        analysis,
+                        std::mem::take(&mut view.snapshot.warnings),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     pub fn new(clusters: Vec<ClusterInventory>) -> Self {
         Self {
             api_version: API_VERSION,
@@ -104,213 +121,327 @@ fn opt(value: &Option<String>) -> String {
     value.clone().unwrap_or_default()
 }
 
-/// A titled table: title, headers, rows.
-type Section<'a> = (&'a str, Vec<&'a str>, Vec<Vec<String>>);
-
 pub struct TableOptions {
     pub wide: bool,
     pub no_headers: bool,
     pub color: bool,
 }
 
-/// Renders the sections as kubectl-style tables, each under its title. With several clusters
-/// every row starts with a CLUSTER column.
-pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
-    let multi = report.clusters.len() > 1;
-    let mut sections: Vec<Section> = Vec::new();
+/// One column of a section: its header, how a cell is written, and whether only `-o wide`
+/// shows it.
+struct Column<T> {
+    header: &'static str,
+    cell: fn(&T, &Cells) -> String,
+    wide_only: bool,
+}
 
-    let mut rev_rows = Vec::new();
-    let mut gw_rows = Vec::new();
-    let mut ns_rows = Vec::new();
-    let mut cfg_rows = Vec::new();
-    let mut finding_rows = Vec::new();
-    let mut warning_rows = Vec::new();
-    for c in &report.clusters {
-        let prefix = |mut row: Vec<String>| {
+const fn col<T>(header: &'static str, cell: fn(&T, &Cells) -> String) -> Column<T> {
+    Column {
+        header,
+        cell,
+        wide_only: false,
+    }
+}
+
+const fn wide<T>(header: &'static str, cell: fn(&T, &Cells) -> String) -> Column<T> {
+    Column {
+        header,
+        cell,
+        wide_only: true,
+    }
+}
+
+/// What a cell may need besides its row: the cluster's report and the table options.
+struct Cells<'a> {
+    cluster: &'a ClusterInventory,
+    opts: &'a TableOptions,
+}
+
+/// A titled table whose rows come from every cluster of the report.
+struct Section {
+    title: &'static str,
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    /// Left out when empty (instead of saying "None.").
+    optional: bool,
+}
+
+fn section<'a, T>(
+    report: &'a InventoryReport,
+    opts: &TableOptions,
+    title: &'static str,
+    columns: &[Column<T>],
+    rows_of: impl Fn(&'a ClusterInventory) -> Vec<T>,
+    optional: bool,
+) -> Section {
+    let multi = report.clusters.len() > 1;
+    let shown: Vec<&Column<T>> = columns
+        .iter()
+        .filter(|c| opts.wide || !c.wide_only)
+        .collect();
+    let mut headers: Vec<&'static str> = shown.iter().map(|c| c.header).collect();
+    if multi {
+        headers.insert(0, "cluster");
+    }
+    let mut rows = Vec::new();
+    for cluster in &report.clusters {
+        let cells = Cells { cluster, opts };
+        for item in rows_of(cluster) {
+            let mut row: Vec<String> = shown.iter().map(|c| (c.cell)(&item, &cells)).collect();
             if multi {
-                row.insert(0, c.cluster.clone());
+                row.insert(0, cluster.cluster.clone());
             }
-            row
-        };
-        for r in &c.revisions {
-            let mut tags = r.tags.clone();
-            if r.is_default && !tags.iter().any(|t| t == "default") {
-                tags.insert(0, "(default)".into());
-            }
-            let mut row = vec![
-                r.name.clone(),
-                opt(&r.version),
-                r.istiod
-                    .as_ref()
-                    .map(|i| format!("{}/{}", i.ready, i.desired))
-                    .unwrap_or_else(|| "missing".into()),
-                tags.join(","),
-                opt(&r.helm_release),
-            ];
-            if opts.wide {
-                row.push(r.injector_webhooks.join(","));
-            } else {
-                row.push(r.injector_webhooks.len().to_string());
-            }
-            rev_rows.push(prefix(row));
+            rows.push(row);
         }
-        for t in &c.tags {
-            if !t.revision_installed {
-                rev_rows.push(prefix(vec![
-                    format!("tag {} → {}", t.name, t.revision),
-                    String::new(),
-                    "missing".into(),
-                    t.name.clone(),
-                    String::new(),
-                    t.webhook.clone(),
-                ]));
+    }
+    Section {
+        title,
+        headers,
+        rows,
+        optional,
+    }
+}
+
+/// A revision, or a tag whose revision is missing (shown among the revisions so it stands out).
+enum RevisionRow<'a> {
+    Installed(&'a RevisionInfo),
+    MissingTag(&'a TagInfo),
+}
+
+fn revision_section(report: &InventoryReport, opts: &TableOptions) -> Section {
+    let columns: [Column<RevisionRow>; 6] = [
+        col("revision", |r, _| match r {
+            RevisionRow::Installed(r) => r.name.clone(),
+            RevisionRow::MissingTag(t) => format!("tag {} → {}", t.name, t.revision),
+        }),
+        col("version", |r, _| match r {
+            RevisionRow::Installed(r) => opt(&r.version),
+            RevisionRow::MissingTag(_) => String::new(),
+        }),
+        col("istiod", |r, _| match r {
+            RevisionRow::Installed(r) => r
+                .istiod
+                .as_ref()
+                .map(|i| format!("{}/{}", i.ready, i.desired))
+                .unwrap_or_else(|| "missing".into()),
+            RevisionRow::MissingTag(_) => "missing".into(),
+        }),
+        col("tags", |r, _| match r {
+            RevisionRow::Installed(r) => {
+                let mut tags = r.tags.clone();
+                if r.is_default && !tags.iter().any(|t| t == "default") {
+                    tags.insert(0, "(default)".into());
+                }
+                tags.join(",")
             }
-        }
-        for g in &c.gateways {
-            let mut row = vec![
-                g.namespace.clone(),
-                g.name.clone(),
-                opt(&g.revision),
-                format!("{}/{}", g.ready, g.desired),
-                opt(&g.helm_release),
-                g.addresses.join(","),
-            ];
-            if opts.wide {
-                row.push(opt(&g.service_type));
-            }
-            gw_rows.push(prefix(row));
-        }
-        for n in &c.namespaces {
-            let mut row = vec![
-                n.name.clone(),
-                opt(&n.rev_label),
-                opt(&n.injection_label),
-                n.effective.display(),
-                counts(&n.pods_by_revision),
-                n.pods_needing_restart.to_string(),
-            ];
-            if opts.wide {
-                row.push(
-                    c.workloads
-                        .iter()
-                        .filter(|w| {
-                            w.namespace == n.name && w.is_drifted() && w.exclusion.is_none()
-                        })
-                        .map(|w| format!("{}/{}", w.kind.resource(), w.name))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-            }
-            ns_rows.push(prefix(row));
-        }
-        for p in &c.pinned_config {
-            cfg_rows.push(prefix(vec![
-                p.namespace.clone(),
-                p.kind.clone(),
-                p.name.clone(),
-                p.revision.clone(),
-                if p.revision_installed { "yes" } else { "no" }.into(),
-            ]));
-        }
-        for f in &c.findings {
-            let severity = match (opts.color, f.severity) {
+            RevisionRow::MissingTag(t) => t.name.clone(),
+        }),
+        col("helm release", |r, _| match r {
+            RevisionRow::Installed(r) => opt(&r.helm_release),
+            RevisionRow::MissingTag(_) => String::new(),
+        }),
+        col("webhooks", |r, cells| match r {
+            RevisionRow::Installed(r) if cells.opts.wide => r.injector_webhooks.join(","),
+            RevisionRow::Installed(r) => r.injector_webhooks.len().to_string(),
+            RevisionRow::MissingTag(t) => t.webhook.clone(),
+        }),
+    ];
+    let mut out = section(
+        report,
+        opts,
+        "REVISIONS",
+        &columns,
+        |c| {
+            let missing = c.tags.iter().filter(|t| !t.revision_installed);
+            c.revisions
+                .iter()
+                .map(RevisionRow::Installed)
+                .chain(missing.map(RevisionRow::MissingTag))
+                .collect()
+        },
+        false,
+    );
+    if opts.wide
+        && let Some(h) = out.headers.iter_mut().find(|h| **h == "webhooks")
+    {
+        *h = "injector webhooks";
+    }
+    out
+}
+
+fn gateway_section(report: &InventoryReport, opts: &TableOptions) -> Section {
+    let columns: [Column<&GatewayInfo>; 7] = [
+        col("namespace", |g, _| g.namespace.clone()),
+        col("name", |g, _| g.name.clone()),
+        col("revision", |g, _| opt(&g.revision)),
+        col("ready", |g, _| format!("{}/{}", g.ready, g.desired)),
+        col("helm release", |g, _| opt(&g.helm_release)),
+        col("address", |g, _| g.addresses.join(",")),
+        wide("service type", |g, _| opt(&g.service_type)),
+    ];
+    section(
+        report,
+        opts,
+        "GATEWAYS",
+        &columns,
+        |c| c.gateways.iter().collect(),
+        true,
+    )
+}
+
+fn namespace_section(report: &InventoryReport, opts: &TableOptions) -> Section {
+    let columns: [Column<&NamespaceStatus>; 8] = [
+        col("namespace", |n, _| n.name.clone()),
+        col("istio.io/rev", |n, _| opt(&n.rev_label)),
+        col("istio-injection", |n, _| opt(&n.injection_label)),
+        col("effective", |n, _| n.effective.display()),
+        col("pods by sidecar", |n, _| counts(&n.pods_by_revision)),
+        col("need restart", |n, _| n.pods_needing_restart.to_string()),
+        wide("drifted workloads", |n, cells| {
+            cells
+                .cluster
+                .workloads
+                .iter()
+                .filter(|w| w.namespace == n.name && w.is_drifted() && w.exclusion.is_none())
+                .map(|w| format!("{}/{}", w.kind.resource(), w.name))
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        // Why it resolves so: the webhook (of which configuration) whose injector decides.
+        wide("webhook", |n, _| {
+            n.effective
+                .webhook
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        }),
+    ];
+    section(
+        report,
+        opts,
+        "NAMESPACES",
+        &columns,
+        |c| c.namespaces.iter().collect(),
+        false,
+    )
+}
+
+fn pinned_section(report: &InventoryReport, opts: &TableOptions) -> Section {
+    let columns: [Column<&PinnedConfig>; 5] = [
+        col("namespace", |p, _| p.namespace.clone()),
+        col("kind", |p, _| p.kind.clone()),
+        col("name", |p, _| p.name.clone()),
+        col("revision", |p, _| p.revision.clone()),
+        col("installed", |p, _| {
+            if p.revision_installed { "yes" } else { "no" }.into()
+        }),
+    ];
+    section(
+        report,
+        opts,
+        "PINNED CONFIG",
+        &columns,
+        |c| c.pinned_config.iter().collect(),
+        true,
+    )
+}
+
+fn finding_section(report: &InventoryReport, opts: &TableOptions) -> Section {
+    let columns: [Column<&Finding>; 5] = [
+        col("severity", |f, cells| {
+            match (cells.opts.color, f.severity) {
                 (true, Severity::Error) => f.severity.as_str().red().to_string(),
                 (true, Severity::Warning) => f.severity.as_str().yellow().to_string(),
                 _ => f.severity.as_str().to_string(),
-            };
-            let mut row = vec![
-                severity,
-                f.code.to_string(),
-                f.subject.clone(),
-                f.message.clone(),
-            ];
-            if opts.wide {
-                row.push(f.hint.clone());
             }
-            finding_rows.push(prefix(row));
-        }
-        for w in &c.warnings {
-            warning_rows.push(prefix(vec![
-                w.verb.clone(),
-                w.resource.clone(),
-                w.message.clone(),
-            ]));
-        }
-    }
+        }),
+        col("code", |f, _| f.code.to_string()),
+        col("subject", |f, _| f.subject.clone()),
+        col("message", |f, _| f.message.clone()),
+        wide("fix", |f, _| f.hint.clone()),
+    ];
+    section(
+        report,
+        opts,
+        "FINDINGS",
+        &columns,
+        |c| c.findings.iter().collect(),
+        false,
+    )
+}
 
-    let mut rev_headers = vec!["revision", "version", "istiod", "tags", "helm release"];
-    rev_headers.push(if opts.wide {
-        "injector webhooks"
-    } else {
-        "webhooks"
-    });
-    sections.push(("REVISIONS", rev_headers, rev_rows));
-    let mut gw_headers = vec![
-        "namespace",
-        "name",
-        "revision",
-        "ready",
-        "helm release",
-        "address",
+fn warning_section(report: &InventoryReport, opts: &TableOptions) -> Section {
+    let columns: [Column<&ReadWarning>; 3] = [
+        col("verb", |w, _| w.verb.clone()),
+        col("resource", |w, _| w.resource.clone()),
+        col("message", |w, _| w.message.clone()),
     ];
-    if opts.wide {
-        gw_headers.push("service type");
-    }
-    sections.push(("GATEWAYS", gw_headers, gw_rows));
-    let mut ns_headers = vec![
-        "namespace",
-        "istio.io/rev",
-        "istio-injection",
-        "effective",
-        "pods by sidecar",
-        "need restart",
-    ];
-    if opts.wide {
-        ns_headers.push("drifted workloads");
-    }
-    sections.push(("NAMESPACES", ns_headers, ns_rows));
-    sections.push((
-        "PINNED CONFIG",
-        vec!["namespace", "kind", "name", "revision", "installed"],
-        cfg_rows,
-    ));
-    let mut f_headers = vec!["severity", "code", "subject", "message"];
-    if opts.wide {
-        f_headers.push("fix");
-    }
-    sections.push(("FINDINGS", f_headers, finding_rows));
-    sections.push((
+    section(
+        report,
+        opts,
         "WARNINGS",
-        vec!["verb", "resource", "message"],
-        warning_rows,
-    ));
+        &columns,
+        |c| c.warnings.iter().collect(),
+        true,
+    )
+}
 
+/// Renders the sections as kubectl-style tables, each under its title. With several clusters
+/// every row starts with a CLUSTER column.
+pub fn render_tables(report: &InventoryReport, opts: &TableOptions) -> String {
+    let sections = [
+        revision_section(report, opts),
+        gateway_section(report, opts),
+        namespace_section(report, opts),
+        pinned_section(report, opts),
+        finding_section(report, opts),
+        warning_section(report, opts),
+    ];
     let mut out = String::new();
-    for (title, mut headers, rows) in sections {
-        if rows.is_empty() && matches!(title, "PINNED CONFIG" | "WARNINGS" | "GATEWAYS") {
+    for s in sections {
+        if s.rows.is_empty() && s.optional {
             continue;
-        }
-        if multi {
-            headers.insert(0, "cluster");
         }
         if !out.is_empty() {
             out.push('\n');
         }
         if !opts.no_headers {
-            out.push_str(title);
+            out.push_str(s.title);
             out.push('\n');
         }
-        if rows.is_empty() {
-            out.push_str(if title == "FINDINGS" {
+        if s.rows.is_empty() {
+            out.push_str(if s.title == "FINDINGS" {
                 "No findings.\n"
             } else {
                 "None.\n"
             });
             continue;
         }
-        out.push_str(&table(&headers, rows, opts.no_headers));
+        out.push_str(&table(&s.headers, s.rows, opts.no_headers));
     }
     out
+}
+
+/// The report in the format asked for.
+pub fn render(
+    report: &InventoryReport,
+    format: crate::flags::OutputFormat,
+    no_headers: bool,
+) -> Result<String, crate::error::RevError> {
+    use crate::flags::OutputFormat;
+    Ok(match format {
+        OutputFormat::Json => super::to_json(report)?,
+        OutputFormat::Yaml => super::to_yaml(report)?,
+        OutputFormat::Name => render_names(report),
+        format => render_tables(
+            report,
+            &TableOptions {
+                wide: format == OutputFormat::Wide,
+                no_headers,
+                color: super::color_enabled(),
+            },
+        ),
+    })
 }
 
 /// `-o name`: one `kind/name` per namespace whose pods need a restart — what scripts feed to

@@ -1,6 +1,7 @@
 //! What users see: kubectl-style tables, JSON/YAML documents, progress on stderr, prompts.
 
 pub mod inventory;
+pub mod io;
 pub mod progress;
 pub mod prompt;
 pub mod prune;
@@ -52,11 +53,17 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<String, RevError> {
             s.push('\n');
             s
         })
-        .map_err(|e| RevError::Failed(format!("cannot encode JSON: {e}")))
+        .map_err(|e| RevError::Encode {
+            format: "JSON",
+            source: Box::new(e),
+        })
 }
 
 pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, RevError> {
-    serde_saphyr::to_string(value).map_err(|e| RevError::Failed(format!("cannot encode YAML: {e}")))
+    serde_saphyr::to_string(value).map_err(|e| RevError::Encode {
+        format: "YAML",
+        source: Box::new(e),
+    })
 }
 
 /// Joins a list for a table cell; empty lists become `<none>` through `table`.

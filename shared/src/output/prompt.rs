@@ -1,31 +1,22 @@
-//! Confirmation before mutating: default No; `--yes` skips it; with no terminal to ask on and
-//! no `--yes`, refuse rather than guess.
+//! Confirmation before mutating: default No; with no terminal to ask on, refuse rather than
+//! guess (the driver skips the question for `--yes` and server dry-run).
 
-use std::io::IsTerminal;
+use crate::error::{Refusal, RevError};
+use crate::output::io::Io;
 
-use crate::error::RevError;
-
-pub fn confirm(question: &str, yes: bool) -> Result<(), RevError> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(RevError::Refused {
-            reason: "no terminal to confirm on; re-run with --yes to proceed, or --dry-run=client to only see the plan".into(),
-        });
+pub fn confirm(question: &str, io: &Io) -> Result<(), RevError> {
+    if !io.is_interactive() {
+        return Err(RevError::Refused(Refusal::NoTerminal));
     }
     let answer = dialoguer::Confirm::new()
         .with_prompt(question)
         .default(false)
         .interact_on(&dialoguer::console::Term::stderr())
-        .map_err(|e| RevError::Refused {
-            reason: format!("no answer ({e})"),
-        })?;
+        // No answer (stdin closed, Ctrl-C at the prompt) is not a yes.
+        .unwrap_or(false);
     if answer {
         Ok(())
     } else {
-        Err(RevError::Refused {
-            reason: "not confirmed; nothing was changed".into(),
-        })
+        Err(RevError::Refused(Refusal::NotConfirmed))
     }
 }

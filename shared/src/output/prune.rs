@@ -5,8 +5,11 @@ use std::fmt::Write;
 
 use super::table;
 use crate::analysis::Analysis;
-use crate::exec::prune::{Inspection, LiveState, PruneReport};
-use crate::plan::prune::{PrunePlan, PruneStep, UninstallMethod};
+use crate::exec::prune::{InspectedObject, Inspection, LiveState, PruneReport};
+use crate::plan::prune::{
+    Blocker, ObjectKey, OtherGateway, PruneBlocker, PrunePlan, PruneStep, PruneWarning, Selection,
+    UninstallMethod,
+};
 use crate::snapshot::Snapshot;
 
 fn action(state: Option<&LiveState>) -> (&'static str, String) {
@@ -22,8 +25,10 @@ fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}\n")).collect()
 }
 
+pub const API_VERSION: &str = "prune.kubectl-rev.dev/v1alpha1";
+
 /// The plan, step by step, in the order it runs.
-pub fn render_plan(plan: &PrunePlan, inspection: Option<&Inspection>) -> String {
+pub fn render_plan(plan: &PrunePlan, inspection: Option<&Inspection>, no_headers: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -35,101 +40,285 @@ pub fn render_plan(plan: &PrunePlan, inspection: Option<&Inspection>) -> String 
             .unwrap_or_default()
     );
     if plan.steps.is_empty() {
-        let _ = writeln!(out, "\nNothing of {} is left to delete.", plan.revision);
+        let _ = writeln!(
+            out,
+            "\nNothing of {} is left to delete (installed revisions: {}).",
+            plan.revision,
+            if plan.installed.is_empty() {
+                "none".to_string()
+            } else {
+                plan.installed.join(", ")
+            }
+        );
     }
-    let (mut objects, mut releases) = (0, 0);
+    let mut objects = 0;
     for (i, step) in plan.steps.iter().enumerate() {
-        let states = inspection.map(|ins| &ins.steps[i]);
-        let mut rows = Vec::new();
-        for (j, key) in step.objects().iter().enumerate() {
-            let state = states.and_then(|s| s.get(j)).map(|o| &o.state);
-            let (verb, note) = action(state);
-            if verb == "delete" {
-                objects += 1;
-            }
-            let shown = states.and_then(|s| s.get(j)).map(|o| &o.key).unwrap_or(key);
-            rows.push(vec![
-                verb.to_string(),
-                shown.kind.clone(),
-                shown.namespace.clone().unwrap_or_default(),
-                shown.name.clone(),
-                // A blank, not `<none>`: most rows have no note.
-                if note.is_empty() { " ".into() } else { note },
-            ]);
-        }
-        match step {
-            PruneStep::HelmRelease(r) => {
-                releases += 1;
-                let how = match &r.method {
-                    UninstallMethod::Native => {
-                        "uninstalled natively (Helm's order and semantics)".to_string()
-                    }
-                    UninstallMethod::HelmBinary { path } => format!(
-                        "uninstalled by {path} (its delete hooks need Helm: {})",
-                        r.delete_hooks.join("; ")
-                    ),
-                };
-                let _ = writeln!(
-                    out,
-                    "\n{}. {} Helm release {}/{} (chart {}-{}, {}): {how}",
-                    i + 1,
-                    r.component.as_str(),
-                    r.namespace,
-                    r.name,
-                    r.chart,
-                    r.chart_version,
-                    r.status,
-                );
-                for kept in &r.kept {
-                    rows.push(vec![
-                        "keep".into(),
-                        kept.kind.clone(),
-                        kept.namespace.clone().unwrap_or_default(),
-                        kept.name.clone(),
-                        "helm.sh/resource-policy: keep".into(),
-                    ]);
-                }
-            }
-            PruneStep::Objects(o) => {
-                let _ = writeln!(
-                    out,
-                    "\n{}. {} of {} installed without Helm (labelled istio.io/rev={} or named for it)",
-                    i + 1,
-                    o.component.as_str(),
-                    plan.revision,
-                    plan.revision
-                );
-            }
-        }
-        out.push_str(&indent(
-            &table(
-                &["action", "kind", "namespace", "name", "note"],
-                rows,
-                false,
-            ),
-            "   ",
-        ));
-        if let PruneStep::HelmRelease(r) = step {
-            let records = inspection
-                .map(|ins| ins.records[i].join(", "))
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| format!("sh.helm.release.v1.{}.v*", r.name));
-            let _ = writeln!(
-                out,
-                "   then delete its release records ({records}): `helm ls` stops listing it"
-            );
-        }
+        let inspected = inspection.map(|ins| (ins.steps[i].as_slice(), ins.records[i].as_slice()));
+        objects += render_step(&mut out, plan, i, step, inspected, no_headers);
     }
     if !plan.steps.is_empty() {
         let _ = writeln!(
             out,
-            "\n{objects} object(s) and {releases} Helm release(s) to delete, in this order."
+            "\n{objects} object(s) and {} Helm release(s) to delete, in this order.",
+            plan.releases().count()
         );
     }
     for w in &plan.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", warning_text(w, plan));
     }
     out
+}
+
+/// One step: its heading, a row per object (with what was found live), its release records.
+/// Returns how many objects it deletes.
+fn render_step(
+    out: &mut String,
+    plan: &PrunePlan,
+    i: usize,
+    step: &PruneStep,
+    inspected: Option<(&[InspectedObject], &[String])>,
+    no_headers: bool,
+) -> usize {
+    let mut deletes = 0;
+    let mut rows = Vec::new();
+    for (j, key) in step.objects().iter().enumerate() {
+        let found = inspected.and_then(|(objects, _)| objects.get(j));
+        let (verb, note) = action(found.map(|o| &o.state));
+        deletes += usize::from(verb == "delete");
+        let shown = found.map(|o| &o.key).unwrap_or(key);
+        // A blank, not `<none>`: most rows have no note.
+        let note = if note.is_empty() { " ".into() } else { note };
+        rows.push(object_row(verb, shown, note));
+    }
+    match step {
+        PruneStep::HelmRelease(r) => {
+            let how = match &r.method {
+                UninstallMethod::Native => {
+                    "uninstalled natively (Helm's order and semantics)".to_string()
+                }
+                UninstallMethod::HelmBinary { path } => format!(
+                    "uninstalled by {path} (its delete hooks need Helm: {})",
+                    r.delete_hooks.join("; ")
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "\n{}. {} Helm release {}/{} (chart {}-{}, {}): {how}",
+                i + 1,
+                r.component.as_str(),
+                r.namespace,
+                r.name,
+                r.chart,
+                r.chart_version,
+                r.status,
+            );
+            rows.extend(
+                r.kept
+                    .iter()
+                    .map(|k| object_row("keep", k, "helm.sh/resource-policy: keep".into())),
+            );
+        }
+        PruneStep::Objects(o) => {
+            let _ = writeln!(
+                out,
+                "\n{}. {} of {} installed without Helm (labelled istio.io/rev={} or named for it)",
+                i + 1,
+                o.component.as_str(),
+                plan.revision,
+                plan.revision
+            );
+        }
+    }
+    let headers = ["action", "kind", "namespace", "name", "note"];
+    out.push_str(&indent(&table(&headers, rows, no_headers), "   "));
+    if let PruneStep::HelmRelease(r) = step {
+        let records = inspected
+            .map(|(_, records)| records.join(", "))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| format!("sh.helm.release.v1.{}.v*", r.name));
+        let _ = writeln!(
+            out,
+            "   then delete its release records ({records}): `helm ls` stops listing it"
+        );
+    }
+    deletes
+}
+
+fn object_row(verb: &str, key: &ObjectKey, note: String) -> Vec<String> {
+    vec![
+        verb.to_string(),
+        key.kind.clone(),
+        key.namespace.clone().unwrap_or_default(),
+        key.name.clone(),
+        note,
+    ]
+}
+
+fn warning_text(w: &PruneWarning, plan: &PrunePlan) -> String {
+    let old = &plan.revision;
+    match w {
+        PruneWarning::AmbiguousRelease {
+            namespace,
+            release,
+            revisions,
+        } => format!(
+            "Helm release {namespace}/{release} carries istio.io/rev {} and no `revision` value: not proven to be {old}'s, left alone",
+            revisions.join(", ")
+        ),
+        PruneWarning::UnidentifiedProxies { namespace, pods } => format!(
+            "{pods} pod(s) in {namespace} run a proxy whose revision cannot be told (image tag only): check they are not on {old}"
+        ),
+        PruneWarning::PinnedConfig {
+            kind,
+            namespace,
+            name,
+        } => format!(
+            "{kind} {namespace}/{name} is pinned to istio.io/rev={old} and stops applying: relabel it for {} or delete it",
+            next(plan)
+        ),
+    }
+}
+
+/// The revision the fixes point at.
+fn next(plan: &PrunePlan) -> &str {
+    plan.successor.as_deref().unwrap_or("<new revision>")
+}
+
+/// A blocker's message and the command (or step) that clears it.
+pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
+    let (old, next) = (plan.revision.as_str(), next(plan));
+    match &b.blocker {
+        Blocker::NamespaceSelectsRevision {
+            namespace,
+            selection,
+        } => namespace_text(namespace, selection, old, next),
+        Blocker::WorkloadSelectsRevision { kind, namespace, name } => (
+            format!("its pod template selects istio.io/rev={old}: new pods would start without sidecar"),
+            format!(
+                "set istio.io/rev={next} in its pod template (kubectl -n {namespace} edit {} {name})",
+                kind.resource()
+            ),
+        ),
+        Blocker::PodsRunRevision { namespace, pods } => pods_text(namespace, pods, old),
+        Blocker::TagPointsAtRevision { tag, webhook } => (
+            format!("revision tag {tag} ({webhook}) points at {old}: namespaces using it would lose injection"),
+            format!("kubectl rev-relabel --tag {tag} {next}   (or: istioctl tag set {tag} --revision {next} --overwrite)"),
+        ),
+        Blocker::DefaultValidatorPointsAtRevision { validator, base_release } => (
+            format!("{validator} calls {old}'s istiod: once it is gone every apply of Istio config fails"),
+            match base_release {
+                Some((namespace, name)) => format!(
+                    "helm upgrade {name} <istio base chart> -n {namespace} --reuse-values --set defaultRevision={next}"
+                ),
+                None => format!("istioctl tag set default --revision {next} --overwrite"),
+            },
+        ),
+        Blocker::GatewayStillServing {
+            namespace,
+            name,
+            addresses,
+            others,
+        } => gateway_text(namespace, name, addresses, others, next),
+        Blocker::OnlyRevision => (
+            format!("{old} is the only installed revision: pruning it removes the mesh's control plane"),
+            "install the new revision first (upgrade guide step 2), or use `istioctl uninstall --purge` to remove Istio".into(),
+        ),
+        Blocker::HelmOperationPending { namespace, release, status } => (
+            format!("is {status}: a Helm operation may still be running"),
+            format!("wait for it, or `helm rollback {release} -n {namespace}`; then re-run"),
+        ),
+        Blocker::CannotVerify { verb, resource, message } => (
+            format!("cannot {verb} {resource} ({message}): whether {old} is still used cannot be checked"),
+            format!("kubectl auth can-i {verb} {resource}   (run as someone who can)"),
+        ),
+        Blocker::DeleteHooksNeedHelm { namespace, release, hooks } => (
+            format!("has delete hooks ({}) that only Helm runs, and no `helm` is on PATH", hooks.join("; ")),
+            format!("helm uninstall {release} -n {namespace}   (then re-run kubectl rev-prune {old})"),
+        ),
+        Blocker::UnreadableRelease { namespace, release, why } => (
+            format!("its manifest cannot be read ({why}), so its objects are unknown"),
+            format!("helm uninstall {release} -n {namespace}"),
+        ),
+    }
+}
+
+fn namespace_text(
+    namespace: &str,
+    selection: &Selection,
+    old: &str,
+    next: &str,
+) -> (String, String) {
+    match selection {
+        Selection::LegacyLabel => (
+            format!("istio-injection=enabled: the default revision ({old}) injects its new pods"),
+            format!("move the default tag first: kubectl rev-relabel --tag default {next}"),
+        ),
+        Selection::Tag { tag } => (
+            format!(
+                "istio.io/rev={tag}, and tag {tag} points at {old}: new pods would start without sidecar"
+            ),
+            format!(
+                "kubectl rev-relabel --tag {tag} {next}   (or relabel: kubectl label namespace {namespace} istio.io/rev={next} --overwrite)"
+            ),
+        ),
+        Selection::RevisionLabel => (
+            format!("istio.io/rev={old}: new pods would start without sidecar once {old} is gone"),
+            format!(
+                "kubectl rev-relabel {namespace} {next}   (or: kubectl label namespace {namespace} istio.io/rev={next} --overwrite)"
+            ),
+        ),
+    }
+}
+
+fn pods_text(namespace: &str, pods: &[String], old: &str) -> (String, String) {
+    let shown: Vec<&str> = pods.iter().take(5).map(String::as_str).collect();
+    let more = pods.len().saturating_sub(shown.len());
+    (
+        format!(
+            "{} pod(s) still run {old} sidecars: {}{}",
+            pods.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+        format!("kubectl rev-restart -n {namespace}   (or kubectl rollout restart each workload)"),
+    )
+}
+
+fn gateway_text(
+    namespace: &str,
+    name: &str,
+    addresses: &[String],
+    others: &[OtherGateway],
+    next: &str,
+) -> (String, String) {
+    let successors = if others.is_empty() {
+        format!("no gateway of another revision exists in {namespace}")
+    } else {
+        others
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} ({}) has no load-balancer address",
+                    o.name,
+                    o.revision.as_deref().unwrap_or("no revision")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    (
+        format!(
+            "{name} still has load-balancer address {} and {successors}: deleting it cuts that traffic",
+            addresses.join(",")
+        ),
+        format!(
+            "install the {next} gateway (upgrade guide step 3) and wait for its Service address: kubectl get svc -n {namespace}"
+        ),
+    )
 }
 
 /// Every blocker with its fix; empty when there is none.
@@ -152,11 +341,11 @@ pub fn render_blockers(plan: &PrunePlan) -> String {
         if forced { "" } else { "; nothing was deleted" }
     );
     for b in &plan.blockers {
-        let _ = writeln!(out, "  - {}: {}", b.subject, b.message);
+        let (message, fix) = blocker_text(b, plan);
+        let _ = writeln!(out, "  - {}: {message}", b.subject);
         let _ = writeln!(
             out,
-            "      fix: {}{}",
-            b.fix,
+            "      fix: {fix}{}",
             if b.forceable {
                 ""
             } else {
@@ -177,6 +366,17 @@ pub fn render_blockers(plan: &PrunePlan) -> String {
 /// What was done; on failure, also what was not.
 pub fn render_report(report: &PruneReport) -> String {
     let mut out = String::new();
+    let touched = !(report.deleted.is_empty()
+        && report.already_gone.is_empty()
+        && report.left_alone.is_empty()
+        && report.releases_uninstalled.is_empty()
+        && report.not_done.is_empty());
+    if !touched {
+        if report.gone {
+            let _ = writeln!(out, "\nRevision {} is gone.", report.revision);
+        }
+        return out;
+    }
     let _ = writeln!(
         out,
         "\n{} {} object(s); {} Helm release(s) uninstalled{}.",
@@ -198,7 +398,7 @@ pub fn render_report(report: &PruneReport) -> String {
     for left in &report.left_alone {
         let _ = writeln!(out, "Left alone: {left}");
     }
-    if report.failure.is_some() && !report.not_done.is_empty() {
+    if !report.not_done.is_empty() {
         let _ = writeln!(
             out,
             "Deleted before the failure: {}",
@@ -206,7 +406,34 @@ pub fn render_report(report: &PruneReport) -> String {
         );
         let _ = writeln!(out, "NOT deleted: {}", list_or_none(&report.not_done));
     }
+    if let Some(mesh) = &report.mesh_after {
+        out.push_str(mesh);
+    }
+    if report.gone {
+        let _ = writeln!(out, "\nRevision {} is gone.", report.revision);
+    }
     out
+}
+
+pub fn question(plan: &PrunePlan, inspection: Option<&Inspection>) -> String {
+    let objects = inspection
+        .map(Inspection::to_delete)
+        .unwrap_or_else(|| plan.objects().count());
+    format!(
+        "Delete {objects} object(s) and {} Helm release(s) of revision {}?",
+        plan.releases().count(),
+        plan.revision
+    )
+}
+
+/// `kind/namespace/name` of every object the plan deletes.
+pub fn plan_names(plan: &PrunePlan) -> Vec<String> {
+    plan.objects()
+        .map(|o| match &o.namespace {
+            Some(ns) => format!("{}/{ns}/{}", o.kind.to_ascii_lowercase(), o.name),
+            None => format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
+        })
+        .collect()
 }
 
 fn list_or_none(items: &[String]) -> String {

@@ -1,33 +1,102 @@
-//! How a restart plan and its outcome are shown.
+//! How a restart plan and its outcome read: the workloads in order, those left alone with why
+//! and the command that moves them, then each workload's result.
+
+use std::fmt::Write;
 
 use serde::Serialize;
 
 use super::table;
 use crate::exec::restart::{RestartResult, WorkloadOutcome};
-use crate::plan::restart::{RestartMethod, RestartPlan};
+use crate::plan::restart::{RestartMethod, RestartPlan, SkipReason, Skipped};
 
 pub const API_VERSION: &str = "restart.kubectl-rev.dev/v1alpha1";
 
-#[derive(Debug, Serialize)]
+/// What a restart run did, and what it left for the user.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestartReport {
-    pub api_version: &'static str,
-    pub kind: &'static str,
-    pub dry_run: &'static str,
     pub workloads: Vec<WorkloadOutcome>,
+    pub skipped: Vec<SkippedReport>,
 }
 
-pub fn render_plan(plan: &RestartPlan) -> String {
+/// A workload or pod left alone, with why and what moves it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedReport {
+    #[serde(flatten)]
+    pub skipped: Skipped,
+    pub message: String,
+    /// The command that moves it (or the step of the upgrade that does).
+    pub fix: String,
+}
+
+/// Why it is left alone, and what moves it.
+pub fn skip_text(s: &Skipped) -> (String, String) {
+    let (ns, name) = (&s.namespace, &s.name);
+    match s.reason {
+        SkipReason::ControlPlane => (
+            "Istio control plane: it moves by installing a new revision, never by a restart".into(),
+            "upgrade guide step 2 (install the new istiod revision)".into(),
+        ),
+        SkipReason::Gateway => (
+            "Istio gateway of a revision: it moves by installing a new Helm release".into(),
+            "upgrade guide step 3 (install the new revision's gateway)".into(),
+        ),
+        SkipReason::Paused => (
+            "paused: kubectl refuses to restart paused Deployments".into(),
+            format!("kubectl rollout resume deployment/{name} -n {ns}, then re-run"),
+        ),
+        SkipReason::OnDelete => (
+            format!(
+                "updateStrategy OnDelete: a {} never rolls by itself",
+                s.kind
+            ),
+            format!("kubectl rev-restart -n {ns} --ondelete=delete-pods"),
+        ),
+        SkipReason::NoOwner => (
+            "no Deployment, StatefulSet or DaemonSet owns it: only recreating it moves it".into(),
+            format!("kubectl delete pod {name} -n {ns} (and create it again)"),
+        ),
+    }
+}
+
+pub fn skipped_report(skipped: &[Skipped]) -> Vec<SkippedReport> {
+    skipped
+        .iter()
+        .map(|s| {
+            let (message, fix) = skip_text(s);
+            SkippedReport {
+                skipped: s.clone(),
+                message,
+                fix,
+            }
+        })
+        .collect()
+}
+
+fn render_skipped(out: &mut String, skipped: &[Skipped]) {
+    for s in skipped {
+        let (message, fix) = skip_text(s);
+        let _ = writeln!(
+            out,
+            "skipped: {}/{}/{}: {message}\n  to move it: {fix}",
+            s.kind, s.namespace, s.name
+        );
+    }
+}
+
+pub fn render_plan(plan: &RestartPlan, no_headers: bool) -> String {
     let mut out = String::new();
     if plan.items.is_empty() {
         out.push_str(
             "Nothing to restart: no workload in scope is drifted from its namespace's revision.\n",
         );
     } else {
-        out.push_str(&format!(
-            "Plan: restart {} workload(s), in this order:\n",
+        let _ = writeln!(
+            out,
+            "Plan: restart {} workload(s), in this order:",
             plan.items.len()
-        ));
+        );
         let rows = plan
             .items
             .iter()
@@ -47,51 +116,101 @@ pub fn render_plan(plan: &RestartPlan) -> String {
         out.push_str(&table(
             &["namespace", "workload", "drifted pods", "target", "method"],
             rows,
-            false,
+            no_headers,
         ));
     }
-    for s in &plan.skipped {
-        out.push_str(&format!("skipped: {}: {}\n", s.subject, s.reason));
-    }
+    render_skipped(&mut out, &plan.skipped);
     out
 }
 
-pub fn render_summary(outcomes: &[WorkloadOutcome]) -> String {
-    let rows = outcomes
+pub fn question(plan: &RestartPlan, max_parallel: usize) -> String {
+    format!(
+        "Restart {} workload(s), {max_parallel} at a time?",
+        plan.items.len()
+    )
+}
+
+fn result_text(result: RestartResult) -> &'static str {
+    match result {
+        RestartResult::Restarted => "restarted",
+        RestartResult::ServerDryRun => "server-dry-run",
+        RestartResult::RolloutFailed => "rollout-failed",
+        RestartResult::TimedOut => "timed-out",
+        RestartResult::VerificationFailed => "verification-failed",
+        RestartResult::Error => "error",
+        RestartResult::NotRun => "not-run",
+    }
+}
+
+pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
+    let rows = report
+        .workloads
         .iter()
         .map(|o| {
             vec![
                 o.namespace.clone(),
                 format!("{}/{}", o.kind.resource(), o.name),
-                serde_json::to_value(o.result)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                result_text(o.result).to_string(),
                 format!("{:.1}", o.rollout_seconds),
                 o.pods_verified.to_string(),
             ]
         })
         .collect();
-    let mut out = table(
-        &[
-            "namespace",
-            "workload",
-            "result",
-            "seconds",
-            "pods verified",
-        ],
-        rows,
-        false,
-    );
-    for o in outcomes {
+    let mut out = if report.workloads.is_empty() {
+        String::new()
+    } else {
+        table(
+            &[
+                "namespace",
+                "workload",
+                "result",
+                "seconds",
+                "pods verified",
+            ],
+            rows,
+            no_headers,
+        )
+    };
+    for o in &report.workloads {
         if let Some(message) = &o.message {
-            out.push_str(&format!("{}/{}: {message}\n", o.kind.resource(), o.name));
+            let _ = writeln!(out, "{}/{}: {message}", o.kind.resource(), o.name);
         }
         if let Some(undo) = &o.undo
             && o.result != RestartResult::NotRun
         {
-            out.push_str(&format!("  to roll back: {undo}\n"));
+            let _ = writeln!(out, "  to roll back: {undo}");
         }
     }
+    let needs_user: Vec<Skipped> = report
+        .skipped
+        .iter()
+        .filter(|s| s.skipped.reason.needs_user())
+        .map(|s| s.skipped.clone())
+        .collect();
+    if !needs_user.is_empty() {
+        out.push_str("Still drifted, for you to move:\n");
+        render_skipped(&mut out, &needs_user);
+    }
     out
+}
+
+pub fn plan_names(plan: &RestartPlan) -> Vec<String> {
+    plan.items
+        .iter()
+        .map(|i| format!("{}/{}", i.kind.resource(), i.name))
+        .collect()
+}
+
+pub fn report_names(report: &RestartReport) -> Vec<String> {
+    report
+        .workloads
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.result,
+                RestartResult::Restarted | RestartResult::ServerDryRun
+            )
+        })
+        .map(|o| format!("{}/{}", o.kind.resource(), o.name))
+        .collect()
 }

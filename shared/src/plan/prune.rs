@@ -15,12 +15,9 @@ use serde::Serialize;
 
 use crate::analysis::{Analysis, InjectionMode, SidecarRevision};
 use crate::error::RevError;
+use crate::keys;
 use crate::revision::RevisionName;
-use crate::snapshot::{HelmRelease, Labels, ObjectRef, Snapshot, keys};
-
-/// Annotation that makes `helm uninstall` leave an object in place (DOMAIN §6).
-pub const RESOURCE_POLICY: &str = "helm.sh/resource-policy";
-pub const DEFAULT_VALIDATOR: &str = "istiod-default-validator";
+use crate::snapshot::{HelmRelease, Labels, ObjectRef, Snapshot, WorkloadKind};
 
 /// Helm's `UninstallOrder` (pkg/releaseutil/kind_sorter.go, Helm 3.19): kinds earlier in the
 /// list are deleted first; kinds not in it (webhook configurations included) go last, sorted by
@@ -240,7 +237,7 @@ impl PruneStep {
     }
 }
 
-/// Why the prune may not go ahead.
+/// Why the prune may not go ahead (the order blockers are listed in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BlockerReason {
@@ -259,27 +256,157 @@ pub enum BlockerReason {
     UnreadableRelease,
 }
 
+/// How a namespace's label selects the revision being pruned (DOMAIN §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "via", rename_all = "kebab-case")]
+pub enum Selection {
+    /// `istio-injection=enabled`: the default revision injects.
+    LegacyLabel,
+    /// `istio.io/rev=<tag>`, and the tag points at the revision.
+    Tag { tag: String },
+    /// `istio.io/rev=<revision>`.
+    RevisionLabel,
+}
+
+/// Another revision's gateway in the same namespace, for the "still serving" blocker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherGateway {
+    pub name: String,
+    pub revision: Option<String>,
+    pub has_address: bool,
+}
+
+/// What blocks the prune, with the facts its message and fix are written from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Blocker {
+    #[serde(rename_all = "camelCase")]
+    NamespaceSelectsRevision {
+        namespace: String,
+        selection: Selection,
+    },
+    #[serde(rename_all = "camelCase")]
+    WorkloadSelectsRevision {
+        kind: WorkloadKind,
+        namespace: String,
+        name: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    PodsRunRevision {
+        namespace: String,
+        pods: Vec<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    TagPointsAtRevision {
+        tag: String,
+        webhook: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    DefaultValidatorPointsAtRevision {
+        validator: String,
+        /// The `base` release that owns it, if Helm does: its `defaultRevision` moves it.
+        base_release: Option<(String, String)>,
+    },
+    #[serde(rename_all = "camelCase")]
+    GatewayStillServing {
+        namespace: String,
+        name: String,
+        addresses: Vec<String>,
+        others: Vec<OtherGateway>,
+    },
+    OnlyRevision,
+    #[serde(rename_all = "camelCase")]
+    HelmOperationPending {
+        namespace: String,
+        release: String,
+        status: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    CannotVerify {
+        verb: String,
+        resource: String,
+        message: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeleteHooksNeedHelm {
+        namespace: String,
+        release: String,
+        hooks: Vec<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    UnreadableRelease {
+        namespace: String,
+        release: String,
+        why: String,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PruneBlocker {
-    pub reason: BlockerReason,
+    /// What it is about: `namespace/bookinfo`, `tag/prod`, `helmrelease/istio-system/x`.
     pub subject: String,
-    pub message: String,
-    /// The command (or step) that clears it.
-    pub fix: String,
+    #[serde(flatten)]
+    pub blocker: Blocker,
     /// `--force` may override it; hooks and unreadable releases cannot be forced.
     pub forceable: bool,
+}
+
+impl PruneBlocker {
+    pub fn reason(&self) -> BlockerReason {
+        match &self.blocker {
+            Blocker::NamespaceSelectsRevision { .. } => BlockerReason::NamespaceSelectsRevision,
+            Blocker::WorkloadSelectsRevision { .. } => BlockerReason::WorkloadSelectsRevision,
+            Blocker::PodsRunRevision { .. } => BlockerReason::PodsRunRevision,
+            Blocker::TagPointsAtRevision { .. } => BlockerReason::TagPointsAtRevision,
+            Blocker::DefaultValidatorPointsAtRevision { .. } => {
+                BlockerReason::DefaultValidatorPointsAtRevision
+            }
+            Blocker::GatewayStillServing { .. } => BlockerReason::GatewayStillServing,
+            Blocker::OnlyRevision => BlockerReason::OnlyRevision,
+            Blocker::HelmOperationPending { .. } => BlockerReason::HelmOperationPending,
+            Blocker::CannotVerify { .. } => BlockerReason::CannotVerify,
+            Blocker::DeleteHooksNeedHelm { .. } => BlockerReason::DeleteHooksNeedHelm,
+            Blocker::UnreadableRelease { .. } => BlockerReason::UnreadableRelease,
+        }
+    }
+}
+
+/// What the plan says but does not refuse for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum PruneWarning {
+    /// A release whose manifest names several revisions and no `revision` value decides.
+    #[serde(rename_all = "camelCase")]
+    AmbiguousRelease {
+        namespace: String,
+        release: String,
+        revisions: Vec<String>,
+    },
+    /// Proxies whose revision only an image tag tells.
+    #[serde(rename_all = "camelCase")]
+    UnidentifiedProxies { namespace: String, pods: usize },
+    /// Config pinned to the revision stops applying once it is gone.
+    #[serde(rename_all = "camelCase")]
+    PinnedConfig {
+        kind: String,
+        namespace: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrunePlan {
     pub revision: String,
+    /// The revisions installed now (OLD included, while it is).
+    pub installed: Vec<String>,
     /// The revision the fixes point at: the newest other installed revision.
     pub successor: Option<String>,
     pub steps: Vec<PruneStep>,
     pub blockers: Vec<PruneBlocker>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<PruneWarning>,
     pub force: bool,
 }
 
@@ -401,7 +528,7 @@ fn manifest_objects(release: &HelmRelease) -> Result<(Vec<ObjectKey>, Vec<Object
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(RESOURCE_POLICY))
+            .and_then(|a| a.get(keys::RESOURCE_POLICY))
             .is_some_and(|p| p.trim() == "keep");
         if keep {
             kept.push(key);
@@ -428,7 +555,7 @@ pub fn labelled_object_component(
 ) -> Option<Component> {
     if obj.helm_release.is_some()
         || obj.labels.contains_key(keys::TAG)
-        || obj.name == DEFAULT_VALIDATOR
+        || obj.name == keys::DEFAULT_VALIDATOR
     {
         return None;
     }
@@ -513,110 +640,105 @@ fn successor(analysis: &Analysis, revision: &str) -> Option<String> {
         .map(|r| r.name.clone())
 }
 
-pub fn plan_prune(
-    snapshot: &Snapshot,
-    analysis: &Analysis,
-    revision: &RevisionName,
-    options: &PruneOptions,
-) -> Result<PrunePlan, RevError> {
-    let old = revision.as_str();
-    let cp = &analysis.control_plane;
-    let successor = successor(analysis, old);
-    let next = successor.clone().unwrap_or_else(|| "<new revision>".into());
-    let mut blockers = Vec::new();
-    let mut warnings = Vec::new();
-    let mut steps = Vec::new();
+/// What a prune plan is built up in: steps, blockers and warnings, for the revision `old`.
+struct Planner<'a> {
+    snapshot: &'a Snapshot,
+    analysis: &'a Analysis,
+    options: &'a PruneOptions,
+    old: &'a str,
+    steps: Vec<PruneStep>,
+    blockers: Vec<PruneBlocker>,
+    warnings: Vec<PruneWarning>,
+}
 
-    // Helm releases of the revision.
-    let mut releases: Vec<&HelmRelease> = snapshot
-        .helm_releases
-        .iter()
-        .filter(|r| r.status != "uninstalled")
-        .collect();
-    releases.sort_by_key(|r| {
-        (
-            Component::of_chart(&r.chart),
-            r.namespace.clone(),
-            r.name.clone(),
-        )
-    });
-    let mut in_releases: BTreeSet<ObjectKey> = BTreeSet::new();
-    for release in releases {
-        match release_ownership(release) {
-            ReleaseOwnership::Revision(rev) if rev == old => {}
-            ReleaseOwnership::Ambiguous(revs) if revs.iter().any(|r| r == old) => {
-                warnings.push(format!(
-                    "Helm release {}/{} carries istio.io/rev {} and no `revision` value: not proven to be {old}'s, left alone",
-                    release.namespace,
-                    release.name,
-                    revs.join(", ")
-                ));
-                continue;
+impl<'a> Planner<'a> {
+    fn block(&mut self, subject: String, blocker: Blocker) {
+        let forceable = !matches!(
+            blocker,
+            Blocker::DeleteHooksNeedHelm { .. } | Blocker::UnreadableRelease { .. }
+        );
+        self.blockers.push(PruneBlocker {
+            subject,
+            blocker,
+            forceable,
+        });
+    }
+
+    /// The Helm releases of the revision, one step each, in component order.
+    fn releases(&mut self) {
+        let (snapshot, old) = (self.snapshot, self.old);
+        let mut releases: Vec<&HelmRelease> = snapshot
+            .helm_releases
+            .iter()
+            .filter(|r| r.status != "uninstalled")
+            .collect();
+        releases.sort_by_key(|r| {
+            (
+                Component::of_chart(&r.chart),
+                r.namespace.clone(),
+                r.name.clone(),
+            )
+        });
+        for release in releases {
+            match release_ownership(release) {
+                ReleaseOwnership::Revision(rev) if rev == old => self.release(release),
+                ReleaseOwnership::Ambiguous(revisions) if revisions.iter().any(|r| r == old) => {
+                    self.warnings.push(PruneWarning::AmbiguousRelease {
+                        namespace: release.namespace.clone(),
+                        release: release.name.clone(),
+                        revisions,
+                    });
+                }
+                _ => {}
             }
-            _ => continue,
         }
+    }
+
+    fn release(&mut self, release: &HelmRelease) {
+        let options = self.options;
         let subject = format!("helmrelease/{}/{}", release.namespace, release.name);
+        let (namespace, name) = (release.namespace.clone(), release.name.clone());
         let (delete, kept) = match manifest_objects(release) {
             Ok(objects) => objects,
             Err(why) => {
-                blockers.push(PruneBlocker {
-                    reason: BlockerReason::UnreadableRelease,
-                    subject,
-                    message: format!(
-                        "its manifest cannot be read ({why}), so its objects are unknown"
-                    ),
-                    fix: format!("helm uninstall {} -n {}", release.name, release.namespace),
-                    forceable: false,
-                });
-                continue;
+                let blocker = Blocker::UnreadableRelease {
+                    namespace,
+                    release: name,
+                    why,
+                };
+                return self.block(subject, blocker);
             }
         };
-        in_releases.extend(delete.iter().cloned());
-        in_releases.extend(kept.iter().cloned());
         let delete_hooks: Vec<String> = release
             .hooks
             .iter()
             .filter(|h| is_delete_hook(&h.events))
             .map(|h| format!("{} {} ({})", h.kind, h.name, h.events.join(",")))
             .collect();
-        let method = if delete_hooks.is_empty() {
-            UninstallMethod::Native
-        } else if let Some(path) = &options.helm_binary {
-            UninstallMethod::HelmBinary { path: path.clone() }
-        } else {
-            blockers.push(PruneBlocker {
-                reason: BlockerReason::DeleteHooksNeedHelm,
-                subject: subject.clone(),
-                message: format!(
-                    "has delete hooks ({}) that only Helm runs, and no `helm` is on PATH",
-                    delete_hooks.join("; ")
-                ),
-                fix: format!(
-                    "helm uninstall {} -n {}   (then re-run kubectl rev-prune {old})",
-                    release.name, release.namespace
-                ),
-                forceable: false,
-            });
-            UninstallMethod::Native
+        let method = match (&options.helm_binary, delete_hooks.is_empty()) {
+            (_, true) => UninstallMethod::Native,
+            (Some(path), false) => UninstallMethod::HelmBinary { path: path.clone() },
+            (None, false) => {
+                let blocker = Blocker::DeleteHooksNeedHelm {
+                    namespace: namespace.clone(),
+                    release: name.clone(),
+                    hooks: delete_hooks.clone(),
+                };
+                self.block(subject.clone(), blocker);
+                UninstallMethod::Native
+            }
         };
         if release.status.starts_with("pending-") {
-            blockers.push(PruneBlocker {
-                reason: BlockerReason::HelmOperationPending,
-                subject: subject.clone(),
-                message: format!(
-                    "is {}: a Helm operation may still be running",
-                    release.status
-                ),
-                fix: format!(
-                    "wait for it, or `helm rollback {} -n {}`; then re-run",
-                    release.name, release.namespace
-                ),
-                forceable: true,
-            });
+            let blocker = Blocker::HelmOperationPending {
+                namespace: namespace.clone(),
+                release: name.clone(),
+                status: release.status.clone(),
+            };
+            self.block(subject, blocker);
         }
-        steps.push(PruneStep::HelmRelease(ReleaseRemoval {
-            name: release.name.clone(),
-            namespace: release.namespace.clone(),
+        self.steps.push(PruneStep::HelmRelease(ReleaseRemoval {
+            name,
+            namespace,
             chart: release.chart.clone(),
             chart_version: release.chart_version.clone(),
             status: release.status.clone(),
@@ -628,66 +750,312 @@ pub fn plan_prune(
         }));
     }
 
-    // Objects of a revision installed without Helm.
-    let istiod_namespace = cp
-        .revision(old)
-        .and_then(|r| r.istiod.as_ref())
-        .map(|i| i.namespace.clone())
-        .unwrap_or_else(|| "istio-system".into());
-    let mut labelled: BTreeMap<Component, Vec<ObjectKey>> = BTreeMap::new();
-    for obj in &snapshot.operator_objects {
-        let Some(component) = labelled_object_component(obj, old, &istiod_namespace) else {
-            continue;
-        };
-        let key = ObjectKey {
-            api_version: obj.api_version.clone(),
-            kind: obj.kind.clone(),
-            namespace: obj.namespace.clone(),
-            name: obj.name.clone(),
-        };
-        if !in_releases.contains(&key) {
-            labelled.entry(component).or_default().push(key);
+    /// Objects of a revision installed without Helm (and not in one of its releases).
+    fn labelled_objects(&mut self) {
+        let (analysis, snapshot, old) = (self.analysis, self.snapshot, self.old);
+        let in_releases: BTreeSet<&ObjectKey> = self
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                PruneStep::HelmRelease(r) => Some(r.delete.iter().chain(&r.kept)),
+                PruneStep::Objects(_) => None,
+            })
+            .flatten()
+            .collect();
+        let istiod_namespace = analysis
+            .control_plane
+            .revision(old)
+            .and_then(|r| r.istiod.as_ref())
+            .map(|i| i.namespace.clone())
+            .unwrap_or_else(|| "istio-system".into());
+        let mut labelled: BTreeMap<Component, Vec<ObjectKey>> = BTreeMap::new();
+        for obj in &snapshot.operator_objects {
+            let Some(component) = labelled_object_component(obj, old, &istiod_namespace) else {
+                continue;
+            };
+            let key = ObjectKey {
+                api_version: obj.api_version.clone(),
+                kind: obj.kind.clone(),
+                namespace: obj.namespace.clone(),
+                name: obj.name.clone(),
+            };
+            if !in_releases.contains(&key) {
+                labelled.entry(component).or_default().push(key);
+            }
+        }
+        for (component, mut delete) in labelled {
+            delete.sort();
+            delete.dedup();
+            sort_for_uninstall(&mut delete);
+            self.steps
+                .push(PruneStep::Objects(LabelledRemoval { component, delete }));
+        }
+        self.steps.sort_by_key(PruneStep::component);
+    }
+
+    /// Workloads this prune removes, as `(kind, namespace, name)`.
+    fn removed_workloads(&self) -> BTreeSet<(String, String, String)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.objects())
+            .filter(|o| o.is_workload())
+            .map(|o| {
+                (
+                    o.kind.clone(),
+                    o.namespace.clone().unwrap_or_default(),
+                    o.name.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Reads the interlocks depend on: if they were denied, nothing can be proven unused.
+    fn unreadable(&mut self) {
+        let snapshot = self.snapshot;
+        const NEEDED: [&str; 7] = [
+            "namespaces",
+            "pods",
+            "mutatingwebhookconfigurations",
+            "validatingwebhookconfigurations",
+            "secrets",
+            "deployments",
+            "services",
+        ];
+        for w in &snapshot.warnings {
+            let needed = NEEDED
+                .iter()
+                .any(|n| w.resource == *n || w.resource.starts_with(&format!("{n}.")));
+            if needed {
+                let blocker = Blocker::CannotVerify {
+                    verb: w.verb.clone(),
+                    resource: w.resource.clone(),
+                    message: w.message.clone(),
+                };
+                self.block(w.resource.clone(), blocker);
+            }
         }
     }
-    for (component, mut delete) in labelled {
-        delete.sort();
-        delete.dedup();
-        sort_for_uninstall(&mut delete);
-        steps.push(PruneStep::Objects(LabelledRemoval { component, delete }));
-    }
-    steps.sort_by_key(PruneStep::component);
 
-    if steps.is_empty() && cp.revision(old).is_none() {
-        let installed: Vec<String> = cp.revisions.iter().map(|r| r.name.clone()).collect();
-        return Err(RevError::UnknownRevision {
-            revision: old.to_string(),
-            installed,
-            tag_target: cp.tag(old).map(|t| t.revision.clone()),
-        });
+    /// Namespaces whose new pods would be injected by OLD (DOMAIN §2); returns them.
+    fn namespaces(&mut self) -> BTreeSet<String> {
+        let (analysis, old) = (self.analysis, self.old);
+        let mut selecting = BTreeSet::new();
+        for ns in &analysis.namespaces {
+            if namespace_target(ns, analysis).as_deref() != Some(old) {
+                continue;
+            }
+            selecting.insert(ns.name.clone());
+            let selection = match (ns.effective.mode, &ns.effective.via_tag) {
+                (InjectionMode::LegacyLabel, _) => Selection::LegacyLabel,
+                (_, Some(tag)) => Selection::Tag { tag: tag.clone() },
+                _ => Selection::RevisionLabel,
+            };
+            let blocker = Blocker::NamespaceSelectsRevision {
+                namespace: ns.name.clone(),
+                selection,
+            };
+            self.block(format!("namespace/{}", ns.name), blocker);
+        }
+        selecting
     }
 
-    interlocks(
+    /// Workloads whose own pod template selects OLD, in namespaces that let pods choose.
+    fn workloads(
+        &mut self,
+        selecting: &BTreeSet<String>,
+        removed: &BTreeSet<(String, String, String)>,
+    ) {
+        let (analysis, old) = (self.analysis, self.old);
+        for w in &analysis.workloads {
+            let key = (
+                w.kind.as_str().to_string(),
+                w.namespace.clone(),
+                w.name.clone(),
+            );
+            if w.expected.as_deref() != Some(old)
+                || selecting.contains(&w.namespace)
+                || removed.contains(&key)
+            {
+                continue;
+            }
+            let blocker = Blocker::WorkloadSelectsRevision {
+                kind: w.kind,
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+            };
+            self.block(
+                format!("{}/{}/{}", w.kind.resource(), w.namespace, w.name),
+                blocker,
+            );
+        }
+    }
+
+    /// Pods whose sidecar talks to OLD's istiod (DOMAIN §3), except the pods this prune removes.
+    fn pods(&mut self, removed: &BTreeSet<(String, String, String)>) {
+        let (analysis, old) = (self.analysis, self.old);
+        let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut unidentified: BTreeMap<&str, usize> = BTreeMap::new();
+        for pod in &analysis.pods {
+            let removed_with_workload = pod.workload.as_ref().is_some_and(|w| {
+                removed.contains(&(
+                    w.kind.as_str().to_string(),
+                    w.namespace.clone(),
+                    w.name.clone(),
+                ))
+            });
+            if removed_with_workload {
+                continue;
+            }
+            match &pod.sidecar {
+                SidecarRevision::Revision(r) if r == old => by_namespace
+                    .entry(&pod.namespace)
+                    .or_default()
+                    .push(pod.name.clone()),
+                SidecarRevision::UnknownRevision(_) => {
+                    *unidentified.entry(&pod.namespace).or_default() += 1
+                }
+                _ => {}
+            }
+        }
+        for (namespace, pods) in by_namespace {
+            let blocker = Blocker::PodsRunRevision {
+                namespace: namespace.to_string(),
+                pods,
+            };
+            self.block(format!("namespace/{namespace}"), blocker);
+        }
+        for (namespace, pods) in unidentified {
+            self.warnings.push(PruneWarning::UnidentifiedProxies {
+                namespace: namespace.to_string(),
+                pods,
+            });
+        }
+    }
+
+    /// Tags and the default validator still pointing at OLD (istio/istio #35590, #43227, #60596).
+    fn tags_and_validator(&mut self) {
+        let (analysis, snapshot, old) = (self.analysis, self.snapshot, self.old);
+        let cp = &analysis.control_plane;
+        for tag in cp.tags.iter().filter(|t| t.revision == old) {
+            let blocker = Blocker::TagPointsAtRevision {
+                tag: tag.name.clone(),
+                webhook: tag.webhook.clone(),
+            };
+            self.block(format!("tag/{}", tag.name), blocker);
+        }
+        if let Some(v) = &cp.default_validator
+            && v.revision.as_deref() == Some(old)
+        {
+            let base_release = snapshot
+                .helm_releases
+                .iter()
+                .find(|r| r.chart == "base" && r.status != "uninstalled")
+                .map(|b| (b.namespace.clone(), b.name.clone()));
+            let blocker = Blocker::DefaultValidatorPointsAtRevision {
+                validator: v.name.clone(),
+                base_release,
+            };
+            self.block(
+                format!("validatingwebhookconfiguration/{}", v.name),
+                blocker,
+            );
+        }
+    }
+
+    /// Gateways: the old one still has the address clients use, and no other revision's does.
+    fn gateways(&mut self, removed: &BTreeSet<(String, String, String)>) {
+        let (analysis, old) = (self.analysis, self.old);
+        let gateways = &analysis.gateways;
+        for g in gateways.iter().filter(|g| {
+            g.revision.as_deref() == Some(old)
+                && !g.addresses.is_empty()
+                && removed.contains(&("Deployment".into(), g.namespace.clone(), g.name.clone()))
+        }) {
+            let others: Vec<OtherGateway> = gateways
+                .iter()
+                .filter(|o| o.namespace == g.namespace && o.revision.as_deref() != Some(old))
+                .map(|o| OtherGateway {
+                    name: o.name.clone(),
+                    revision: o.revision.clone(),
+                    has_address: !o.addresses.is_empty(),
+                })
+                .collect();
+            if others.iter().any(|o| o.has_address) {
+                continue;
+            }
+            let blocker = Blocker::GatewayStillServing {
+                namespace: g.namespace.clone(),
+                name: g.name.clone(),
+                addresses: g.addresses.clone(),
+                others,
+            };
+            self.block(format!("gateway/{}/{}", g.namespace, g.name), blocker);
+        }
+    }
+
+    /// Config pinned to OLD stops applying (DOMAIN §4): said, not deleted.
+    fn pinned_config(&mut self) {
+        let (analysis, old) = (self.analysis, self.old);
+        for c in analysis.pinned_config.iter().filter(|c| c.revision == old) {
+            self.warnings.push(PruneWarning::PinnedConfig {
+                kind: c.kind.clone(),
+                namespace: c.namespace.clone(),
+                name: c.name.clone(),
+            });
+        }
+    }
+}
+
+pub fn plan_prune(
+    snapshot: &Snapshot,
+    analysis: &Analysis,
+    revision: &RevisionName,
+    options: &PruneOptions,
+) -> Result<PrunePlan, RevError> {
+    let old = revision.as_str();
+    let cp = &analysis.control_plane;
+    let mut planner = Planner {
         snapshot,
         analysis,
+        options,
         old,
-        &next,
-        &steps,
-        &mut blockers,
-        &mut warnings,
-    );
-    if successor.is_none() {
-        blockers.push(PruneBlocker {
-            reason: BlockerReason::OnlyRevision,
-            subject: format!("revision/{old}"),
-            message: format!("{old} is the only installed revision: pruning it removes the mesh's control plane"),
-            fix: "install the new revision first (upgrade guide step 2), or use `istioctl uninstall --purge` to remove Istio".into(),
-            forceable: true,
+        steps: Vec::new(),
+        blockers: Vec::new(),
+        warnings: Vec::new(),
+    };
+    planner.releases();
+    planner.labelled_objects();
+    let gone = planner.steps.is_empty() && cp.revision(old).is_none();
+    if gone && let Some(tag) = cp.tag(old) {
+        // Pruning a tag by mistake would move nothing; say what it is instead.
+        return Err(RevError::UnknownRevision {
+            revision: old.to_string(),
+            installed: cp.revisions.iter().map(|r| r.name.clone()).collect(),
+            tag_target: Some(tag.revision.clone()),
         });
     }
-    blockers.sort_by(|a, b| (a.reason, &a.subject).cmp(&(b.reason, &b.subject)));
-
+    let removed = planner.removed_workloads();
+    planner.unreadable();
+    let selecting = planner.namespaces();
+    planner.workloads(&selecting, &removed);
+    planner.pods(&removed);
+    planner.tags_and_validator();
+    planner.gateways(&removed);
+    planner.pinned_config();
+    let successor = successor(analysis, old);
+    if successor.is_none() && !gone {
+        planner.block(format!("revision/{old}"), Blocker::OnlyRevision);
+    }
+    let Planner {
+        steps,
+        mut blockers,
+        warnings,
+        ..
+    } = planner;
+    blockers.sort_by(|a, b| (a.reason(), &a.subject).cmp(&(b.reason(), &b.subject)));
     Ok(PrunePlan {
         revision: old.to_string(),
+        installed: cp.revisions.iter().map(|r| r.name.clone()).collect(),
         successor,
         steps,
         blockers,
@@ -706,279 +1074,5 @@ fn namespace_target(ns: &crate::analysis::NamespaceStatus, analysis: &Analysis) 
     match analysis.control_plane.resolve(selector).revision() {
         Some(rev) => Some(rev.to_string()),
         None => Some(selector.to_string()),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn interlocks(
-    snapshot: &Snapshot,
-    analysis: &Analysis,
-    old: &str,
-    next: &str,
-    steps: &[PruneStep],
-    blockers: &mut Vec<PruneBlocker>,
-    warnings: &mut Vec<String>,
-) {
-    let cp = &analysis.control_plane;
-
-    // Reads the interlocks depend on: if they were denied, nothing can be proven unused.
-    for w in &snapshot.warnings {
-        let needed = [
-            "namespaces",
-            "pods",
-            "mutatingwebhookconfigurations",
-            "validatingwebhookconfigurations",
-            "secrets",
-            "deployments",
-            "services",
-        ];
-        if needed
-            .iter()
-            .any(|n| w.resource == *n || w.resource.starts_with(&format!("{n}.")))
-        {
-            blockers.push(PruneBlocker {
-                reason: BlockerReason::CannotVerify,
-                subject: w.resource.clone(),
-                message: format!(
-                    "cannot {} {} ({}): whether {old} is still used cannot be checked",
-                    w.verb, w.resource, w.message
-                ),
-                fix: format!(
-                    "kubectl auth can-i {} {}   (run as someone who can)",
-                    w.verb, w.resource
-                ),
-                forceable: true,
-            });
-        }
-    }
-
-    // Namespaces whose new pods would be injected by OLD (DOMAIN §2).
-    let mut blocked_namespaces = BTreeSet::new();
-    for ns in &analysis.namespaces {
-        if namespace_target(ns, analysis).as_deref() != Some(old) {
-            continue;
-        }
-        blocked_namespaces.insert(ns.name.clone());
-        let (message, fix) = match (ns.effective.mode, &ns.effective.via_tag) {
-            (InjectionMode::LegacyLabel, _) => (
-                format!(
-                    "istio-injection=enabled: the default revision ({old}) injects its new pods"
-                ),
-                format!("move the default tag first: kubectl rev-relabel --tag default {next}"),
-            ),
-            (_, Some(tag)) => (
-                format!(
-                    "istio.io/rev={tag}, and tag {tag} points at {old}: new pods would start without sidecar"
-                ),
-                format!(
-                    "kubectl rev-relabel --tag {tag} {next}   (or relabel: kubectl label namespace {} istio.io/rev={next} --overwrite)",
-                    ns.name
-                ),
-            ),
-            _ => (
-                format!(
-                    "istio.io/rev={old}: new pods would start without sidecar once {old} is gone"
-                ),
-                format!(
-                    "kubectl rev-relabel {} {next}   (or: kubectl label namespace {} istio.io/rev={next} --overwrite)",
-                    ns.name, ns.name
-                ),
-            ),
-        };
-        blockers.push(PruneBlocker {
-            reason: BlockerReason::NamespaceSelectsRevision,
-            subject: format!("namespace/{}", ns.name),
-            message,
-            fix,
-            forceable: true,
-        });
-    }
-
-    // Workloads whose own pod template selects OLD, in namespaces that let pods choose.
-    let removed: BTreeSet<(String, String, String)> = steps
-        .iter()
-        .flat_map(|s| s.objects())
-        .filter(|o| o.is_workload())
-        .map(|o| {
-            (
-                o.kind.clone(),
-                o.namespace.clone().unwrap_or_default(),
-                o.name.clone(),
-            )
-        })
-        .collect();
-    let is_removed = |kind: &str, ns: &str, name: &str| {
-        removed.contains(&(kind.to_string(), ns.to_string(), name.to_string()))
-    };
-    for w in &analysis.workloads {
-        if w.expected.as_deref() != Some(old)
-            || blocked_namespaces.contains(&w.namespace)
-            || is_removed(w.kind.as_str(), &w.namespace, &w.name)
-        {
-            continue;
-        }
-        blockers.push(PruneBlocker {
-            reason: BlockerReason::WorkloadSelectsRevision,
-            subject: format!("{}/{}/{}", w.kind.resource(), w.namespace, w.name),
-            message: format!(
-                "its pod template selects istio.io/rev={old}: new pods would start without sidecar"
-            ),
-            fix: format!(
-                "set istio.io/rev={next} in its pod template (kubectl -n {} edit {} {})",
-                w.namespace,
-                w.kind.resource(),
-                w.name
-            ),
-            forceable: true,
-        });
-    }
-
-    // Pods whose sidecar talks to OLD's istiod (DOMAIN §3), except the pods this prune removes.
-    let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut unknown: BTreeMap<&str, usize> = BTreeMap::new();
-    for pod in &analysis.pods {
-        if pod
-            .workload
-            .as_ref()
-            .is_some_and(|w| is_removed(w.kind.as_str(), &w.namespace, &w.name))
-        {
-            continue;
-        }
-        match &pod.sidecar {
-            SidecarRevision::Revision(r) if r == old => by_namespace
-                .entry(&pod.namespace)
-                .or_default()
-                .push(&pod.name),
-            SidecarRevision::UnknownRevision(_) => *unknown.entry(&pod.namespace).or_default() += 1,
-            _ => {}
-        }
-    }
-    for (ns, pods) in by_namespace {
-        let shown: Vec<&str> = pods.iter().take(5).copied().collect();
-        let more = pods.len().saturating_sub(shown.len());
-        blockers.push(PruneBlocker {
-            reason: BlockerReason::PodsRunRevision,
-            subject: format!("namespace/{ns}"),
-            message: format!(
-                "{} pod(s) still run {old} sidecars: {}{}",
-                pods.len(),
-                shown.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            ),
-            fix: format!(
-                "kubectl rev-restart -n {ns}   (or kubectl rollout restart each workload)"
-            ),
-            forceable: true,
-        });
-    }
-    for (ns, count) in unknown {
-        warnings.push(format!(
-            "{count} pod(s) in {ns} run a proxy whose revision cannot be told (image tag only): check they are not on {old}"
-        ));
-    }
-
-    // Tags and the default validator (istio/istio #35590, #43227, #60596).
-    for tag in cp.tags.iter().filter(|t| t.revision == old) {
-        blockers.push(PruneBlocker {
-            reason: BlockerReason::TagPointsAtRevision,
-            subject: format!("tag/{}", tag.name),
-            message: format!(
-                "revision tag {} ({}) points at {old}: namespaces using it would lose injection",
-                tag.name, tag.webhook
-            ),
-            fix: format!(
-                "kubectl rev-relabel --tag {} {next}   (or: istioctl tag set {} --revision {next} --overwrite)",
-                tag.name, tag.name
-            ),
-            forceable: true,
-        });
-    }
-    if let Some(v) = &cp.default_validator
-        && v.revision.as_deref() == Some(old)
-    {
-        let base = snapshot
-            .helm_releases
-            .iter()
-            .find(|r| r.chart == "base" && r.status != "uninstalled");
-        let fix = match base {
-            Some(b) => format!(
-                "helm upgrade {} <istio base chart> -n {} --reuse-values --set defaultRevision={next}",
-                b.name, b.namespace
-            ),
-            None => format!("istioctl tag set default --revision {next} --overwrite"),
-        };
-        blockers.push(PruneBlocker {
-            reason: BlockerReason::DefaultValidatorPointsAtRevision,
-            subject: format!("validatingwebhookconfiguration/{}", v.name),
-            message: format!(
-                "{} calls {old}'s istiod: once it is gone every apply of Istio config fails",
-                v.name
-            ),
-            fix,
-            forceable: true,
-        });
-    }
-
-    // Gateways: the old one still has the address clients use, and no other revision's does.
-    let removed_gateways: Vec<_> = analysis
-        .gateways
-        .iter()
-        .filter(|g| {
-            g.revision.as_deref() == Some(old) && is_removed("Deployment", &g.namespace, &g.name)
-        })
-        .collect();
-    for g in removed_gateways {
-        if g.addresses.is_empty() {
-            continue;
-        }
-        let others: Vec<_> = analysis
-            .gateways
-            .iter()
-            .filter(|o| o.namespace == g.namespace && o.revision.as_deref() != Some(old))
-            .collect();
-        if others.iter().any(|o| !o.addresses.is_empty()) {
-            continue;
-        }
-        let successor_text = if others.is_empty() {
-            format!("no gateway of another revision exists in {}", g.namespace)
-        } else {
-            others
-                .iter()
-                .map(|o| {
-                    format!(
-                        "{} ({}) has no load-balancer address",
-                        o.name,
-                        o.revision.as_deref().unwrap_or("no revision")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        blockers.push(PruneBlocker {
-            reason: BlockerReason::GatewayStillServing,
-            subject: format!("gateway/{}/{}", g.namespace, g.name),
-            message: format!(
-                "{} still has load-balancer address {} and {successor_text}: deleting it cuts that traffic",
-                g.name,
-                g.addresses.join(",")
-            ),
-            fix: format!(
-                "install the {next} gateway (upgrade guide step 3) and wait for its Service address: kubectl get svc -n {}",
-                g.namespace
-            ),
-            forceable: true,
-        });
-    }
-
-    // Config pinned to OLD stops applying (DOMAIN §4): said, not deleted.
-    for c in analysis.pinned_config.iter().filter(|c| c.revision == old) {
-        warnings.push(format!(
-            "{} {}/{} is pinned to istio.io/rev={old} and stops applying: relabel it for {next} or delete it",
-            c.kind, c.namespace, c.name
-        ));
     }
 }

@@ -1,23 +1,34 @@
 //! Planning `kubectl rev-relabel` (upgrade guide step 3.6): which namespaces move to which
 //! revision, in one guarded patch each, and the preflight checks that refuse an unsafe move.
-//! Pure: built from a snapshot and its analysis.
+//! An undo is planned the same way (the labels it writes are checked like any others), and so
+//! is repointing a tag. Pure: built from a snapshot and its analysis; typed, no prose (the
+//! wording is in `output::relabel`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::analysis::{Analysis, PodDrift, Resolution};
-use crate::revision::{IstioVersion, RevisionName, SkipVerdict, skip_verdict};
+use crate::analysis::injection::ignored_pod_rev_label;
+use crate::analysis::sidecar::pod_drift;
+use crate::analysis::{
+    Analysis, InjectionMode, NamespaceLabels, PodStatus, Resolution, WorkloadRef, pod_facts,
+};
+use crate::error::RevError;
+use crate::keys;
+use crate::revision::{DEFAULT_REVISION, RevisionName, SkipVerdict, skip_verdict};
 use crate::selector::Selector;
-use crate::snapshot::{Labels, NamespaceInfo, Snapshot, keys};
-
-/// The annotation (under a domain the project owns) recording the labels a relabel replaced,
-/// as JSON `{"istio.io/rev": "1-19", "istio-injection": null}` (null: the label was absent).
-pub const PREVIOUS_LABELS: &str = "relabel.kubectl-rev.dev/previous-labels";
+use crate::snapshot::{Labels, NamespaceInfo, PodInfo, Snapshot};
 
 /// The labels relabel owns on a namespace.
 pub const MANAGED_LABELS: [&str; 2] = [keys::REV, keys::INJECTION];
+
+/// `istio.io/rev` and `istio-injection` of a namespace (`None`: absent).
+pub type ManagedLabels = BTreeMap<String, Option<String>>;
 
 #[derive(Debug, Clone)]
 pub enum Targets {
@@ -29,21 +40,96 @@ pub enum Targets {
     Selector(Selector),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BlockerKind {
-    RevisionNotInstalled,
-    IstiodNotReady,
-    NoInjector,
-    SkipTooLarge,
-}
-
 /// A reason to refuse; `--force` overrides it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Blocker {
-    pub kind: BlockerKind,
-    pub message: String,
-    pub fix: String,
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum RelabelBlocker {
+    /// Neither an installed revision nor a tag.
+    #[serde(rename_all = "camelCase")]
+    NotInstalled {
+        target: String,
+        installed: Vec<String>,
+    },
+    /// A tag whose revision is not installed.
+    #[serde(rename_all = "camelCase")]
+    TagTargetMissing { tag: String, revision: String },
+    /// A tag cannot point at another tag.
+    #[serde(rename_all = "camelCase")]
+    TargetIsATag { target: String },
+    #[serde(rename_all = "camelCase")]
+    IstiodNotReady {
+        revision: String,
+        namespace: String,
+        name: String,
+        ready: i32,
+        desired: i32,
+    },
+    #[serde(rename_all = "camelCase")]
+    NoIstiod { revision: String },
+    /// No injector webhook: pods would start without a sidecar.
+    #[serde(rename_all = "camelCase")]
+    NoInjector { revision: String },
+    /// More than two minor versions forward, or across majors (DOMAIN §5).
+    #[serde(rename_all = "camelCase")]
+    SkipTooLarge {
+        subject: String,
+        from: String,
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum RelabelWarning {
+    /// Two minors forward: allowed for canary upgrades, the guide moves one at a time.
+    #[serde(rename_all = "camelCase")]
+    SkipsMinor {
+        subject: String,
+        from: String,
+        to: String,
+    },
+    /// Back to an older revision: the canary upgrade's normal exit.
+    #[serde(rename_all = "camelCase")]
+    RollingBack {
+        subject: String,
+        from: String,
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// Set the target labels, recording the ones replaced.
+    Relabel,
+    /// Restore the labels a previous relabel recorded, removing the record.
+    Restore,
+}
+
+/// Pods that will run another revision than their namespace selects once it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartNeed {
+    /// The workload that restarts them; `None` for pods no workload owns.
+    pub workload: Option<WorkloadRef>,
+    /// The pod, when no workload owns it.
+    pub pod: Option<String>,
+    pub pods: usize,
+}
+
+/// A pod-level `istio.io/rev` that the namespace label keeps overriding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IgnoredPodLabel {
+    pub pod: String,
+    pub value: String,
+}
+
+/// Config pinned (`istio.io/rev`) to a revision the namespace no longer selects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinnedConfigRef {
+    pub kind: String,
+    pub name: String,
+    pub revision: String,
 }
 
 /// The change to one namespace's labels.
@@ -51,34 +137,33 @@ pub struct Blocker {
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceChange {
     pub namespace: String,
+    pub kind: ChangeKind,
     /// Guards the patch: a concurrent edit makes the API server answer 409 Conflict.
     pub resource_version: Option<String>,
-    /// `istio.io/rev` and `istio-injection` before and after (`None`: absent).
-    pub before: BTreeMap<String, Option<String>>,
-    pub after: BTreeMap<String, Option<String>>,
-    /// Workloads whose pods will then run another revision than the namespace selects.
-    pub workloads_to_restart: Vec<String>,
+    pub before: ManagedLabels,
+    pub after: ManagedLabels,
+    /// The revision new pods get once the labels are `after` (`None`: no sidecar).
+    pub revision_after: Option<String>,
+    pub restarts: Vec<RestartNeed>,
     pub pods_to_restart: usize,
-    /// Pod-level `istio.io/rev` labels that stay ignored under a namespace label.
-    pub ignored_pod_labels: Vec<String>,
-    /// Config pinned to the revision the namespace leaves (it stops applying there).
-    pub pinned_config: Vec<String>,
+    pub ignored_pod_labels: Vec<IgnoredPodLabel>,
+    pub pinned_config: Vec<PinnedConfigRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RelabelPlan {
-    /// The label value to set: a revision or a tag.
-    pub target: String,
+    /// The label value to set (a revision or a tag); `None` for an undo.
+    pub target: Option<String>,
     /// The revision it resolves to, when installed.
     pub target_revision: Option<String>,
     pub target_version: Option<String>,
     pub via_tag: Option<String>,
     pub changes: Vec<NamespaceChange>,
-    /// Already on the target: nothing to do.
+    /// Already on the target (or, for an undo, with no record): nothing to do.
     pub unchanged: Vec<String>,
-    pub blockers: Vec<Blocker>,
-    pub warnings: Vec<String>,
+    pub blockers: Vec<RelabelBlocker>,
+    pub warnings: Vec<RelabelWarning>,
 }
 
 impl RelabelPlan {
@@ -87,19 +172,61 @@ impl RelabelPlan {
     }
 }
 
-fn managed(labels: &Labels) -> BTreeMap<String, Option<String>> {
+fn managed(labels: &Labels) -> ManagedLabels {
     MANAGED_LABELS
         .iter()
         .map(|k| (k.to_string(), labels.get(*k).cloned()))
         .collect()
 }
 
-/// Picks the target namespaces; names that do not exist are returned as the error.
+/// The labels after moving to `target`: `istio.io/rev` set, the legacy label removed.
+fn relabelled(before: &ManagedLabels, target: &str) -> ManagedLabels {
+    let mut after = before.clone();
+    after.insert(keys::REV.into(), Some(target.to_string()));
+    after.insert(keys::INJECTION.into(), None);
+    after
+}
+
+/// The labels a previous relabel recorded on the namespace (`None`: no record).
+pub fn recorded_labels(ns: &NamespaceInfo) -> Result<Option<ManagedLabels>, RevError> {
+    let Some(recorded) = ns.annotations.get(keys::PREVIOUS_LABELS) else {
+        return Ok(None);
+    };
+    let previous: ManagedLabels =
+        serde_json::from_str(recorded).map_err(|e| RevError::InvalidData {
+            what: format!(
+                "annotation {} on namespace {}",
+                keys::PREVIOUS_LABELS,
+                ns.name
+            ),
+            why: e.to_string(),
+        })?;
+    Ok(Some(
+        MANAGED_LABELS
+            .iter()
+            .map(|k| (k.to_string(), previous.get(*k).cloned().flatten()))
+            .collect(),
+    ))
+}
+
+/// The labels a namespace has with its managed labels replaced by `after`.
+fn with_managed(labels: &Labels, after: &ManagedLabels) -> Labels {
+    let mut out = labels.clone();
+    for (k, v) in after {
+        match v {
+            Some(v) => out.insert(k.clone(), v.clone()),
+            None => out.remove(k),
+        };
+    }
+    out
+}
+
+/// Picks the target namespaces; names that do not exist are an error naming them.
 pub fn select_namespaces<'a>(
     snapshot: &'a Snapshot,
     analysis: &Analysis,
     targets: &Targets,
-) -> Result<Vec<&'a NamespaceInfo>, Vec<String>> {
+) -> Result<Vec<&'a NamespaceInfo>, RevError> {
     match targets {
         Targets::Names(names) => {
             let missing: Vec<String> = names
@@ -108,21 +235,23 @@ pub fn select_namespaces<'a>(
                 .cloned()
                 .collect();
             if !missing.is_empty() {
-                return Err(missing);
+                return Err(RevError::UnknownNamespaces { names: missing });
             }
             Ok(names.iter().filter_map(|n| snapshot.namespace(n)).collect())
         }
         Targets::From(old) => {
             let resolved = analysis.control_plane.resolve(old);
             let old_revision = resolved.revision().unwrap_or(old);
+            let on_old: BTreeSet<&str> = analysis
+                .namespaces
+                .iter()
+                .filter(|s| s.effective.revision.as_deref() == Some(old_revision))
+                .map(|s| s.name.as_str())
+                .collect();
             Ok(snapshot
                 .namespaces
                 .iter()
-                .filter(|ns| {
-                    analysis.namespaces.iter().any(|s| {
-                        s.name == ns.name && s.effective.revision.as_deref() == Some(old_revision)
-                    })
-                })
+                .filter(|ns| on_old.contains(ns.name.as_str()))
                 .collect())
         }
         Targets::Selector(sel) => Ok(snapshot
@@ -133,64 +262,204 @@ pub fn select_namespaces<'a>(
     }
 }
 
-/// The preflight checks of the target itself (installed, ready, injecting).
-fn target_blockers(
+/// The preflight checks of a label value itself: it resolves to an installed revision whose
+/// istiod is ready and whose injector exists. Returns the revision and the tag it went through.
+fn check_target(
     analysis: &Analysis,
     target: &str,
-) -> (Option<String>, Option<String>, Vec<Blocker>) {
+    blockers: &mut Vec<RelabelBlocker>,
+) -> (Option<String>, Option<String>) {
     let cp = &analysis.control_plane;
-    let mut blockers = Vec::new();
     let (revision, via_tag) = match cp.resolve(target) {
-        Resolution::Revision(r) => (Some(r), None),
-        Resolution::Tag { tag, revision } => (Some(revision), Some(tag)),
+        Resolution::Revision(r) => (r, None),
+        Resolution::Tag { tag, revision } => (revision, Some(tag)),
         Resolution::Missing => {
-            let installed: Vec<_> = cp.revisions.iter().map(|r| r.name.as_str()).collect();
-            blockers.push(Blocker {
-                kind: BlockerKind::RevisionNotInstalled,
-                message: format!("{target} is neither an installed revision nor a tag (installed: {})", if installed.is_empty() { "none".into() } else { installed.join(", ") }),
-                fix: format!("install istiod revision {target} first (upgrade guide step 2), or pick an installed one"),
+            blockers.push(RelabelBlocker::NotInstalled {
+                target: target.to_string(),
+                installed: cp.revisions.iter().map(|r| r.name.clone()).collect(),
             });
-            (None, None)
+            return (None, None);
         }
     };
-    if let Some(rev) = revision.as_deref() {
-        match cp.revision(rev) {
-            None => blockers.push(Blocker {
-                kind: BlockerKind::RevisionNotInstalled,
-                message: format!("tag {target} points at revision {rev}, which is not installed"),
-                fix: format!("kubectl rev-relabel --tag {target} <installed revision>"),
-            }),
-            Some(info) => {
-                match &info.istiod {
-                    Some(istiod) if istiod.ready > 0 => {}
-                    Some(istiod) => blockers.push(Blocker {
-                        kind: BlockerKind::IstiodNotReady,
-                        message: format!(
-                            "{}/{} has no ready replica ({}/{})",
-                            istiod.namespace, istiod.name, istiod.ready, istiod.desired
-                        ),
-                        fix: format!(
-                            "kubectl -n {} rollout status deployment/{}",
-                            istiod.namespace, istiod.name
-                        ),
-                    }),
-                    None => blockers.push(Blocker {
-                        kind: BlockerKind::IstiodNotReady,
-                        message: format!("revision {rev} has no istiod Deployment"),
-                        fix: format!("install istiod revision {rev} (upgrade guide step 2)"),
-                    }),
-                }
-                if !cp.has_injector(target) {
-                    blockers.push(Blocker {
-                        kind: BlockerKind::NoInjector,
-                        message: format!("revision {rev} has no injector webhook: pods would start without sidecar"),
-                        fix: format!("check the istio-sidecar-injector-{rev} MutatingWebhookConfiguration"),
-                    });
-                }
+    let Some(info) = cp.revision(&revision) else {
+        blockers.push(RelabelBlocker::TagTargetMissing {
+            tag: target.to_string(),
+            revision,
+        });
+        return (None, via_tag);
+    };
+    match &info.istiod {
+        Some(istiod) if istiod.ready > 0 => {}
+        Some(istiod) => blockers.push(RelabelBlocker::IstiodNotReady {
+            revision: revision.clone(),
+            namespace: istiod.namespace.clone(),
+            name: istiod.name.clone(),
+            ready: istiod.ready,
+            desired: istiod.desired,
+        }),
+        None => blockers.push(RelabelBlocker::NoIstiod {
+            revision: revision.clone(),
+        }),
+    }
+    if !cp.has_injector(target) {
+        blockers.push(RelabelBlocker::NoInjector {
+            revision: revision.clone(),
+        });
+    }
+    (Some(revision), via_tag)
+}
+
+/// DOMAIN §5 for a move of `subject` from one revision to another: forward by the skip
+/// policy, backward allowed (a rollback) with a note.
+fn check_skip(
+    analysis: &Analysis,
+    subject: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    blockers: &mut Vec<RelabelBlocker>,
+    warnings: &mut Vec<RelabelWarning>,
+) {
+    let cp = &analysis.control_plane;
+    let (Some(from), Some(to)) = (
+        from.and_then(|r| cp.version_of(r)),
+        to.and_then(|r| cp.version_of(r)),
+    ) else {
+        return;
+    };
+    let (subject, from_text, to_text) = (subject.to_string(), from.to_string(), to.to_string());
+    match skip_verdict((from.major, from.minor), (to.major, to.minor)) {
+        SkipVerdict::Fine => {}
+        SkipVerdict::Warn => warnings.push(RelabelWarning::SkipsMinor {
+            subject,
+            from: from_text,
+            to: to_text,
+        }),
+        SkipVerdict::Back => warnings.push(RelabelWarning::RollingBack {
+            subject,
+            from: from_text,
+            to: to_text,
+        }),
+        SkipVerdict::Refuse => blockers.push(RelabelBlocker::SkipTooLarge {
+            subject,
+            from: from_text,
+            to: to_text,
+        }),
+    }
+}
+
+/// What a namespace selects now; when that revision has no injector any more, its name still
+/// tells the version it is leaving.
+fn current_revision(analysis: &Analysis, namespace: &str) -> Option<String> {
+    let status = analysis.namespaces.iter().find(|s| s.name == namespace)?;
+    status.effective.revision.clone().or_else(|| {
+        let selector = status.effective.selector.as_deref()?;
+        let resolved = analysis.control_plane.resolve(selector);
+        Some(resolved.revision().unwrap_or(selector).to_string())
+    })
+}
+
+/// Each namespace's pods with their analysis, joined once, so planning needs no namespace ×
+/// pod or pod × pod scans.
+struct PodIndex<'a> {
+    by_namespace: HashMap<&'a str, Vec<(&'a PodInfo, &'a PodStatus)>>,
+}
+
+impl<'a> PodIndex<'a> {
+    fn new(snapshot: &'a Snapshot, analysis: &'a Analysis) -> Self {
+        let raw: HashMap<(&str, &str), &PodInfo> = snapshot
+            .pods
+            .iter()
+            .map(|p| ((p.namespace.as_str(), p.name.as_str()), p))
+            .collect();
+        let mut by_namespace: HashMap<&str, Vec<(&PodInfo, &PodStatus)>> = HashMap::new();
+        for status in &analysis.pods {
+            if let Some(pod) = raw.get(&(status.namespace.as_str(), status.name.as_str())) {
+                by_namespace
+                    .entry(&status.namespace)
+                    .or_default()
+                    .push((pod, status));
             }
         }
+        Self { by_namespace }
     }
-    (revision, via_tag, blockers)
+}
+
+/// One namespace's change, with what it means for its pods once its labels are `after`.
+fn plan_change(
+    ns: &NamespaceInfo,
+    kind: ChangeKind,
+    after: ManagedLabels,
+    analysis: &Analysis,
+    pods: &PodIndex,
+) -> NamespaceChange {
+    let cp = &analysis.control_plane;
+    // The same webhooks and injector rules as the analysis, on the labels it will have.
+    let labels_after = NamespaceLabels::new(&ns.name, &with_managed(&ns.labels, &after));
+    let effective_after = analysis
+        .injection
+        .namespace_effective_revision(&labels_after);
+    let mut restarts: BTreeMap<(Option<WorkloadRef>, Option<String>), usize> = BTreeMap::new();
+    let mut ignored = Vec::new();
+    for (pod, status) in pods
+        .by_namespace
+        .get(ns.name.as_str())
+        .into_iter()
+        .flatten()
+    {
+        let expected = analysis
+            .injection
+            .pod_expected_revision(&labels_after, &pod_facts(pod));
+        if pod_drift(&status.sidecar, &expected).needs_restart() {
+            let key = match &status.workload {
+                Some(w) => (Some(w.clone()), None),
+                None => (None, Some(pod.name.clone())),
+            };
+            *restarts.entry(key).or_insert(0) += 1;
+        }
+        if let Some(value) = ignored_pod_rev_label(&effective_after, &pod.labels) {
+            ignored.push(IgnoredPodLabel {
+                pod: pod.name.clone(),
+                value: value.to_string(),
+            });
+        }
+    }
+    let revision_after = effective_after.revision.clone();
+    let leaving_for = revision_after
+        .clone()
+        .or_else(|| effective_after.selector.clone());
+    let pinned_config = analysis
+        .pinned_config
+        .iter()
+        .filter(|c| c.namespace == ns.name)
+        .filter(|c| {
+            let pinned = cp.resolve(&c.revision);
+            Some(pinned.revision().unwrap_or(&c.revision)) != leaving_for.as_deref()
+        })
+        .map(|c| PinnedConfigRef {
+            kind: c.kind.clone(),
+            name: c.name.clone(),
+            revision: c.revision.clone(),
+        })
+        .collect();
+    NamespaceChange {
+        namespace: ns.name.clone(),
+        kind,
+        resource_version: ns.resource_version.clone(),
+        before: managed(&ns.labels),
+        pods_to_restart: restarts.values().sum(),
+        restarts: restarts
+            .into_iter()
+            .map(|((workload, pod), pods)| RestartNeed {
+                workload,
+                pod,
+                pods,
+            })
+            .collect(),
+        after,
+        revision_after,
+        ignored_pod_labels: ignored,
+        pinned_config,
+    }
 }
 
 pub fn plan_relabel(
@@ -198,129 +467,40 @@ pub fn plan_relabel(
     analysis: &Analysis,
     targets: &Targets,
     target: &RevisionName,
-) -> Result<RelabelPlan, Vec<String>> {
+) -> Result<RelabelPlan, RevError> {
     let namespaces = select_namespaces(snapshot, analysis, targets)?;
     let target = target.as_str();
-    let (target_revision, via_tag, mut blockers) = target_blockers(analysis, target);
-    let target_version = target_revision
-        .as_deref()
-        .and_then(|r| analysis.control_plane.version_of(r));
+    let mut blockers = Vec::new();
     let mut warnings = Vec::new();
+    let (target_revision, via_tag) = check_target(analysis, target, &mut blockers);
+    let pods = PodIndex::new(snapshot, analysis);
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
-
     for ns in namespaces {
         let before = managed(&ns.labels);
-        let mut after = before.clone();
-        after.insert(keys::REV.into(), Some(target.to_string()));
-        after.insert(keys::INJECTION.into(), None);
+        let after = relabelled(&before, target);
         if before == after {
             unchanged.push(ns.name.clone());
             continue;
         }
-        let status = analysis.namespaces.iter().find(|s| s.name == ns.name);
-        // What the namespace selects now; when that revision has no injector any more, its
-        // name still tells the version it is leaving.
-        let current = status.and_then(|s| {
-            s.effective.revision.clone().or_else(|| {
-                let selector = s.effective.selector.as_deref()?;
-                let resolved = analysis.control_plane.resolve(selector);
-                Some(resolved.revision().unwrap_or(selector).to_string())
-            })
-        });
-
-        if let (Some(from), Some(to)) = (
-            current
-                .as_deref()
-                .and_then(|r| analysis.control_plane.version_of(r)),
-            target_version.as_ref(),
-        ) {
-            match skip_verdict((from.major, from.minor), (to.major, to.minor)) {
-                SkipVerdict::Fine => {}
-                SkipVerdict::Warn => warnings.push(format!(
-                    "{}: {} → {} skips a minor version (allowed for canary upgrades; the guide moves one at a time)",
-                    ns.name, version_text(&from), version_text(to)
-                )),
-                SkipVerdict::Refuse => blockers.push(Blocker {
-                    kind: BlockerKind::SkipTooLarge,
-                    message: format!("{}: {} → {} is more than the two minor versions a canary upgrade allows (or goes backwards)", ns.name, version_text(&from), version_text(to)),
-                    fix: "upgrade through the intermediate minor versions, one revision at a time".into(),
-                }),
-            }
-        }
-
-        // What the namespace's pods look like once the label says `target`.
-        let mut workloads: BTreeMap<String, usize> = BTreeMap::new();
-        let mut pods_to_restart = 0;
-        let mut ignored = Vec::new();
-        for pod in analysis.pods.iter().filter(|p| p.namespace == ns.name) {
-            let raw = snapshot
-                .pods
-                .iter()
-                .find(|p| p.namespace == pod.namespace && p.name == pod.name);
-            let opted_out =
-                raw.is_some_and(|p| p.labels.get(keys::INJECT).is_some_and(|v| v == "false"));
-            let needs = match (&pod.sidecar, target_revision.as_deref()) {
-                _ if opted_out => false,
-                (crate::analysis::SidecarRevision::Revision(r), Some(t)) => r != t,
-                (crate::analysis::SidecarRevision::None, Some(_)) => true,
-                _ => matches!(
-                    pod.drift,
-                    PodDrift::RevisionChanged { .. } | PodDrift::MissingSidecar { .. }
-                ),
-            };
-            if needs {
-                pods_to_restart += 1;
-                let key = pod
-                    .workload
-                    .as_ref()
-                    .map(|w| format!("{}/{}", w.kind.resource(), w.name))
-                    .unwrap_or_else(|| format!("pod/{} (no restartable owner)", pod.name));
-                *workloads.entry(key).or_insert(0) += 1;
-            }
-            if let Some(label) = raw.and_then(|p| p.labels.get(keys::REV))
-                && label != target
-            {
-                ignored.push(format!("pod/{} istio.io/rev={label}", pod.name));
-            }
-        }
-        let pinned_config = analysis
-            .pinned_config
-            .iter()
-            .filter(|c| c.namespace == ns.name)
-            .filter(|c| {
-                let pinned = analysis.control_plane.resolve(&c.revision);
-                pinned.revision().unwrap_or(&c.revision)
-                    != target_revision.as_deref().unwrap_or(target)
-            })
-            .map(|c| {
-                format!(
-                    "{}/{} (istio.io/rev={})",
-                    c.kind.to_ascii_lowercase(),
-                    c.name,
-                    c.revision
-                )
-            })
-            .collect();
-
-        changes.push(NamespaceChange {
-            namespace: ns.name.clone(),
-            resource_version: ns.resource_version.clone(),
-            before,
-            after,
-            workloads_to_restart: workloads
-                .into_iter()
-                .map(|(w, n)| format!("{w} ({n} pod{})", if n == 1 { "" } else { "s" }))
-                .collect(),
-            pods_to_restart,
-            ignored_pod_labels: ignored,
-            pinned_config,
-        });
+        let from = current_revision(analysis, &ns.name);
+        check_skip(
+            analysis,
+            &ns.name,
+            from.as_deref(),
+            target_revision.as_deref(),
+            &mut blockers,
+            &mut warnings,
+        );
+        changes.push(plan_change(ns, ChangeKind::Relabel, after, analysis, &pods));
     }
     blockers.dedup();
     Ok(RelabelPlan {
-        target: target.to_string(),
-        target_version: target_version.as_ref().map(|v| v.to_string()),
+        target: Some(target.to_string()),
+        target_version: target_revision
+            .as_deref()
+            .and_then(|r| analysis.control_plane.version_of(r))
+            .map(|v| v.to_string()),
         target_revision,
         via_tag,
         changes,
@@ -330,85 +510,136 @@ pub fn plan_relabel(
     })
 }
 
-fn version_text(v: &IstioVersion) -> String {
-    v.to_string()
+/// The undo of a relabel is a relabel like any other: the labels recorded on each namespace,
+/// with the same preflight on what they select (a revision pruned since is refused).
+pub fn plan_undo(
+    snapshot: &Snapshot,
+    analysis: &Analysis,
+    names: &[String],
+) -> Result<RelabelPlan, RevError> {
+    let namespaces = select_namespaces(snapshot, analysis, &Targets::Names(names.to_vec()))?;
+    let pods = PodIndex::new(snapshot, analysis);
+    let mut blockers = Vec::new();
+    let mut warnings = Vec::new();
+    let mut changes = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut checked = BTreeSet::new();
+    for ns in namespaces {
+        let Some(after) = recorded_labels(ns)? else {
+            unchanged.push(ns.name.clone());
+            continue;
+        };
+        let effective = analysis
+            .injection
+            .namespace_effective_revision(&NamespaceLabels::new(
+                &ns.name,
+                &with_managed(&ns.labels, &after),
+            ));
+        // Only labels that select something are checked: restoring "no injection" is safe.
+        let selects = matches!(
+            effective.mode,
+            InjectionMode::LegacyLabel | InjectionMode::RevisionLabel
+        );
+        let mut revision_after = effective.revision.clone();
+        // The webhooks' answer when they inject; else what the labels ask for, which then
+        // fails the check (not installed, or no injector).
+        let target = effective
+            .revision
+            .as_deref()
+            .or(effective.selector.as_deref());
+        if selects && let Some(target) = target {
+            let mut found = Vec::new();
+            let (revision, _) = check_target(analysis, target, &mut found);
+            if checked.insert(target.to_string()) {
+                blockers.extend(found);
+            }
+            revision_after = revision_after.or(revision);
+        }
+        check_skip(
+            analysis,
+            &ns.name,
+            current_revision(analysis, &ns.name).as_deref(),
+            revision_after.as_deref(),
+            &mut blockers,
+            &mut warnings,
+        );
+        changes.push(plan_change(ns, ChangeKind::Restore, after, analysis, &pods));
+    }
+    blockers.dedup();
+    Ok(RelabelPlan {
+        target: None,
+        target_revision: None,
+        target_version: None,
+        via_tag: None,
+        changes,
+        unchanged,
+        blockers,
+        warnings,
+    })
 }
 
-/// The single merge patch for one namespace: set the revision label, remove the legacy label,
-/// record what was replaced, all guarded by the resourceVersion it was planned from.
+/// The single merge patch for one namespace, guarded by the resourceVersion it was planned
+/// from: a relabel sets the labels and records what it replaced; a restore sets the recorded
+/// labels and removes the record.
 pub fn relabel_patch(change: &NamespaceChange) -> Value {
-    let mut labels = serde_json::Map::new();
-    for (k, v) in &change.after {
-        labels.insert(
-            k.clone(),
-            v.clone().map(Value::String).unwrap_or(Value::Null),
-        );
-    }
-    let previous = serde_json::to_string(&change.before).unwrap_or_default();
+    let labels: serde_json::Map<String, Value> = change
+        .after
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.clone().map(Value::String).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let record = match change.kind {
+        ChangeKind::Relabel => {
+            Value::String(serde_json::to_string(&change.before).unwrap_or_default())
+        }
+        ChangeKind::Restore => Value::Null,
+    };
     json!({
         "metadata": {
             "resourceVersion": change.resource_version,
             "labels": labels,
-            "annotations": { PREVIOUS_LABELS: previous },
+            "annotations": { keys::PREVIOUS_LABELS: record },
         }
     })
 }
 
-/// The undo of a relabel: the labels recorded in the annotation, restored exactly, and the
-/// annotation removed. `None` when the namespace carries no record.
-pub fn undo_patch(ns: &NamespaceInfo) -> Result<Option<Value>, String> {
-    let Some(recorded) = ns.annotations.get(PREVIOUS_LABELS) else {
-        return Ok(None);
-    };
-    let previous: BTreeMap<String, Option<String>> =
-        serde_json::from_str(recorded).map_err(|e| {
-            format!(
-                "namespace {}: annotation {PREVIOUS_LABELS} is not valid: {e}",
-                ns.name
-            )
-        })?;
-    let mut labels = serde_json::Map::new();
-    for key in MANAGED_LABELS {
-        let value = previous.get(key).cloned().flatten();
-        labels.insert(
-            key.to_string(),
-            value.map(Value::String).unwrap_or(Value::Null),
-        );
-    }
-    Ok(Some(json!({
-        "metadata": {
-            "resourceVersion": ns.resource_version,
-            "labels": labels,
-            "annotations": { PREVIOUS_LABELS: Value::Null },
-        }
-    })))
-}
-
 /// Re-plans one namespace after a 409 Conflict, from its freshly read state: the new
-/// resourceVersion and labels; `None` when it is now already on the target.
+/// resourceVersion and labels (a restore re-reads the record); `None` when nothing is left
+/// to do (already on the target, or the record is gone).
 pub fn replan_change(
     change: &NamespaceChange,
     fresh: &NamespaceInfo,
-    target: &str,
-) -> Option<NamespaceChange> {
+) -> Result<Option<NamespaceChange>, RevError> {
     let before = managed(&fresh.labels);
-    let mut after = before.clone();
-    after.insert(keys::REV.into(), Some(target.to_string()));
-    after.insert(keys::INJECTION.into(), None);
-    if before == after {
-        return None;
+    let after = match change.kind {
+        ChangeKind::Relabel => {
+            let target = change
+                .after
+                .get(keys::REV)
+                .cloned()
+                .flatten()
+                .unwrap_or_default();
+            relabelled(&before, &target)
+        }
+        ChangeKind::Restore => match recorded_labels(fresh)? {
+            Some(recorded) => recorded,
+            None => return Ok(None),
+        },
+    };
+    if change.kind == ChangeKind::Relabel && before == after {
+        return Ok(None);
     }
-    Some(NamespaceChange {
+    Ok(Some(NamespaceChange {
         resource_version: fresh.resource_version.clone(),
         before,
         after,
         ..change.clone()
-    })
+    }))
 }
-
-/// The annotation on a tag's webhook configuration recording the revision it pointed at
-/// before a retarget, for `--undo --tag`.
-pub const PREVIOUS_REVISION: &str = "relabel.kubectl-rev.dev/previous-revision";
 
 /// Repointing a revision tag (`istioctl tag set TAG --revision REV --overwrite`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -426,8 +657,24 @@ pub struct TagPlan {
     /// For the `default` tag: `istiod-default-validator` and the revision validator it copies.
     pub validator: Option<(String, String)>,
     pub unchanged: bool,
-    pub blockers: Vec<Blocker>,
-    pub warnings: Vec<String>,
+    pub blockers: Vec<RelabelBlocker>,
+    pub warnings: Vec<RelabelWarning>,
+}
+
+impl TagPlan {
+    pub fn is_refused(&self, force: bool) -> bool {
+        !force && !self.blockers.is_empty()
+    }
+}
+
+/// Where `--undo --tag` goes: the revision recorded on the tag's webhook configuration.
+pub fn recorded_tag_revision(snapshot: &Snapshot, tag: &str) -> Option<String> {
+    snapshot
+        .mutating_webhooks
+        .iter()
+        .find(|m| m.labels.get(keys::TAG).map(String::as_str) == Some(tag))
+        .and_then(|m| m.annotations.get(keys::PREVIOUS_REVISION).cloned())
+        .filter(|r| !r.is_empty())
 }
 
 pub fn plan_tag(
@@ -435,41 +682,30 @@ pub fn plan_tag(
     analysis: &Analysis,
     tag: &str,
     target: &RevisionName,
-) -> Result<TagPlan, String> {
+) -> Result<TagPlan, RevError> {
     let cp = &analysis.control_plane;
-    let info = cp
-        .tag(tag)
-        .ok_or_else(|| format!("tag {tag:?} does not exist (tags: {}); create it with `istioctl tag set {tag} --revision {target}`", {
-            let names: Vec<_> = cp.tags.iter().map(|t| t.name.as_str()).collect();
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
-        }))?;
+    let info = cp.tag(tag).ok_or_else(|| RevError::UnknownTag {
+        tag: tag.to_string(),
+        tags: cp.tags.iter().map(|t| t.name.clone()).collect(),
+    })?;
     let to = target.as_str();
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
     if cp.tag(to).is_some() && cp.revision(to).is_none() {
-        blockers.push(Blocker {
-            kind: BlockerKind::RevisionNotInstalled,
-            message: format!("{to} is a tag; a tag points at a revision, not at another tag"),
-            fix: "name the revision the tag should point at".into(),
+        blockers.push(RelabelBlocker::TargetIsATag {
+            target: to.to_string(),
         });
+    } else {
+        check_target(analysis, to, &mut blockers);
     }
-    let (_, _, target_blockers) = target_blockers(analysis, to);
-    blockers.extend(target_blockers);
-    if let (Some(from), Some(into)) = (cp.version_of(&info.revision), cp.version_of(to)) {
-        match skip_verdict((from.major, from.minor), (into.major, into.minor)) {
-            SkipVerdict::Fine => {}
-            SkipVerdict::Warn => {
-                warnings.push(format!("tag {tag}: {from} → {into} skips a minor version"))
-            }
-            SkipVerdict::Refuse => blockers.push(Blocker {
-                kind: BlockerKind::SkipTooLarge,
-                message: format!(
-                    "tag {tag}: {from} → {into} is more than two minor versions (or backwards)"
-                ),
-                fix: "move through the intermediate revisions".into(),
-            }),
-        }
-    }
+    check_skip(
+        analysis,
+        &format!("tag {tag}"),
+        Some(&info.revision),
+        Some(to),
+        &mut blockers,
+        &mut warnings,
+    );
     let injector = snapshot
         .mutating_webhooks
         .iter()
@@ -484,30 +720,30 @@ pub fn plan_tag(
         .iter()
         .filter(|n| {
             n.effective.via_tag.as_deref() == Some(tag)
-                || (tag == crate::revision::DEFAULT_REVISION
-                    && n.effective.mode == crate::analysis::InjectionMode::LegacyLabel)
+                || (tag == DEFAULT_REVISION && n.effective.mode == InjectionMode::LegacyLabel)
         })
         .map(|n| n.name.clone())
         .collect();
+    let moving: BTreeSet<&str> = namespaces.iter().map(String::as_str).collect();
     let pods_to_restart = analysis
         .pods
         .iter()
-        .filter(|p| namespaces.contains(&p.namespace))
+        .filter(|p| moving.contains(p.namespace.as_str()))
         .filter(|p| p.sidecar.revision().is_some_and(|r| r != to))
         .count();
-    let validator = (tag == crate::revision::DEFAULT_REVISION)
+    let validator = (tag == DEFAULT_REVISION)
         .then(|| {
             let revision_validator = snapshot.validating_webhooks.iter().find(|v| {
-                v.name != "istiod-default-validator"
+                v.name != keys::DEFAULT_VALIDATOR
                     && v.labels.get(keys::REV).map(String::as_str) == Some(to)
             })?;
             snapshot
                 .validating_webhooks
                 .iter()
-                .any(|v| v.name == "istiod-default-validator")
+                .any(|v| v.name == keys::DEFAULT_VALIDATOR)
                 .then(|| {
                     (
-                        "istiod-default-validator".to_string(),
+                        keys::DEFAULT_VALIDATOR.to_string(),
                         revision_validator.name.clone(),
                     )
                 })
@@ -529,33 +765,31 @@ pub fn plan_tag(
 }
 
 /// Relabels a retargeted webhook configuration to `revision`, recording the one it leaves.
-fn point_at_revision(
-    meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    revision: &str,
-) {
+fn point_at_revision(meta: &mut ObjectMeta, revision: &str) {
     let labels = meta.labels.get_or_insert_with(Default::default);
     let previous = labels
         .insert(keys::REV.into(), revision.into())
         .unwrap_or_default();
     meta.annotations
         .get_or_insert_with(Default::default)
-        .insert(PREVIOUS_REVISION.into(), previous);
+        .insert(keys::PREVIOUS_REVISION.into(), previous);
 }
 
 /// The tag's webhooks, pointed at another revision: each keeps its name, selectors (the tag's
 /// matchers), rules and policies, and takes the client configuration (URL or service, path,
 /// CA bundle) of the revision's own injector — what `istioctl tag set --overwrite` produces.
 pub fn retarget_tag_webhooks(
-    tag: &k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
-    injector: &k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+    tag: &MutatingWebhookConfiguration,
+    injector: &MutatingWebhookConfiguration,
     revision: &str,
-) -> Result<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration, String> {
+) -> Result<MutatingWebhookConfiguration, RevError> {
     let source = injector.webhooks.as_deref().unwrap_or_default();
-    let first = source.first().ok_or_else(|| {
-        format!(
-            "{} has no webhooks to copy",
+    let first = source.first().ok_or_else(|| RevError::InvalidData {
+        what: format!(
+            "mutatingwebhookconfiguration {}",
             injector.metadata.name.as_deref().unwrap_or("injector")
-        )
+        ),
+        why: "it has no webhooks whose client configuration a tag could take".into(),
     })?;
     let mut out = tag.clone();
     point_at_revision(&mut out.metadata, revision);
@@ -571,16 +805,27 @@ pub fn retarget_tag_webhooks(
 
 /// `istiod-default-validator` pointed at a revision's validator (the `default` tag moves it too).
 pub fn retarget_default_validator(
-    validator: &k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
-    revision_validator: &k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+    validator: &ValidatingWebhookConfiguration,
+    revision_validator: &ValidatingWebhookConfiguration,
     revision: &str,
-) -> Result<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration, String> {
+) -> Result<ValidatingWebhookConfiguration, RevError> {
     let first = revision_validator
         .webhooks
         .as_deref()
         .unwrap_or_default()
         .first()
-        .ok_or("the revision's validator has no webhooks to copy")?
+        .ok_or_else(|| RevError::InvalidData {
+            what: format!(
+                "validatingwebhookconfiguration {}",
+                revision_validator
+                    .metadata
+                    .name
+                    .as_deref()
+                    .unwrap_or("validator")
+            ),
+            why: "it has no webhooks whose client configuration the default validator could take"
+                .into(),
+        })?
         .client_config
         .clone();
     let mut out = validator.clone();

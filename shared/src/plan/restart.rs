@@ -44,11 +44,41 @@ pub struct RestartItem {
     pub method: RestartMethod,
 }
 
+/// Why a drifted workload (or pod) is not restarted by this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// istiod: it moves by installing a new revision, never by a restart.
+    ControlPlane,
+    /// A revisioned gateway: it moves by installing a new Helm release.
+    Gateway,
+    /// A paused Deployment: kubectl refuses to restart it.
+    Paused,
+    /// `updateStrategy: OnDelete` never rolls by itself (`--ondelete=delete-pods` does it).
+    OnDelete,
+    /// No Deployment, StatefulSet or DaemonSet owns the pod.
+    NoOwner,
+}
+
+impl SkipReason {
+    /// Whether the user must act for the namespace to stop drifting (istiod and gateways move
+    /// by other steps of the upgrade, not by the user's hand here).
+    pub fn needs_user(self) -> bool {
+        matches!(
+            self,
+            SkipReason::Paused | SkipReason::OnDelete | SkipReason::NoOwner
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Skipped {
-    pub subject: String,
-    pub reason: String,
+    /// `deployment`, `statefulset`, `daemonset` or `pod`.
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub reason: SkipReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,6 +86,13 @@ pub struct Skipped {
 pub struct RestartPlan {
     pub items: Vec<RestartItem>,
     pub skipped: Vec<Skipped>,
+}
+
+impl RestartPlan {
+    /// Drift this run cannot remove: the user must act (resume, delete pods, recreate).
+    pub fn leaves_work(&self) -> bool {
+        self.skipped.iter().any(|s| s.reason.needs_user())
+    }
 }
 
 pub fn plan_restart(
@@ -96,30 +133,26 @@ pub fn plan_restart(
         if !wanted {
             continue;
         }
-        let subject = format!("{}/{}/{}", w.kind.resource(), w.namespace, w.name);
+        let skip = |reason| Skipped {
+            kind: w.kind.resource().to_string(),
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+            reason,
+        };
         if let Some(exclusion) = w.exclusion {
-            skipped.push(Skipped {
-                subject,
-                reason: match exclusion {
-                    RestartExclusion::ControlPlane => "Istio control plane: it moves by installing a new revision, never by restart".into(),
-                    RestartExclusion::Gateway => "Istio gateway: gateways move by installing a new Helm release (upgrade guide step 3)".into(),
-                },
-            });
+            skipped.push(skip(match exclusion {
+                RestartExclusion::ControlPlane => SkipReason::ControlPlane,
+                RestartExclusion::Gateway => SkipReason::Gateway,
+            }));
             continue;
         }
         if w.paused {
-            skipped.push(Skipped {
-                subject,
-                reason: format!("paused: kubectl refuses to restart paused Deployments (kubectl rollout resume deployment/{} -n {})", w.name, w.namespace),
-            });
+            skipped.push(skip(SkipReason::Paused));
             continue;
         }
         let method = if w.on_delete {
             if !request.delete_ondelete_pods {
-                skipped.push(Skipped {
-                    subject,
-                    reason: "updateStrategy OnDelete never rolls by itself: use --ondelete=delete-pods to delete its pods one by one".into(),
-                });
+                skipped.push(skip(SkipReason::OnDelete));
                 continue;
             }
             RestartMethod::DeletePods
@@ -140,8 +173,10 @@ pub fn plan_restart(
     for pod in &analysis.pods {
         if pod.workload.is_none() && pod.drift.needs_restart() && in_scope(&pod.namespace) {
             skipped.push(Skipped {
-                subject: format!("pod/{}/{}", pod.namespace, pod.name),
-                reason: "no Deployment, StatefulSet or DaemonSet owns it: recreate it yourself to move it".into(),
+                kind: "pod".into(),
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                reason: SkipReason::NoOwner,
             });
         }
     }

@@ -12,7 +12,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use kube::api::DynamicObject;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -25,14 +25,20 @@ pub fn read_dump(path: &Path) -> Result<Snapshot, RevError> {
     let err = |message: String| RevError::Dump {
         path: path.display().to_string(),
         message,
+        source: None,
     };
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let io_err = |e: std::io::Error| RevError::Dump {
+        path: path.display().to_string(),
+        message: "cannot open it".into(),
+        source: Some(e),
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut first = [0u8; 1];
     // Peek past whitespace: JSON starts with `{`, anything else is YAML.
     let mut leading = Vec::new();
     loop {
-        let n = reader.read(&mut first).map_err(|e| err(e.to_string()))?;
+        let n = reader.read(&mut first).map_err(io_err)?;
         if n == 0 || !first[0].is_ascii_whitespace() {
             if n > 0 {
                 leading.push(first[0]);
@@ -149,6 +155,9 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
             snapshot.ingest_service(serde_json::from_value::<Service>(value).map_err(bad)?)
         }
         "Secret" => snapshot.ingest_secret(serde_json::from_value::<Secret>(value).map_err(bad)?),
+        "ConfigMap" => {
+            snapshot.ingest_config_map(serde_json::from_value::<ConfigMap>(value).map_err(bad)?)
+        }
         "MutatingWebhookConfiguration" => snapshot.ingest_mutating_webhook(
             serde_json::from_value::<MutatingWebhookConfiguration>(value).map_err(bad)?,
         ),

@@ -5,18 +5,21 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
+    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
+    WebhookClientConfig,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Container, Namespace, Pod, PodSpec, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Pod, PodSpec, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::api::DynamicObject;
 
 use super::helm::decode_release_secret;
 use super::{
-    ConfigObject, Labels, NamespaceInfo, OwnerRef, PodInfo, RolloutStatus, ServiceInfo,
-    SidecarEvidence, Snapshot, WebhookConfigInfo, WebhookInfo, WorkloadInfo, WorkloadKind, keys,
+    ConfigObject, InjectorConfigInfo, Labels, NamespaceInfo, OwnerRef, PodInfo, RolloutStatus,
+    ServiceInfo, SidecarEvidence, Snapshot, WebhookConfigInfo, WebhookInfo, WorkloadInfo,
+    WorkloadKind,
 };
+use crate::keys;
 
 fn labels(meta: &ObjectMeta) -> Labels {
     meta.labels.clone().unwrap_or_default()
@@ -47,17 +50,35 @@ fn controller(owners: Option<&Vec<OwnerReference>>) -> Option<OwnerRef> {
     })
 }
 
-fn keep(map: &Labels, wanted: &[&str]) -> Labels {
+/// Only the wanted keys of a label or annotation map, without cloning the rest.
+fn keep(map: Option<&Labels>, wanted: &[&str]) -> Labels {
+    let Some(map) = map else {
+        return Labels::new();
+    };
     wanted
         .iter()
         .filter_map(|k| map.get(*k).map(|v| (k.to_string(), v.clone())))
         .collect()
 }
 
-const POD_LABELS: &[&str] = &[keys::REV, keys::INJECT];
+/// Pods that run nothing (DOMAIN §3): a completed Job's or an evicted pod keeps its
+/// annotations, but it is never drift, never a prune blocker, never a failed verification.
+pub fn is_finished_phase(phase: Option<&str>) -> bool {
+    matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+/// The live reader's field selectors: live pods for the analysis, finished ones to count.
+pub const LIVE_POD_FIELDS: &str = "status.phase!=Succeeded,status.phase!=Failed";
+pub const FINISHED_POD_FIELDS: &str =
+    "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown";
+
+fn annotation(meta: &ObjectMeta, key: &str) -> Option<String> {
+    meta.annotations.as_ref()?.get(key).cloned()
+}
 
 /// Sidecar evidence from annotations alone (DOMAIN §3, signals 1–2).
-pub fn sidecar_from_annotations(annotations: &Labels) -> Option<SidecarEvidence> {
+pub fn sidecar_from_annotations(annotations: Option<&Labels>) -> Option<SidecarEvidence> {
+    let annotations = annotations?;
     if let Some(status) = annotations.get(keys::SIDECAR_STATUS)
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(status)
     {
@@ -145,10 +166,16 @@ impl Snapshot {
         });
     }
 
-    /// A full pod: every signal of DOMAIN §3 is available.
+    /// A full pod: every signal of DOMAIN §3 is available. A finished pod (Succeeded or
+    /// Failed) is only counted: dumps and verification reads see them, and they run nothing.
     pub fn ingest_pod(&mut self, pod: Pod) {
         let meta = &pod.metadata;
-        let sidecar = sidecar_from_annotations(&annotations(meta)).unwrap_or_else(|| {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if is_finished_phase(phase) {
+            self.count_finished_pod(meta);
+            return;
+        }
+        let sidecar = sidecar_from_annotations(meta.annotations.as_ref()).unwrap_or_else(|| {
             pod.spec
                 .as_ref()
                 .map(sidecar_from_spec)
@@ -157,7 +184,13 @@ impl Snapshot {
         self.pods.push(PodInfo {
             namespace: namespace(meta),
             name: name(meta),
-            labels: keep(&labels(meta), POD_LABELS),
+            labels: labels(meta),
+            inject_annotation: annotation(meta, keys::INJECT),
+            host_network: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.host_network)
+                .unwrap_or(false),
             owner: controller(meta.owner_references.as_ref()),
             sidecar,
             ready: pod_ready(&pod),
@@ -165,18 +198,26 @@ impl Snapshot {
         });
     }
 
-    /// A pod read metadata-only: annotations are the only sidecar signal.
+    /// A live pod read metadata-only (the reader's field selector leaves finished ones out):
+    /// annotations are the only sidecar signal.
     pub fn ingest_pod_metadata(&mut self, meta: &ObjectMeta) {
         self.pods.push(PodInfo {
             namespace: namespace(meta),
             name: name(meta),
-            labels: keep(&labels(meta), POD_LABELS),
+            labels: labels(meta),
+            inject_annotation: annotation(meta, keys::INJECT),
+            host_network: false,
             owner: controller(meta.owner_references.as_ref()),
-            sidecar: sidecar_from_annotations(&annotations(meta))
+            sidecar: sidecar_from_annotations(meta.annotations.as_ref())
                 .unwrap_or(SidecarEvidence::Unknown),
             ready: None,
             terminating: meta.deletion_timestamp.is_some(),
         });
+    }
+
+    /// A pod in phase Succeeded or Failed, counted for the report.
+    pub fn count_finished_pod(&mut self, meta: &ObjectMeta) {
+        *self.finished_pods.entry(namespace(meta)).or_insert(0) += 1;
     }
 
     pub fn ingest_replica_set_metadata(&mut self, meta: &ObjectMeta) {
@@ -279,7 +320,8 @@ impl Snapshot {
         paused: bool,
         update_strategy: Option<String>,
     ) {
-        let template_meta = template_meta.clone().unwrap_or_default();
+        let empty = ObjectMeta::default();
+        let template_meta = template_meta.as_ref().unwrap_or(&empty);
         let images: BTreeMap<String, String> = template_spec
             .map(|spec| {
                 spec.containers
@@ -294,12 +336,13 @@ impl Snapshot {
             namespace: namespace(meta),
             name: name(meta),
             labels: labels(meta),
-            helm_release: annotations(meta).get(keys::HELM_RELEASE_NAME).cloned(),
-            template_labels: labels(&template_meta),
+            helm_release: annotation(meta, keys::HELM_RELEASE_NAME),
+            template_labels: labels(template_meta),
             template_annotations: keep(
-                &annotations(&template_meta),
+                template_meta.annotations.as_ref(),
                 &[keys::INJECT_TEMPLATES, keys::INJECT, keys::RESTARTED_AT],
             ),
+            host_network: template_spec.and_then(|s| s.host_network).unwrap_or(false),
             generation: meta.generation,
             resource_version: meta.resource_version.clone(),
             status,
@@ -334,14 +377,18 @@ impl Snapshot {
     pub fn ingest_mutating_webhook(&mut self, mwc: MutatingWebhookConfiguration) {
         let webhooks = mwc
             .webhooks
-            .iter()
+            .into_iter()
             .flatten()
-            .map(|w| {
-                webhook_info(
-                    &w.name,
-                    &w.client_config,
-                    &w.namespace_selector,
-                    &w.object_selector,
+            .map(|w| WebhookInfo {
+                reinvoke_if_needed: w.reinvocation_policy.as_deref() == Some("IfNeeded"),
+                failure_ignored: w.failure_policy.as_deref() == Some("Ignore"),
+                matches_pod_create: rules_match_pod_create(w.rules.as_deref()),
+                match_conditions: w.match_conditions.as_ref().map_or(0, Vec::len),
+                ..webhook_info(
+                    w.name,
+                    w.client_config,
+                    w.namespace_selector,
+                    w.object_selector,
                 )
             })
             .collect();
@@ -352,19 +399,59 @@ impl Snapshot {
     pub fn ingest_validating_webhook(&mut self, vwc: ValidatingWebhookConfiguration) {
         let webhooks = vwc
             .webhooks
-            .iter()
+            .into_iter()
             .flatten()
-            .map(|w| {
-                webhook_info(
-                    &w.name,
-                    &w.client_config,
-                    &w.namespace_selector,
-                    &w.object_selector,
+            .map(|w| WebhookInfo {
+                failure_ignored: w.failure_policy.as_deref() == Some("Ignore"),
+                matches_pod_create: rules_match_pod_create(w.rules.as_deref()),
+                match_conditions: w.match_conditions.as_ref().map_or(0, Vec::len),
+                ..webhook_info(
+                    w.name,
+                    w.client_config,
+                    w.namespace_selector,
+                    w.object_selector,
                 )
             })
             .collect();
         self.validating_webhooks
             .push(webhook_config(&vwc.metadata, webhooks));
+    }
+
+    /// A ConfigMap: kept only when it is a revision's injector configuration
+    /// (`istio-sidecar-injector[-<rev>]`), reduced to what `injectRequired` reads.
+    pub fn ingest_config_map(&mut self, cm: ConfigMap) {
+        let meta = &cm.metadata;
+        let name = name(meta);
+        let Some(suffix) = name.strip_prefix(INJECTOR_CONFIG_MAP) else {
+            return;
+        };
+        let revision = meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(keys::REV))
+            .filter(|r| !r.is_empty())
+            .cloned()
+            .or_else(|| suffix.strip_prefix('-').map(str::to_string))
+            .unwrap_or_else(|| crate::revision::DEFAULT_REVISION.to_string());
+        let config = cm.data.as_ref().and_then(|d| d.get("config"));
+        let parsed = match config {
+            Some(text) => serde_saphyr::from_str::<InjectorConfigText>(text)
+                .map_err(|e| format!("its `config` is not valid YAML: {e}")),
+            None => Err("it has no `config` key".to_string()),
+        };
+        let (config, error) = match parsed {
+            Ok(config) => (config, None),
+            Err(e) => (InjectorConfigText::default(), Some(e)),
+        };
+        self.injector_configs.push(InjectorConfigInfo {
+            namespace: namespace(meta),
+            name,
+            revision,
+            policy: config.policy,
+            never_inject_selector: config.never_inject_selector.unwrap_or_default(),
+            always_inject_selector: config.always_inject_selector.unwrap_or_default(),
+            error,
+        });
     }
 
     /// Helm release Secrets; other Secrets are ignored. Only the newest record of each release
@@ -489,12 +576,8 @@ impl Snapshot {
         if !(labels.contains_key(keys::REV) || istio_cluster_role) {
             return;
         }
-        let annotations = annotations(meta);
-        let helm_release = annotations.get(keys::HELM_RELEASE_NAME).map(|release| {
-            let ns = annotations
-                .get(keys::HELM_RELEASE_NAMESPACE)
-                .cloned()
-                .unwrap_or_default();
+        let helm_release = annotation(meta, keys::HELM_RELEASE_NAME).map(|release| {
+            let ns = annotation(meta, keys::HELM_RELEASE_NAMESPACE).unwrap_or_default();
             format!("{ns}/{release}")
         });
         self.operator_objects.push(super::ObjectRef {
@@ -508,22 +591,62 @@ impl Snapshot {
     }
 }
 
+/// The name every revision's injector ConfigMap starts with (`istio-sidecar-injector-<rev>`).
+pub const INJECTOR_CONFIG_MAP: &str = "istio-sidecar-injector";
+
+/// The part of the injector's `config` that decides whether to inject (istio
+/// `pkg/kube/inject.Config`); templates and the rest are skipped.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InjectorConfigText {
+    policy: Option<String>,
+    never_inject_selector: Option<Vec<LabelSelector>>,
+    always_inject_selector: Option<Vec<LabelSelector>>,
+}
+
 fn webhook_info(
-    name: &str,
-    client: &WebhookClientConfig,
-    namespace_selector: &Option<LabelSelector>,
-    object_selector: &Option<LabelSelector>,
+    name: String,
+    client: WebhookClientConfig,
+    namespace_selector: Option<LabelSelector>,
+    object_selector: Option<LabelSelector>,
 ) -> WebhookInfo {
+    let (service, service_path) = match client.service {
+        Some(s) => (Some((s.namespace, s.name)), s.path),
+        None => (None, None),
+    };
     WebhookInfo {
-        name: name.to_string(),
-        service: client
-            .service
-            .as_ref()
-            .map(|s| (s.namespace.clone(), s.name.clone())),
-        url: client.url.clone(),
-        namespace_selector: namespace_selector.clone(),
-        object_selector: object_selector.clone(),
+        name,
+        service,
+        service_path,
+        url: client.url,
+        namespace_selector,
+        object_selector,
+        matches_pod_create: false,
+        reinvoke_if_needed: false,
+        failure_ignored: false,
+        match_conditions: 0,
     }
+}
+
+/// Whether any rule covers CREATE of core/v1 `pods`, as the API server matches rules
+/// (`k8s.io/apiserver` `rules.Matcher`): `*` wildcards, `resource/subresource` with `*`, and
+/// a scope of `*` or `Namespaced`. No rules: the webhook is never called.
+pub fn rules_match_pod_create(rules: Option<&[RuleWithOperations]>) -> bool {
+    let any = |items: Option<&Vec<String>>, wanted: &str| {
+        items.into_iter().flatten().any(|i| i == "*" || i == wanted)
+    };
+    rules.into_iter().flatten().any(|rule| {
+        let scope = matches!(rule.scope.as_deref(), None | Some("*") | Some("Namespaced"));
+        let resource = rule.resources.iter().flatten().any(|r| {
+            let (res, sub) = r.split_once('/').unwrap_or((r, ""));
+            (res == "*" || res == "pods") && (sub == "*" || sub.is_empty())
+        });
+        scope
+            && any(rule.operations.as_ref(), "CREATE")
+            && any(rule.api_groups.as_ref(), "")
+            && any(rule.api_versions.as_ref(), "v1")
+            && resource
+    })
 }
 
 fn webhook_config(meta: &ObjectMeta, webhooks: Vec<WebhookInfo>) -> WebhookConfigInfo {
@@ -532,14 +655,11 @@ fn webhook_config(meta: &ObjectMeta, webhooks: Vec<WebhookInfo>) -> WebhookConfi
         labels: labels(meta),
         // The relabel record lets `--undo --tag` find where a tag pointed before.
         annotations: keep(
-            &annotations(meta),
-            &[
-                keys::HELM_RELEASE_NAME,
-                crate::plan::relabel::PREVIOUS_REVISION,
-            ],
+            meta.annotations.as_ref(),
+            &[keys::HELM_RELEASE_NAME, keys::PREVIOUS_REVISION],
         ),
         resource_version: meta.resource_version.clone(),
-        helm_release: annotations(meta).get(keys::HELM_RELEASE_NAME).cloned(),
+        helm_release: annotation(meta, keys::HELM_RELEASE_NAME),
         webhooks,
     }
 }
@@ -569,7 +689,7 @@ mod tests {
             r#"{"containers":["istio-proxy"],"revision":""}"#.into(),
         );
         assert_eq!(
-            sidecar_from_annotations(&a),
+            sidecar_from_annotations(Some(&a)),
             Some(SidecarEvidence::StatusAnnotation("default".into()))
         );
     }

@@ -2,6 +2,7 @@
 //! metadata-only, kinds fetched concurrently. A kind the user may not read becomes a warning
 //! naming the verb and resource; an Istio CRD that is not installed is skipped quietly.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,13 +11,16 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectList};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::{ReadWarning, SidecarEvidence, Snapshot, keys};
-use crate::error::{RevError, error_chain};
+use super::ingest::{FINISHED_POD_FIELDS, LIVE_POD_FIELDS};
+use super::{Labels, ReadWarning, SidecarEvidence, Snapshot};
+use crate::client::Cluster;
+use crate::error::{Action, RevError};
+use crate::keys;
 
 /// Page size for every list: large enough to keep round trips few, small enough that one
 /// page of full objects stays a few megabytes.
@@ -64,7 +68,7 @@ const CONFIG_KINDS: &[(&str, &str, &str, &str)] = &[
 ];
 
 enum ReadOutcome {
-    Done(Snapshot),
+    Done(Box<Snapshot>),
     /// Not allowed (403): reported, the rest goes on.
     Denied(ReadWarning),
     /// The kind is not served (an absent CRD): skipped quietly.
@@ -118,7 +122,14 @@ where
     }
 }
 
-fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome, RevError> {
+/// A failed read: 403 becomes a warning (the rest goes on, the report says what is missing),
+/// 404 means the kind is not served (an absent CRD), anything else is an error naming `server`.
+fn classify(
+    server: &str,
+    err: kube::Error,
+    verb: &str,
+    resource: &str,
+) -> Result<ReadOutcome, RevError> {
     match err {
         kube::Error::Api(status) if status.code == 403 => Ok(ReadOutcome::Denied(ReadWarning {
             verb: verb.into(),
@@ -126,15 +137,7 @@ fn classify(err: kube::Error, verb: &str, resource: &str) -> Result<ReadOutcome,
             message: status.message,
         })),
         kube::Error::Api(status) if status.code == 404 => Ok(ReadOutcome::Absent),
-        kube::Error::Api(status) => Err(RevError::Api {
-            context: format!("{verb} {resource}"),
-            code: status.code,
-            message: status.message,
-        }),
-        other => Err(RevError::Unreachable {
-            server: String::new(),
-            message: format!("{verb} {resource}: {}", error_chain(&other)),
-        }),
+        other => Err(RevError::api(server, Action::new(verb, resource), other)),
     }
 }
 
@@ -154,49 +157,63 @@ where
 
 /// Reads one kind into a partial snapshot.
 macro_rules! read_kind {
-    ($apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
+    ($server:expr, $apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
         async {
             let mut $snap = Snapshot::default();
             for api in $apis {
                 if let Err(e) = list_pages(&api, &$params, $counter, |$item| $body).await {
-                    return classify(e, "list", $resource);
+                    return classify($server, e, "list", $resource);
                 }
             }
-            Ok(ReadOutcome::Done($snap))
+            Ok(ReadOutcome::Done(Box::new($snap)))
         }
     }};
 }
 
 /// Reads everything the analysis needs.
 pub async fn read_snapshot(
-    client: &Client,
+    cluster: &Cluster,
     scope: &NamespaceScope,
     counter: &ReadCounter,
 ) -> Result<Snapshot, RevError> {
+    let client = &cluster.client;
+    let server = cluster.server.as_str();
     let all = NamespaceScope::All;
     let everything = ListParams::default();
     let helm_params = ListParams::default().labels("owner=helm");
     let rev_params = ListParams::default().labels(keys::REV);
 
     let namespaces = read_kind!(
+        server,
         [Api::<Namespace>::all(client.clone())],
         everything,
         counter,
         "namespaces",
         |snap, ns| snap.ingest_namespace(ns)
     );
+    // Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
+    // out; a second list only counts them, for the report.
+    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
+    let finished_pods = ListParams::default().fields(FINISHED_POD_FIELDS);
     let pods = async {
         let mut snap = Snapshot::default();
         for api in apis_for::<Pod>(client, scope) {
-            if let Err(e) = list_metadata_pages(&api, &everything, counter, |meta| {
+            if let Err(e) = list_metadata_pages(&api, &live_pods, counter, |meta| {
                 snap.ingest_pod_metadata(meta)
             })
             .await
             {
-                return classify(e, "list", "pods");
+                return classify(server, e, "list", "pods");
+            }
+            if let Err(e) = list_metadata_pages(&api, &finished_pods, counter, |meta| {
+                snap.count_finished_pod(meta)
+            })
+            .await
+            {
+                return classify(server, e, "list", "pods");
             }
         }
-        Ok(ReadOutcome::Done(snap))
+        Ok(ReadOutcome::Done(Box::new(snap)))
     };
     let replica_sets = async {
         let mut snap = Snapshot::default();
@@ -206,25 +223,35 @@ pub async fn read_snapshot(
             })
             .await
             {
-                return classify(e, "list", "replicasets.apps");
+                return classify(server, e, "list", "replicasets.apps");
             }
         }
-        Ok(ReadOutcome::Done(snap))
+        Ok(ReadOutcome::Done(Box::new(snap)))
     };
     // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
     // when scoped, and keep the out-of-scope ones only if they are Istio's.
     let deployments = read_kind!(
+        server,
         apis_for::<Deployment>(client, &all),
         everything,
         counter,
         "deployments.apps",
         |snap, d| {
-            if in_scope(scope, d.metadata.namespace.as_deref()) || is_istio_deployment(&d) {
-                snap.ingest_deployment(d)
+            let keep = in_scope(scope, d.metadata.namespace.as_deref());
+            snap.ingest_deployment(d);
+            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
+            if !keep
+                && snap
+                    .workloads
+                    .last()
+                    .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
+            {
+                snap.workloads.pop();
             }
         }
     );
     let stateful_sets = read_kind!(
+        server,
         apis_for::<StatefulSet>(client, scope),
         everything,
         counter,
@@ -232,6 +259,7 @@ pub async fn read_snapshot(
         |snap, s| snap.ingest_stateful_set(s)
     );
     let daemon_sets = read_kind!(
+        server,
         apis_for::<DaemonSet>(client, scope),
         everything,
         counter,
@@ -239,6 +267,7 @@ pub async fn read_snapshot(
         |snap, d| snap.ingest_daemon_set(d)
     );
     let mutating = read_kind!(
+        server,
         [Api::<MutatingWebhookConfiguration>::all(client.clone())],
         everything,
         counter,
@@ -246,13 +275,25 @@ pub async fn read_snapshot(
         |snap, m| snap.ingest_mutating_webhook(m)
     );
     let validating = read_kind!(
+        server,
         [Api::<ValidatingWebhookConfiguration>::all(client.clone())],
         everything,
         counter,
         "validatingwebhookconfigurations.admissionregistration.k8s.io",
         |snap, v| snap.ingest_validating_webhook(v)
     );
+    // Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
+    // them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
+    let injector_configs = read_kind!(
+        server,
+        [Api::<ConfigMap>::all(client.clone())],
+        rev_params,
+        counter,
+        "configmaps",
+        |snap, cm| snap.ingest_config_map(cm)
+    );
     let secrets = read_kind!(
+        server,
         [Api::<Secret>::all(client.clone())],
         helm_params,
         counter,
@@ -279,8 +320,8 @@ pub async fn read_snapshot(
             })
             .await;
             match result {
-                Ok(()) => Ok(ReadOutcome::Done(snap)),
-                Err(e) => classify(e, "list", &resource_name),
+                Ok(()) => Ok(ReadOutcome::Done(Box::new(snap))),
+                Err(e) => classify(server, e, "list", &resource_name),
             }
         }
     }));
@@ -293,8 +334,8 @@ pub async fn read_snapshot(
         stateful_sets,
         daemon_sets
     );
-    let (mutating, validating, secrets, config) =
-        futures::join!(mutating, validating, secrets, config);
+    let (mutating, validating, injector_configs, secrets, config) =
+        futures::join!(mutating, validating, injector_configs, secrets, config);
 
     let mut snapshot = Snapshot::default();
     for outcome in [
@@ -306,13 +347,14 @@ pub async fn read_snapshot(
         daemon_sets?,
         mutating?,
         validating?,
+        injector_configs?,
         secrets?,
     ]
     .into_iter()
     .chain(config.into_iter().collect::<Result<Vec<_>, _>>()?)
     {
         match outcome {
-            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }
@@ -329,8 +371,8 @@ pub async fn read_snapshot(
         }
     }
 
-    read_pod_specs_where_needed(client, &mut snapshot, counter).await?;
-    read_gateway_services(client, &mut snapshot, counter).await?;
+    read_pod_specs_where_needed(cluster, &mut snapshot, counter).await?;
+    read_gateway_services(cluster, &mut snapshot, counter).await?;
     snapshot.normalize();
     Ok(snapshot)
 }
@@ -342,45 +384,54 @@ fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {
     }
 }
 
-fn is_istio_deployment(d: &Deployment) -> bool {
-    let labels = d.metadata.labels.as_ref();
-    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
-    labels.is_some_and(|l| l.get("app").is_some_and(|a| a == "istiod"))
-        || template
-            .and_then(|t| t.annotations.as_ref())
-            .and_then(|a| a.get(keys::INJECT_TEMPLATES))
-            .is_some_and(|t| t.contains("gateway"))
-}
-
-/// Pods read metadata-only whose annotations say nothing, in namespaces where a sidecar is
-/// expected, are re-read with their spec (DOMAIN §3 signals 3–4) — one page at a time, so
-/// memory stays flat.
+/// Pods read metadata-only whose annotations say nothing, where the webhooks would inject
+/// them, are re-read with their spec (DOMAIN §3 signals 3–4, and `hostNetwork`, which the
+/// injector honours) — one namespace and one page at a time, so memory stays flat.
 async fn read_pod_specs_where_needed(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
-    let namespaces: std::collections::BTreeSet<String> = snapshot
+    let client = &cluster.client;
+    let cp = crate::analysis::ControlPlane::from_snapshot(snapshot);
+    let model = crate::analysis::InjectionModel::new(snapshot, &cp);
+    let namespace_labels: HashMap<&str, crate::analysis::NamespaceLabels> = snapshot
+        .namespaces
+        .iter()
+        .map(|ns| {
+            (
+                ns.name.as_str(),
+                crate::analysis::NamespaceLabels::new(&ns.name, &ns.labels),
+            )
+        })
+        .collect();
+    let unlabelled = Labels::new();
+    let namespaces: BTreeSet<String> = snapshot
         .pods
         .iter()
         .filter(|p| p.sidecar == SidecarEvidence::Unknown)
         .filter(|p| {
-            !p.labels.is_empty()
-                || snapshot.namespace(&p.namespace).is_some_and(|ns| {
-                    ns.labels.contains_key(keys::REV) || ns.labels.contains_key(keys::INJECTION)
-                })
+            let fallback;
+            let labels = match namespace_labels.get(p.namespace.as_str()) {
+                Some(labels) => labels,
+                None => {
+                    fallback = crate::analysis::NamespaceLabels::new(&p.namespace, &unlabelled);
+                    &fallback
+                }
+            };
+            model
+                .pod_expected_revision(labels, &crate::analysis::pod_facts(p))
+                .revision
+                .is_some()
         })
         .map(|p| p.namespace.clone())
         .collect();
+    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
     for ns in namespaces {
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mut full = Snapshot::default();
-        if let Err(e) = list_pages(&api, &ListParams::default(), counter, |p| {
-            full.ingest_pod(p)
-        })
-        .await
-        {
-            match classify(e, "list", "pods")? {
+        if let Err(e) = list_pages(&api, &live_pods, counter, |p| full.ingest_pod(p)).await {
+            match classify(&cluster.server, e, "list", "pods")? {
                 ReadOutcome::Denied(w) => {
                     snapshot.warnings.push(w);
                     continue;
@@ -388,7 +439,7 @@ async fn read_pod_specs_where_needed(
                 _ => continue,
             }
         }
-        let mut by_name: std::collections::HashMap<String, super::PodInfo> =
+        let mut by_name: HashMap<String, super::PodInfo> =
             full.pods.into_iter().map(|p| (p.name.clone(), p)).collect();
         for known in snapshot.pods.iter_mut().filter(|p| p.namespace == ns) {
             if let Some(pod) = by_name.remove(&known.name) {
@@ -402,10 +453,11 @@ async fn read_pod_specs_where_needed(
 /// The Service of each gateway (same name as its Deployment, as the gateway chart makes it),
 /// for its load-balancer address.
 async fn read_gateway_services(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let client = &cluster.client;
     let gateways: Vec<(String, String)> = snapshot
         .workloads
         .iter()
@@ -426,7 +478,7 @@ async fn read_gateway_services(
             }
             Ok(None) => {}
             Err(e) => {
-                if let ReadOutcome::Denied(w) = classify(e, "get", "services")? {
+                if let ReadOutcome::Denied(w) = classify(&cluster.server, e, "get", "services")? {
                     snapshot.warnings.push(w);
                     break;
                 }
@@ -438,11 +490,11 @@ async fn read_gateway_services(
 
 /// Names of the namespaces a `-l` selector picks.
 pub async fn namespaces_matching(
-    client: &Client,
+    cluster: &Cluster,
     selector: &crate::selector::Selector,
 ) -> Result<Vec<String>, RevError> {
     let mut names = Vec::new();
-    let api = Api::<Namespace>::all(client.clone());
+    let api = Api::<Namespace>::all(cluster.client.clone());
     list_metadata_pages(
         &api,
         &ListParams::default(),
@@ -454,7 +506,7 @@ pub async fn namespaces_matching(
         },
     )
     .await
-    .map_err(|e| RevError::from_kube(e, "list", "namespaces", ""))?;
+    .map_err(cluster.error(Action::new("list", "namespaces")))?;
     Ok(names)
 }
 
@@ -471,6 +523,11 @@ impl Snapshot {
         self.helm_releases.extend(other.helm_releases);
         self.config_objects.extend(other.config_objects);
         self.operator_objects.extend(other.operator_objects);
+        self.injector_configs.extend(other.injector_configs);
+        for (namespace, count) in other.finished_pods {
+            *self.finished_pods.entry(namespace).or_insert(0) += count;
+        }
+        self.admission.extend(other.admission);
         self.warnings.extend(other.warnings);
     }
 }
@@ -479,10 +536,11 @@ impl Snapshot {
 /// metadata only, labelled `istio.io/rev`, plus Istio's cluster roles, which carry no label.
 /// Separate from [`read_snapshot`] so the read-only plugins do not pay for it.
 pub async fn read_revision_objects(
-    client: &Client,
+    cluster: &Cluster,
     snapshot: &mut Snapshot,
     counter: &ReadCounter,
 ) -> Result<(), RevError> {
+    let (client, server) = (&cluster.client, cluster.server.as_str());
     use super::ingest::REVISION_OBJECT_KINDS;
     let reads = join_all(REVISION_OBJECT_KINDS.iter().map(
         |(group, version, kind, plural, _)| async move {
@@ -507,15 +565,15 @@ pub async fn read_revision_objects(
                 format!("{plural}.{group}")
             };
             match result {
-                Ok(()) => Ok(ReadOutcome::Done(part)),
-                Err(e) => classify(e, "list", &resource_name),
+                Ok(()) => Ok(ReadOutcome::Done(Box::new(part))),
+                Err(e) => classify(server, e, "list", &resource_name),
             }
         },
     ))
     .await;
     for outcome in reads {
         match outcome? {
-            ReadOutcome::Done(part) => snapshot.merge(part),
+            ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }

@@ -4,6 +4,7 @@
 //! Every object is reduced to a summary as soon as it is read (`ingest`), so memory grows with
 //! the number of objects, not with their full specs: 50,000 pods cost a few hundred bytes each.
 
+pub mod admission;
 pub mod dump;
 pub mod helm;
 pub mod ingest;
@@ -15,22 +16,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Serialize;
 
 pub use helm::HelmRelease;
-
-/// Labels and annotations the analysis reads (DOMAIN §1–§3).
-pub mod keys {
-    pub const REV: &str = "istio.io/rev";
-    pub const TAG: &str = "istio.io/tag";
-    pub const INJECTION: &str = "istio-injection";
-    pub const INJECT: &str = "sidecar.istio.io/inject";
-    pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
-    pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
-    pub const INJECT_TEMPLATES: &str = "inject.istio.io/templates";
-    pub const OPERATOR_COMPONENT: &str = "operator.istio.io/component";
-    pub const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
-    pub const HELM_RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
-    pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
-    pub const PROXY_CONTAINER: &str = "istio-proxy";
-}
 
 pub type Labels = BTreeMap<String, String>;
 
@@ -48,6 +33,14 @@ pub struct Snapshot {
     pub config_objects: Vec<ConfigObject>,
     /// Objects owned by a label-installed revision (istioctl/operator), for prune.
     pub operator_objects: Vec<ObjectRef>,
+    /// Each revision's injector configuration (`istio-sidecar-injector-<rev>` ConfigMaps).
+    pub injector_configs: Vec<InjectorConfigInfo>,
+    /// Pods in phase Succeeded or Failed (completed Jobs, evicted pods), per namespace: they
+    /// run nothing, so they are counted here and kept out of `pods` (DOMAIN §3).
+    pub finished_pods: BTreeMap<String, usize>,
+    /// What the cluster's admission chain answered for workload templates
+    /// (`rev-inventory --check-injection`), compared with the analysis.
+    pub admission: Vec<admission::AdmissionCheck>,
     /// Kinds that could not be read, with why; the analysis goes on without them.
     pub warnings: Vec<ReadWarning>,
 }
@@ -88,8 +81,15 @@ pub enum SidecarEvidence {
 pub struct PodInfo {
     pub namespace: String,
     pub name: String,
-    /// Only the injection-relevant labels (`istio.io/rev`, `sidecar.istio.io/inject`).
+    /// All its labels: webhook objectSelectors and the injector's never/always selectors may
+    /// name any key.
     pub labels: Labels,
+    /// The `sidecar.istio.io/inject` annotation (the injector reads it when the label is absent).
+    pub inject_annotation: Option<String>,
+    /// `spec.hostNetwork`. A metadata-only read leaves it false: a pod showing injection
+    /// annotations was injected, so it is not host-network, and the live reader fetches the
+    /// spec of the others wherever a sidecar is expected.
+    pub host_network: bool,
     pub owner: Option<OwnerRef>,
     pub sidecar: SidecarEvidence,
     /// Ready condition, when known (full reads only).
@@ -138,8 +138,11 @@ pub struct WorkloadInfo {
     pub labels: Labels,
     /// Helm's ownership annotation, when a release manages it.
     pub helm_release: Option<String>,
+    /// All pod template labels (webhook objectSelectors may name any key).
     pub template_labels: Labels,
     pub template_annotations: Labels,
+    /// The pod template's `spec.hostNetwork`: Istio never injects those pods.
+    pub host_network: bool,
     pub generation: Option<i64>,
     pub resource_version: Option<String>,
     pub status: RolloutStatus,
@@ -190,9 +193,36 @@ pub struct WebhookInfo {
     pub name: String,
     /// `namespace/name` of the service it calls, if any.
     pub service: Option<(String, String)>,
+    /// The service's path (`/inject`), when it calls a service.
+    pub service_path: Option<String>,
     pub url: Option<String>,
     pub namespace_selector: Option<LabelSelector>,
     pub object_selector: Option<LabelSelector>,
+    /// Its rules cover CREATE of core/v1 `pods`, by the API server's matching
+    /// (`exactOrWildcard`, `res/sub` with `*`, scope).
+    pub matches_pod_create: bool,
+    /// `reinvocationPolicy: IfNeeded` (mutating webhooks; default Never).
+    pub reinvoke_if_needed: bool,
+    /// `failurePolicy: Ignore` (default Fail): a failed call lets the object through unchanged.
+    pub failure_ignored: bool,
+    /// `matchConditions` (CEL): not evaluated here; the analysis treats them as matching.
+    pub match_conditions: usize,
+}
+
+/// A revision's injector configuration: the `config` key of its `istio-sidecar-injector[-<rev>]`
+/// ConfigMap, the part `injectRequired` reads (DOMAIN §2 rule 5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InjectorConfigInfo {
+    pub namespace: String,
+    pub name: String,
+    /// The revision it configures (`istio.io/rev`; `default` for a revision-less install).
+    pub revision: String,
+    /// `policy`: `enabled` (inject unless opted out) or `disabled` (only when opted in).
+    pub policy: Option<String>,
+    pub never_inject_selector: Vec<LabelSelector>,
+    pub always_inject_selector: Vec<LabelSelector>,
+    /// Why `config` could not be read, when it could not (the defaults then apply).
+    pub error: Option<String>,
 }
 
 /// An Istio config object pinned to a revision by `istio.io/rev` (DOMAIN §4).
@@ -245,5 +275,7 @@ impl Snapshot {
             (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name))
         });
         self.operator_objects.sort();
+        self.injector_configs
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     }
 }

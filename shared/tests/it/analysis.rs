@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use rev_shared::analysis::{
     Analysis, InjectionMode, PodDrift, SidecarRevision, analyze, findings::CODES,
 };
+use rev_shared::snapshot::WorkloadKind;
+use rev_shared::snapshot::admission::{AdmissionAnswer, AdmissionCheck};
 
 const CONTROL_PLANE: &str = "control-plane-1-19-and-1-20.yaml";
 
@@ -242,12 +244,13 @@ fn tag_pointing_at_missing_revision_is_an_error() {
 }
 
 #[test]
-fn default_tag_decides_the_legacy_label() {
-    let a = analysis_of(&[CONTROL_PLANE, "default-tag-moves-legacy-namespaces.yaml"]);
+fn default_tag_is_the_default_revision_even_when_its_webhooks_lose() {
+    let a = analysis_of(&[CONTROL_PLANE, "two-injectors-match-last-by-name-wins.yaml"]);
     assert_eq!(a.control_plane.default_revision.as_deref(), Some("1-20"));
+    // Which revision legacy namespaces get is the webhooks' answer (see injection.rs).
     assert_eq!(
         effective(&a, "legacy"),
-        (InjectionMode::LegacyLabel, rev("1-20"))
+        (InjectionMode::LegacyLabel, rev("1-19"))
     );
 }
 
@@ -374,6 +377,15 @@ fn every_finding_code_is_covered_by_a_fixture() {
     ] {
         seen.extend(codes(&analysis_of(files)));
     }
+    // The admission comparison needs the cluster's answer, which no dump holds.
+    let mut snapshot = load(&[CONTROL_PLANE, "revision-tags.yaml"]);
+    snapshot.admission.push(AdmissionCheck {
+        kind: WorkloadKind::Deployment,
+        namespace: "on-prod".into(),
+        name: "web".into(),
+        answer: AdmissionAnswer::NoSidecar,
+    });
+    seen.extend(codes(&analyze(&snapshot)));
     for (code, ..) in CODES {
         assert!(seen.contains(code), "no fixture produces {code}");
     }

@@ -2,6 +2,7 @@
 //! snapshot makes — pagination followed, pods metadata-only, a 403 turned into a warning.
 
 use http::StatusCode;
+use rev_shared::client::Cluster;
 use rev_shared::snapshot::live::{NamespaceScope, ReadCounter, read_snapshot};
 use serde_json::{Value, json};
 
@@ -66,9 +67,13 @@ fn standard_responses(path: &str, uri: &str) -> (StatusCode, Value) {
 #[tokio::test]
 async fn pagination_is_followed_to_the_last_page() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     let names: Vec<_> = snapshot
         .namespaces
         .iter()
@@ -90,9 +95,13 @@ async fn pagination_is_followed_to_the_last_page() {
 #[tokio::test]
 async fn pods_and_replicasets_are_listed_metadata_only() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(snapshot.pods.len(), 1);
     let seen = seen.lock().unwrap();
     for path in ["/api/v1/pods?", "/apis/apps/v1/replicasets?"] {
@@ -120,9 +129,13 @@ async fn pods_and_replicasets_are_listed_metadata_only() {
 #[tokio::test]
 async fn forbidden_secrets_become_a_warning_naming_verb_and_resource() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(snapshot.warnings.len(), 1, "{:?}", snapshot.warnings);
     let w = &snapshot.warnings[0];
     assert_eq!((w.verb.as_str(), w.resource.as_str()), ("list", "secrets"));
@@ -144,9 +157,13 @@ async fn forbidden_secrets_become_a_warning_naming_verb_and_resource() {
 #[tokio::test]
 async fn absent_istio_crds_are_skipped_quietly() {
     let (client, seen) = mock_api(standard_responses);
-    let snapshot = read_snapshot(&client, &NamespaceScope::All, &ReadCounter::default())
-        .await
-        .unwrap();
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
     assert!(
         snapshot
             .warnings
@@ -164,7 +181,7 @@ async fn absent_istio_crds_are_skipped_quietly() {
 async fn scoped_read_lists_only_those_namespaces_and_rejects_unknown_ones() {
     let (client, seen) = mock_api(standard_responses);
     let err = read_snapshot(
-        &client,
+        &Cluster::from_client(client, "https://mock"),
         &NamespaceScope::Only(vec!["bookinfo".into(), "nope".into()]),
         &ReadCounter::default(),
     )
@@ -177,4 +194,118 @@ async fn scoped_read_lists_only_those_namespaces_and_rejects_unknown_ones() {
             .any(|s| s.uri.starts_with("/api/v1/namespaces/bookinfo/pods?"))
     );
     assert!(!seen.iter().any(|s| s.uri.starts_with("/api/v1/pods?")));
+}
+
+/// A request's query, percent-decoded (`fieldSelector=status.phase!=Succeeded,…`).
+fn decoded(uri: &str) -> String {
+    let bytes = uri.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => {
+                let hex = std::str::from_utf8(hex).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn pod_metadata(name: &str, revision: &str) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {
+        "name": name, "namespace": "bookinfo",
+        "annotations": {"sidecar.istio.io/status": format!("{{\"revision\":\"{revision}\"}}")}}})
+}
+
+/// The API server applies the field selectors: live pods for one, finished ones for the other.
+fn phase_aware_responses(path: &str, uri: &str) -> (StatusCode, Value) {
+    let query = decoded(uri);
+    match path {
+        "/api/v1/pods"
+            if query.contains("fieldSelector=status.phase!=Succeeded,status.phase!=Failed") =>
+        {
+            (
+                StatusCode::OK,
+                json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+                   "items": [pod_metadata("details-v1-abc", "1-20")]}),
+            )
+        }
+        "/api/v1/pods"
+            if query.contains(
+                "fieldSelector=status.phase!=Pending,status.phase!=Running,status.phase!=Unknown",
+            ) =>
+        {
+            (
+                StatusCode::OK,
+                json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+                   "items": [pod_metadata("details-v1-evicted", "1-19"), pod_metadata("report-28x7q", "1-19")]}),
+            )
+        }
+        "/api/v1/pods" => (
+            StatusCode::BAD_REQUEST,
+            status(
+                400,
+                "BadRequest",
+                "every pod list must carry a phase field selector",
+            ),
+        ),
+        _ => standard_responses(path, uri),
+    }
+}
+
+#[tokio::test]
+async fn pods_are_listed_live_only_and_finished_ones_only_counted() {
+    let (client, seen) = mock_api(phase_aware_responses);
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = snapshot.pods.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["details-v1-abc"], "finished pods never become pods");
+    assert_eq!(snapshot.finished_pods.get("bookinfo"), Some(&2));
+    let seen = seen.lock().unwrap();
+    let pod_lists: Vec<&Seen> = seen.iter().filter(|s| s.path == "/api/v1/pods").collect();
+    assert_eq!(pod_lists.len(), 2, "one live list, one count");
+    assert!(
+        pod_lists
+            .iter()
+            .all(|s| s.accept.contains("as=PartialObjectMetadataList")),
+        "both metadata-only"
+    );
+}
+
+#[tokio::test]
+async fn injector_configmaps_are_read_by_their_revision_label() {
+    let (client, seen) = mock_api(standard_responses);
+    read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    let configmaps = seen
+        .iter()
+        .find(|s| s.path == "/api/v1/configmaps")
+        .expect("configmaps listed");
+    assert!(
+        decoded(&configmaps.uri).contains("labelSelector=istio.io/rev"),
+        "{}",
+        configmaps.uri
+    );
 }

@@ -3,10 +3,15 @@
 
 mod common;
 
+mod admission_api;
 mod analysis;
+mod injection;
 mod krew_manifests;
 mod live_read;
 mod plans;
+mod probe;
 mod prune;
 mod prune_api;
+mod read_requests;
+mod readme;
 mod relabel_requests;

@@ -6,7 +6,7 @@ use rev_shared::snapshot::Snapshot;
 
 use rev_shared::analysis::analyze;
 use rev_shared::plan::relabel::{
-    BlockerKind, PREVIOUS_LABELS, Targets, plan_relabel, relabel_patch, undo_patch,
+    ChangeKind, RelabelBlocker, Targets, plan_relabel, plan_undo, relabel_patch,
 };
 use rev_shared::plan::restart::{RestartMethod, RestartRequest, plan_restart};
 use rev_shared::revision::RevisionName;
@@ -25,8 +25,14 @@ fn selected(request: &RestartRequest) -> (Vec<String>, Vec<(String, String)>) {
             .map(|i| format!("{}/{}/{}", i.kind.resource(), i.namespace, i.name))
             .collect(),
         plan.skipped
-            .into_iter()
-            .map(|s| (s.subject, s.reason))
+            .iter()
+            .map(|s| {
+                let (message, fix) = rev_shared::output::restart::skip_text(s);
+                (
+                    format!("{}/{}/{}", s.kind, s.namespace, s.name),
+                    format!("{message}; {fix}"),
+                )
+            })
             .collect(),
     )
 }
@@ -113,8 +119,10 @@ fn bare_pods_and_ownerless_replicasets_are_reported_not_touched() {
             .iter()
             .any(|i| i.contains("debug-shell") || i.contains("legacy"))
     );
-    assert!(skip_reason(&skipped, "pod/shop/debug-shell").contains("recreate it yourself"));
-    assert!(skip_reason(&skipped, "pod/shop/legacy-rs-abcde").contains("recreate it yourself"));
+    assert!(skip_reason(&skipped, "pod/shop/debug-shell").contains("only recreating it moves it"));
+    assert!(
+        skip_reason(&skipped, "pod/shop/legacy-rs-abcde").contains("only recreating it moves it")
+    );
 }
 
 #[test]
@@ -177,7 +185,12 @@ fn relabel_plans_one_change_with_before_after_and_what_drifts() {
         "the legacy label is removed"
     );
     assert_eq!(c.after["istio.io/rev"].as_deref(), Some("1-20"));
-    assert_eq!(c.workloads_to_restart, ["deployment/web (1 pod)"]);
+    let restarts: Vec<_> = c
+        .restarts
+        .iter()
+        .map(|r| (r.workload.as_ref().map(|w| w.name.as_str()), r.pods))
+        .collect();
+    assert_eq!(restarts, [(Some("web"), 1)]);
     let patch = relabel_patch(c);
     assert_eq!(
         patch["metadata"]["labels"]["istio-injection"],
@@ -189,7 +202,7 @@ fn relabel_plans_one_change_with_before_after_and_what_drifts() {
         "fixture has none"
     );
     assert!(
-        patch["metadata"]["annotations"][PREVIOUS_LABELS]
+        patch["metadata"]["annotations"][rev_shared::keys::PREVIOUS_LABELS]
             .as_str()
             .unwrap()
             .contains("enabled")
@@ -221,7 +234,7 @@ fn relabel_reports_pinned_config_and_ignored_pod_labels() {
         plan.changes[0]
             .pinned_config
             .iter()
-            .any(|p| p.contains("reviews-tap")),
+            .any(|p| p.name == "reviews-tap"),
         "{:?}",
         plan.changes[0].pinned_config
     );
@@ -235,7 +248,11 @@ fn relabel_refuses_unknown_revision_and_names_unknown_namespaces() {
     ]);
     let a = analyze(&s);
     let plan = relabel_names(&s, &a, &["pod-level"], "1-21");
-    assert_eq!(plan.blockers[0].kind, BlockerKind::RevisionNotInstalled);
+    assert!(
+        matches!(&plan.blockers[0], RelabelBlocker::NotInstalled { target, .. } if target == "1-21"),
+        "{:?}",
+        plan.blockers
+    );
     assert!(plan.is_refused(false) && !plan.is_refused(true));
     let missing = plan_relabel(
         &s,
@@ -244,7 +261,10 @@ fn relabel_refuses_unknown_revision_and_names_unknown_namespaces() {
         &rev("1-20"),
     )
     .unwrap_err();
-    assert_eq!(missing, ["nope"]);
+    assert!(
+        matches!(&missing, rev_shared::RevError::UnknownNamespaces { names } if names == &["nope"]),
+        "{missing}"
+    );
 }
 
 #[test]
@@ -260,7 +280,7 @@ fn relabel_refuses_istiod_without_ready_replica() {
     assert!(
         plan.blockers
             .iter()
-            .any(|b| b.kind == BlockerKind::IstiodNotReady),
+            .any(|b| matches!(b, RelabelBlocker::IstiodNotReady { .. })),
         "{:?}",
         plan.blockers
     );
@@ -285,7 +305,7 @@ fn relabel_skip_policy_warns_at_two_minors_and_refuses_three() {
         three
             .blockers
             .iter()
-            .any(|b| b.kind == BlockerKind::SkipTooLarge),
+            .any(|b| matches!(b, RelabelBlocker::SkipTooLarge { .. })),
         "{:?}",
         three.blockers
     );
@@ -317,30 +337,60 @@ fn relabel_from_selects_every_namespace_on_the_old_revision() {
 
 #[test]
 fn undo_restores_exactly_what_was_recorded() {
-    let ns = rev_shared::snapshot::NamespaceInfo {
+    let mut s = load(&["control-plane-1-19-and-1-20.yaml"]);
+    s.namespaces.push(rev_shared::snapshot::NamespaceInfo {
         name: "bookinfo".into(),
         labels: [("istio.io/rev".to_string(), "1-20".to_string())].into(),
         annotations: [(
-            PREVIOUS_LABELS.to_string(),
+            rev_shared::keys::PREVIOUS_LABELS.to_string(),
             r#"{"istio-injection":"enabled","istio.io/rev":"1-19"}"#.to_string(),
         )]
         .into(),
         resource_version: Some("42".into()),
-    };
-    let patch = undo_patch(&ns).unwrap().unwrap();
+    });
+    let plan = plan_undo(&s, &analyze(&s), &["bookinfo".into()]).unwrap();
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    let change = &plan.changes[0];
+    assert_eq!(change.kind, ChangeKind::Restore);
+    let patch = relabel_patch(change);
     assert_eq!(patch["metadata"]["labels"]["istio-injection"], "enabled");
     assert_eq!(patch["metadata"]["labels"]["istio.io/rev"], "1-19");
     assert_eq!(
-        patch["metadata"]["annotations"][PREVIOUS_LABELS],
+        patch["metadata"]["annotations"][rev_shared::keys::PREVIOUS_LABELS],
         serde_json::Value::Null
     );
     assert_eq!(patch["metadata"]["resourceVersion"], "42");
 }
 
 #[test]
+fn undo_to_a_revision_that_is_gone_is_refused_like_any_relabel() {
+    let mut s = load(&["control-plane-1-19-and-1-20.yaml"]);
+    s.namespaces.push(rev_shared::snapshot::NamespaceInfo {
+        name: "bookinfo".into(),
+        labels: [("istio.io/rev".to_string(), "1-20".to_string())].into(),
+        annotations: [(
+            rev_shared::keys::PREVIOUS_LABELS.to_string(),
+            r#"{"istio-injection":null,"istio.io/rev":"1-18"}"#.to_string(),
+        )]
+        .into(),
+        resource_version: Some("42".into()),
+    });
+    let plan = plan_undo(&s, &analyze(&s), &["bookinfo".into()]).unwrap();
+    assert!(
+        plan.blockers
+            .iter()
+            .any(|b| matches!(b, RelabelBlocker::NotInstalled { target, .. } if target == "1-18")),
+        "{:?}",
+        plan.blockers
+    );
+    assert!(plan.is_refused(false));
+}
+
+#[test]
 fn retargeted_tag_keeps_its_matchers_and_takes_the_revisions_client_config() {
     use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-    use rev_shared::plan::relabel::{PREVIOUS_REVISION, retarget_tag_webhooks};
+    use rev_shared::keys::PREVIOUS_REVISION;
+    use rev_shared::plan::relabel::retarget_tag_webhooks;
     let tag: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "istio-revision-tag-prod", "resourceVersion": "9",
                      "labels": {"istio.io/tag": "prod", "istio.io/rev": "1-19", "app": "sidecar-injector"}},

@@ -5,8 +5,8 @@
 
 use crate::common::fixture;
 
-use rev_shared::RevError;
 use rev_shared::analysis::analyze;
+use rev_shared::output::prune::blocker_text;
 use rev_shared::plan::prune::{
     BlockerReason, Component, ObjectKey, PruneOptions, PrunePlan, PruneStep, ReleaseOwnership,
     UninstallMethod, live_object_not_owned, plan_prune, release_ownership, sort_for_uninstall,
@@ -81,8 +81,18 @@ fn release_steps(plan: &PrunePlan) -> Vec<String> {
 fn reasons(plan: &PrunePlan) -> Vec<(BlockerReason, String)> {
     plan.blockers
         .iter()
-        .map(|b| (b.reason, b.subject.clone()))
+        .map(|b| (b.reason(), b.subject.clone()))
         .collect()
+}
+
+/// The fix of blocker `i`, as users read it.
+fn fix(plan: &PrunePlan, i: usize) -> String {
+    blocker_text(&plan.blockers[i], plan).1
+}
+
+/// The message of blocker `i`, as users read it.
+fn message(plan: &PrunePlan, i: usize) -> String {
+    blocker_text(&plan.blockers[i], plan).0
 }
 
 fn set_namespace_labels(snapshot: &mut Snapshot, ns: &str, labels: &[(&str, &str)]) {
@@ -309,11 +319,9 @@ fn a_namespace_still_labelled_for_the_old_revision_blocks() {
     );
     assert!(p.refused());
     assert!(
-        p.blockers[0]
-            .fix
-            .contains("kubectl label namespace bookinfo istio.io/rev=1-20 --overwrite"),
+        fix(&p, 0).contains("kubectl label namespace bookinfo istio.io/rev=1-20 --overwrite"),
         "{}",
-        p.blockers[0].fix
+        fix(&p, 0)
     );
 }
 
@@ -332,13 +340,10 @@ fn a_namespace_reaching_the_old_revision_through_a_tag_blocks() {
     let ns = p
         .blockers
         .iter()
-        .find(|b| b.reason == BlockerReason::NamespaceSelectsRevision)
+        .position(|b| b.reason() == BlockerReason::NamespaceSelectsRevision)
         .unwrap();
-    assert!(
-        ns.message.contains("istio-injection=enabled"),
-        "{}",
-        ns.message
-    );
+    let text = message(&p, ns);
+    assert!(text.contains("istio-injection=enabled"), "{text}");
 }
 
 #[test]
@@ -349,6 +354,8 @@ fn pods_still_on_the_old_revision_block_listed_by_namespace() {
             namespace: "bookinfo".into(),
             name: name.into(),
             labels: Labels::new(),
+            inject_annotation: None,
+            host_network: false,
             owner: None,
             sidecar: SidecarEvidence::StatusAnnotation("1-19".into()),
             ready: Some(true),
@@ -362,16 +369,10 @@ fn pods_still_on_the_old_revision_block_listed_by_namespace() {
         "the old gateway's own pod goes with it and blocks nothing"
     );
     assert!(
-        p.blockers[0]
-            .message
-            .contains("2 pod(s) still run 1-19 sidecars: reviews-v1-a, reviews-v2-b")
+        message(&p, 0).contains("2 pod(s) still run 1-19 sidecars: reviews-v1-a, reviews-v2-b")
     );
     assert_eq!(
-        p.blockers[0]
-            .fix
-            .split_whitespace()
-            .take(4)
-            .collect::<Vec<_>>(),
+        fix(&p, 0).split_whitespace().take(4).collect::<Vec<_>>(),
         ["kubectl", "rev-restart", "-n", "bookinfo"]
     );
 }
@@ -393,9 +394,9 @@ fn the_default_tag_and_default_validator_pointing_at_the_old_revision_block() {
         ]
     );
     assert!(
-        p.blockers[1].fix.starts_with("helm upgrade istio-base"),
+        fix(&p, 1).starts_with("helm upgrade istio-base"),
         "{}",
-        p.blockers[1].fix
+        fix(&p, 1)
     );
 }
 
@@ -416,7 +417,7 @@ fn an_old_gateway_still_serving_while_the_new_one_has_no_address_blocks_naming_b
             "gateway/istio-ingress/istio-ingressgateway-1-19".into()
         )]
     );
-    let m = &p.blockers[0].message;
+    let m = &message(&p, 0);
     assert!(
         m.contains("203.0.113.10")
             && m.contains("istio-ingressgateway-1-20 (1-20) has no load-balancer address"),
@@ -464,11 +465,7 @@ fn delete_hooks_need_helm_and_force_cannot_override_that() {
         )]
     );
     assert!(p.refused(), "--force does not run hooks");
-    assert!(
-        p.blockers[0]
-            .fix
-            .starts_with("helm uninstall istiod-1-19 -n istio-system")
-    );
+    assert!(fix(&p, 0).starts_with("helm uninstall istiod-1-19 -n istio-system"));
 
     let with_helm = PruneOptions {
         force: false,
@@ -502,22 +499,11 @@ fn force_overrides_usage_interlocks() {
 }
 
 #[test]
-fn an_unknown_revision_is_an_error_naming_the_installed_ones() {
+fn a_revision_with_nothing_left_plans_nothing_and_a_tag_is_an_error() {
     let s = mesh(&[]);
-    let err = plan_prune(
-        &s,
-        &analyze(&s),
-        &RevisionName::parse("1-17").unwrap(),
-        &PruneOptions::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(err, RevError::UnknownRevision { .. }));
-    let text = err.to_string();
-    assert!(
-        text.contains("\"1-17\" is not installed") && text.contains("installed: 1-19, 1-20"),
-        "{text}"
-    );
-    assert_eq!(err.exit_code(), 1);
+    let p = plan(&s, "1-17");
+    assert!(p.is_empty() && !p.refused(), "{:?}", p.blockers);
+    assert_eq!(p.installed, ["1-19", "1-20"]);
 
     let err = plan_prune(
         &s,
@@ -526,10 +512,10 @@ fn an_unknown_revision_is_an_error_naming_the_installed_ones() {
         &PruneOptions::default(),
     )
     .unwrap_err();
+    let hint = err.hint().unwrap_or_default();
     assert!(
-        err.to_string()
-            .contains("default is a revision tag pointing at 1-20"),
-        "{err}"
+        hint.contains("default is a revision tag pointing at 1-20"),
+        "{hint}"
     );
 }
 

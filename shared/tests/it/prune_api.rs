@@ -16,6 +16,7 @@ use kube::Client;
 use kube::client::Body;
 use rev_shared::RevError;
 use rev_shared::analysis::analyze;
+use rev_shared::client::Cluster;
 use rev_shared::exec::prune::{LiveState, PruneSettings, execute, inspect};
 use rev_shared::flags::DryRun;
 use rev_shared::plan::prune::{PruneOptions, PrunePlan, PruneStep, plan_prune};
@@ -115,16 +116,27 @@ impl FakeApi {
             if let Some(obj) = self.objects.get(path) {
                 return (StatusCode::OK, obj.clone());
             }
-            // A list: every object under this collection path matching `name=` (Helm records).
+            // A watch: nothing happens while it is open (the stream just ends).
+            if query.contains("watch=true") {
+                return (StatusCode::OK, Value::Null);
+            }
+            // A list: every object under this collection path matching the label selector
+            // (Helm records) and `metadata.name` field selector (waits for deletion).
             let is_list = path.ends_with("/secrets")
                 || path.ends_with("/pods")
-                || path.ends_with("/replicasets");
+                || path.ends_with("/replicasets")
+                || query.contains("fieldSelector=");
             if is_list {
-                let wanted = query
-                    .split('&')
-                    .find_map(|q| q.strip_prefix("labelSelector="))
-                    .map(|s| s.replace("%3D", "=").replace("%2C", ","))
-                    .unwrap_or_default();
+                let decode = |s: &str| s.replace("%3D", "=").replace("%2C", ",");
+                let param = |name: &str| {
+                    query
+                        .split('&')
+                        .find_map(|q| q.strip_prefix(name))
+                        .map(decode)
+                        .unwrap_or_default()
+                };
+                let (wanted, fields) = (param("labelSelector="), param("fieldSelector="));
+                let name = fields.strip_prefix("metadata.name=").map(str::to_string);
                 let items = self
                     .objects
                     .iter()
@@ -134,6 +146,10 @@ impl FakeApi {
                             let (k, v) = w.split_once('=').unwrap_or((w, ""));
                             o["metadata"]["labels"][k].as_str() == Some(v)
                         })
+                    })
+                    .filter(|(_, o)| {
+                        name.as_deref()
+                            .is_none_or(|n| o["metadata"]["name"].as_str() == Some(n))
                     })
                     .map(|(_, o)| o.clone())
                     .collect();
@@ -175,7 +191,7 @@ impl FakeApi {
     }
 }
 
-fn fake_client(api: Arc<Mutex<FakeApi>>) -> Client {
+fn fake_client(api: Arc<Mutex<FakeApi>>) -> Cluster {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     tokio::spawn(async move {
         while let Some((request, send)) = handle.next_request().await {
@@ -199,15 +215,14 @@ fn fake_client(api: Arc<Mutex<FakeApi>>) -> Client {
                 });
                 api.respond(&method, &path, &query, &body)
             };
-            send.send_response(
-                Response::builder()
-                    .status(code)
-                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
-                    .unwrap(),
-            );
+            let body = match answer {
+                Value::Null => Body::empty(),
+                answer => Body::from(serde_json::to_vec(&answer).unwrap()),
+            };
+            send.send_response(Response::builder().status(code).body(body).unwrap());
         }
     });
-    Client::new(service, "default")
+    Cluster::from_client(Client::new(service, "default"), "https://mock")
 }
 
 // --- the cluster: the fixture mesh, its 1-19 plan, and the plan's objects in the fake API ---
@@ -359,9 +374,10 @@ async fn a_refused_plan_sends_no_deleting_request() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
-    assert!(matches!(report.failure, Some(RevError::Refused { .. })));
+    assert!(matches!(report.failure, Some(RevError::Refused(_))));
     assert!(mutations(&api).is_empty(), "{:?}", mutations(&api));
 }
 
@@ -404,6 +420,7 @@ async fn an_object_not_owned_by_the_old_revision_is_never_deleted() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);
@@ -429,6 +446,7 @@ async fn server_dry_run_sends_every_change_with_dry_run_all() {
         &inspection,
         &settings(DryRun::Server),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);
@@ -456,6 +474,7 @@ async fn uninstall_marks_uninstalling_deletes_in_order_keeps_keep_then_purges_re
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);
@@ -538,6 +557,7 @@ async fn a_403_midway_stops_reports_and_a_rerun_finishes() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     let err = report.failure.as_ref().expect("stops on 403");
@@ -599,6 +619,7 @@ async fn a_403_midway_stops_reports_and_a_rerun_finishes() {
         &inspection,
         &settings(DryRun::None),
         &|_| {},
+        &|| false,
     )
     .await;
     assert!(report.failure.is_none(), "{:?}", report.failure);

@@ -3,13 +3,34 @@
 //! and a re-planned patch; server dry-run sends dryRun=All.
 
 use http::StatusCode;
-use rev_shared::exec::{patch_params, relabel};
-use rev_shared::flags::DryRun;
-use rev_shared::plan::relabel::NamespaceChange;
+use rev_shared::client::Cluster;
+use rev_shared::command::relabel::Relabel;
+use rev_shared::driver::drive;
+use rev_shared::exec::{CONFLICT_ATTEMPTS, patch_params, relabel};
+use rev_shared::flags::{DryRun, MutationFlags};
+use rev_shared::output::io::Io;
+use rev_shared::plan::relabel::{ChangeKind, NamespaceChange};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use crate::common::{Responder, mock};
+
+fn cluster(client: kube::Client) -> Cluster {
+    Cluster::from_client(client, "https://mock")
+}
+
+async fn apply(
+    client: kube::Client,
+    dry_run: DryRun,
+) -> (Vec<relabel::ChangeOutcome>, Option<rev_shared::RevError>) {
+    relabel::apply(
+        &cluster(client),
+        &[change()],
+        &patch_params("kubectl-rev-relabel", dry_run),
+        || false,
+    )
+    .await
+}
 
 fn namespace(rv: &str, labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bookinfo", "resourceVersion": rv, "labels": labels}})
@@ -25,10 +46,12 @@ fn change() -> NamespaceChange {
     };
     NamespaceChange {
         namespace: "bookinfo".into(),
+        kind: ChangeKind::Relabel,
         resource_version: Some("100".into()),
         before: labels("1-19", Some("enabled")),
         after: labels("1-20", None),
-        workloads_to_restart: vec![],
+        revision_after: Some("1-20".into()),
+        restarts: vec![],
         pods_to_restart: 0,
         ignored_pod_labels: vec![],
         pinned_config: vec![],
@@ -43,14 +66,7 @@ async fn one_guarded_merge_patch_sets_and_removes_in_the_same_request() {
             namespace("101", json!({"istio.io/rev": "1-20"})),
         )
     }));
-    let (done, err) = relabel::apply(
-        &client,
-        &[change()],
-        "1-20",
-        &patch_params("kubectl-rev-relabel", DryRun::None),
-        DryRun::None,
-    )
-    .await;
+    let (done, err) = apply(client, DryRun::None).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(done.len(), 1);
     let seen = seen.lock().unwrap();
@@ -93,14 +109,7 @@ async fn conflict_rereads_and_replans_from_the_fresh_object() {
             namespace("206", json!({"istio.io/rev": "1-20", "team": "books"})),
         ),
     }));
-    let (done, err) = relabel::apply(
-        &client,
-        &[change()],
-        "1-20",
-        &patch_params("m", DryRun::None),
-        DryRun::None,
-    )
-    .await;
+    let (done, err) = apply(client, DryRun::None).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(done.len(), 1);
     let seen = seen.lock().unwrap();
@@ -140,23 +149,17 @@ async fn conflicts_are_bounded() {
             namespace("300", json!({"istio.io/rev": "1-19"})),
         ),
     }));
-    let (done, err) = relabel::apply(
-        &client,
-        &[change()],
-        "1-20",
-        &patch_params("m", DryRun::None),
-        DryRun::None,
-    )
-    .await;
+    let (done, err) = apply(client, DryRun::None).await;
     assert!(done.is_empty());
-    assert!(err.is_some());
+    let err = err.expect("gives up");
+    assert!(err.to_string().contains("kept changing"), "{err}");
     let patches = seen
         .lock()
         .unwrap()
         .iter()
         .filter(|s| s.method == "PATCH")
         .count();
-    assert_eq!(patches, 4, "the first try and three re-plans");
+    assert_eq!(patches, CONFLICT_ATTEMPTS, "the first try and the re-plans");
 }
 
 #[tokio::test]
@@ -164,14 +167,7 @@ async fn server_dry_run_sends_dry_run_all() {
     let (client, seen) = mock(Box::new(|_, _| {
         (StatusCode::OK, namespace("100", json!({})))
     }));
-    let (done, _) = relabel::apply(
-        &client,
-        &[change()],
-        "1-20",
-        &patch_params("m", DryRun::Server),
-        DryRun::Server,
-    )
-    .await;
+    let (done, _) = apply(client, DryRun::Server).await;
     assert_eq!(done[0].result, relabel::ChangeResult::ServerDryRun);
     assert!(seen.lock().unwrap()[0].uri.contains("dryRun=All"));
 }
@@ -184,20 +180,14 @@ async fn forbidden_patch_names_verb_and_resource() {
             json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden", "message": "namespaces \"bookinfo\" is forbidden: User \"jane\" cannot patch resource \"namespaces\""}),
         )
     }));
-    let (done, err) = relabel::apply(
-        &client,
-        &[change()],
-        "1-20",
-        &patch_params("m", DryRun::None),
-        DryRun::None,
-    )
-    .await;
+    let (done, err) = apply(client, DryRun::None).await;
     assert!(done.is_empty());
-    let text = err.unwrap().to_string();
+    let err = err.unwrap();
+    let (text, hint) = (err.to_string(), err.hint().unwrap_or_default());
+    assert!(text.contains("cannot patch namespaces"), "{text}");
     assert!(
-        text.contains("cannot patch namespaces")
-            && text.contains("kubectl auth can-i patch namespaces"),
-        "{text}"
+        hint.contains("kubectl auth can-i patch namespaces"),
+        "{hint}"
     );
 }
 
@@ -228,57 +218,70 @@ fn any_ok() -> Responder {
     Box::new(|_, _| (StatusCode::OK, namespace("2", json!({}))))
 }
 
+fn flags(dry_run: DryRun, yes: bool) -> MutationFlags {
+    MutationFlags {
+        yes,
+        dry_run,
+        ..Default::default()
+    }
+}
+
+/// Runs the plan through the one driver with captured output (no terminal, like CI).
+async fn drive_plan(
+    client: kube::Client,
+    target: &str,
+    flags: &MutationFlags,
+) -> Result<(), rev_shared::RevError> {
+    let cluster = cluster(client);
+    let command = Relabel {
+        cluster: Some(&cluster),
+        plan: fixture_plan(target),
+        force: false,
+        field_manager: "kubectl-rev-relabel".into(),
+    };
+    let mut io = Io::capture(Box::new(std::io::sink()), Box::new(std::io::sink()));
+    drive(&command, flags, &mut io).await
+}
+
 #[tokio::test]
 async fn refused_preflight_sends_nothing() {
     let (client, seen) = mock(any_ok());
-    let plan = fixture_plan("1-21");
-    let result = relabel::execute(&client, &plan, false, "m", DryRun::None, |_| Ok(())).await;
-    assert!(matches!(result, Err(rev_shared::RevError::Refused { .. })));
+    let result = drive_plan(client, "1-21", &flags(DryRun::None, true)).await;
+    assert!(matches!(result, Err(rev_shared::RevError::Refused(_))));
     assert!(seen.lock().unwrap().is_empty(), "no request at all");
 }
 
 #[tokio::test]
-async fn client_dry_run_sends_nothing_and_reports_what_would_change() {
+async fn client_dry_run_sends_nothing() {
     let (client, seen) = mock(any_ok());
-    let plan = fixture_plan("1-20");
-    let run = relabel::execute(&client, &plan, false, "m", DryRun::Client, |_| {
-        panic!("no prompt")
-    })
-    .await
-    .unwrap();
-    assert_eq!(run.changed.len(), 1);
+    drive_plan(client, "1-20", &flags(DryRun::Client, false))
+        .await
+        .expect("a client dry run succeeds without asking");
     assert!(seen.lock().unwrap().is_empty(), "no request at all");
 }
 
 #[tokio::test]
-async fn declined_confirmation_sends_nothing() {
+async fn no_terminal_and_no_yes_refuses_and_sends_nothing() {
     let (client, seen) = mock(any_ok());
-    let plan = fixture_plan("1-20");
-    let declined = || {
-        Err(rev_shared::RevError::Refused {
-            reason: "not confirmed".into(),
-        })
-    };
-    let result = relabel::execute(&client, &plan, false, "m", DryRun::None, |_| declined()).await;
-    assert!(result.is_err());
+    let result = drive_plan(client, "1-20", &flags(DryRun::None, false)).await;
+    assert!(
+        matches!(
+            result,
+            Err(rev_shared::RevError::Refused(
+                rev_shared::error::Refusal::NoTerminal
+            ))
+        ),
+        "{result:?}"
+    );
     assert!(seen.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn confirmed_plan_sends_one_patch_per_namespace() {
     let (client, seen) = mock(any_ok());
-    let plan = fixture_plan("1-20");
-    let run = relabel::execute(
-        &client,
-        &plan,
-        false,
-        "kubectl-rev-relabel",
-        DryRun::None,
-        |_| Ok(()),
-    )
-    .await
-    .unwrap();
-    assert!(run.error.is_none());
+    drive_plan(client, "1-20", &flags(DryRun::None, true))
+        .await
+        .expect("relabelled");
     let seen = seen.lock().unwrap();
     assert_eq!(
         seen.iter().map(|s| s.method.as_str()).collect::<Vec<_>>(),

@@ -11,11 +11,12 @@ use std::process::{Command, Output};
 pub const OLD_REV: &str = "1-30";
 pub const NEW_REV: &str = "1-31";
 
-pub const PLUGINS: [&str; 4] = [
+pub const PLUGINS: [&str; 5] = [
     "kubectl-rev_inventory",
     "kubectl-rev_relabel",
     "kubectl-rev_restart",
     "kubectl-rev_prune",
+    "kubectl-rev_probe",
 ];
 
 pub struct Cluster {

@@ -178,18 +178,24 @@ fn step3_inventory_shows_both_revisions(c: &Cluster) {
 
 fn step3_relabel_refusals_change_nothing(c: &Cluster) {
     let before = namespace_state(c, "bookinfo");
-    let refusals: [(&[&str], &str); 6] = [
+    // (arguments, exit code, what the output says)
+    let refusals: [(&[&str], i32, &str); 6] = [
         (
             &["bookinfo", "1-99", "--yes"],
+            1,
             "neither an installed revision nor a tag",
         ),
-        (&["bookinfo", "1.31", "--yes"], "invalid revision"),
-        (&["nope", NEW_REV, "--yes"], "namespace(s) not found: nope"),
-        (&["bookinfo", NEW_REV], "no terminal to confirm on"),
-        (&["bookinfo", NEW_REV, "--dry-run=client"], ""),
-        (&["bookinfo", NEW_REV, "--dry-run=server"], ""),
+        (&["bookinfo", "1.31", "--yes"], 2, "invalid revision"),
+        (
+            &["nope", NEW_REV, "--yes"],
+            1,
+            "namespace(s) not found: nope",
+        ),
+        (&["bookinfo", NEW_REV], 1, "no terminal to confirm on"),
+        (&["bookinfo", NEW_REV, "--dry-run=client"], 0, ""),
+        (&["bookinfo", NEW_REV, "--dry-run=server"], 0, ""),
     ];
-    for (args, message) in refusals {
+    for (args, code, message) in refusals {
         let out = c.plugin("rev-relabel", args);
         // The plan (with its blockers) is on stdout, the error on stderr.
         let err = format!(
@@ -197,10 +203,8 @@ fn step3_relabel_refusals_change_nothing(c: &Cluster) {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        if message.is_empty() {
-            assert!(out.status.success(), "{args:?}: {}", show(&out));
-        } else {
-            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", show(&out));
+        if !message.is_empty() {
             assert!(
                 err.contains(message),
                 "{args:?} should say {message:?}: {}",

@@ -5,8 +5,6 @@
 //! the revision's proxy image, and `discoveryAddress` in its `PROXY_CONFIG`. The rest is a
 //! plausible subset of Istio's sidecar template, enough for the pod to look real.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
@@ -22,110 +20,187 @@ const VOLUMES: [&str; 5] = [
     "istiod-ca-cert",
 ];
 
-/// The JSON Patch operations for `pod`; empty when it must be left alone.
+/// The JSON Patch that injects `pod` with revision `rev`'s sidecar. A pod injected before (by
+/// another matching webhook, or a reinvocation) is first stripped of the containers its
+/// `sidecar.istio.io/status` lists, as Istio's `stripPod` does, then injected again: so the
+/// last injector called decides the sidecar. Whether to inject at all is `policy`'s question.
 pub fn patch(pod: &Pod, rev: &str, image: &str) -> Vec<Value> {
-    let annotations = pod.metadata.annotations.as_ref();
-    let annotation = |k: &str| annotations.and_then(|a| a.get(k)).map(String::as_str);
-    // Istio never injects twice (the webhooks may be reinvoked, or two may match), skips
-    // host-network pods, and honours the opt-out annotation as well as the label.
-    let Some(spec) = pod.spec.as_ref() else {
+    let Ok(original) = serde_json::to_value(pod) else {
         return vec![];
     };
-    if annotation(STATUS_ANNOTATION).is_some()
-        || annotation("sidecar.istio.io/inject") == Some("false")
-        || spec.host_network == Some(true)
-    {
+    let mut doc = original.clone();
+    let gateway = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TEMPLATES_ANNOTATION))
+        .is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway"));
+    if !gateway {
+        strip(&mut doc);
+    }
+    if !inject(&mut doc, rev, image, gateway) {
         return vec![];
     }
-    let gateway = annotation(TEMPLATES_ANNOTATION) == Some("gateway");
-    let proxy_config = json!({"name": "PROXY_CONFIG", "value": proxy_config(rev)});
-    let mut ops = Vec::new();
+    serde_json::to_value(json_patch::diff(&original, &doc))
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
 
+/// Istio's `stripPod`: removes the containers and init containers a previous injection listed
+/// in `sidecar.istio.io/status`, and that annotation.
+fn strip(doc: &mut Value) {
+    let Some(status) = doc
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            STATUS_ANNOTATION.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    else {
+        return;
+    };
+    for (list, path) in [
+        ("containers", "/spec/containers"),
+        ("initContainers", "/spec/initContainers"),
+    ] {
+        let names: Vec<String> = status[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect();
+        if let Some(items) = doc.pointer_mut(path).and_then(Value::as_array_mut) {
+            items.retain(|c| {
+                !c["name"]
+                    .as_str()
+                    .is_some_and(|n| names.iter().any(|x| x == n))
+            });
+        }
+    }
+    if let Some(annotations) = doc
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(STATUS_ANNOTATION);
+    }
+}
+
+/// Adds `rev`'s sidecar to a (stripped) pod document; false when there is nothing to do.
+fn inject(doc: &mut Value, rev: &str, image: &str, gateway: bool) -> bool {
+    let proxy_config = json!({"name": "PROXY_CONFIG", "value": proxy_config(rev)});
     let status = if gateway {
         // The gateway chart ships its own `istio-proxy` container with `image: auto`; the
         // gateway template fills it in rather than adding a sidecar.
-        let Some(i) = spec.containers.iter().position(|c| c.name == PROXY) else {
-            return vec![];
+        let Some(proxy) = doc
+            .pointer_mut("/spec/containers")
+            .and_then(Value::as_array_mut)
+            .and_then(|cs| cs.iter_mut().find(|c| c["name"] == PROXY))
+        else {
+            return false;
         };
-        ops.push(
-            json!({"op": "replace", "path": format!("/spec/containers/{i}/image"), "value": image}),
-        );
-        let env_path = format!("/spec/containers/{i}/env");
-        append(
-            &mut ops,
-            &env_path,
-            spec.containers[i].env.is_some(),
-            vec![proxy_config],
-            false,
-        );
+        proxy["image"] = Value::from(image);
+        let env = proxy
+            .as_object_mut()
+            .map(|o| o.entry("env").or_insert_with(|| json!([])));
+        if let Some(Value::Array(env)) = env {
+            env.retain(|e| e["name"] != "PROXY_CONFIG");
+            env.push(proxy_config);
+        }
         status_json(None, &[], rev)
     } else {
+        let Some(spec) = doc.get_mut("spec").and_then(Value::as_object_mut) else {
+            return false;
+        };
         // istio-init goes first, as Istio's template puts it: it must run before app init containers.
-        append(
-            &mut ops,
-            "/spec/initContainers",
-            spec.init_containers.is_some(),
-            vec![init_container(image)],
-            true,
-        );
-        append(
-            &mut ops,
-            "/spec/containers",
-            true,
-            vec![proxy_container(image, proxy_config)],
-            false,
-        );
-        append(
-            &mut ops,
-            "/spec/volumes",
-            spec.volumes.is_some(),
-            volumes(),
-            false,
-        );
+        with_array(spec, "initContainers", |c| {
+            c.insert(0, init_container(image))
+        });
+        with_array(spec, "containers", |c| {
+            c.push(proxy_container(image, proxy_config))
+        });
+        with_array(spec, "volumes", |existing| {
+            for volume in volumes() {
+                // Strategic merge by name: a re-injection keeps one of each.
+                if !existing.iter().any(|v| v["name"] == volume["name"]) {
+                    existing.push(volume);
+                }
+            }
+        });
         status_json(Some(&[INIT]), &VOLUMES, rev)
     };
 
-    let labels = pod.metadata.labels.as_ref();
-    let label = |k: &str| labels.and_then(|l| l.get(k)).cloned();
-    let canonical_name = label("app.kubernetes.io/name")
-        .or_else(|| label("app"))
+    let label = |doc: &Value, k: &str| doc["metadata"]["labels"][k].as_str().map(str::to_owned);
+    let canonical_name = label(doc, "app.kubernetes.io/name")
+        .or_else(|| label(doc, "app"))
         .or_else(|| {
-            pod.metadata
-                .generate_name
-                .as_ref()
+            doc["metadata"]["generateName"]
+                .as_str()
                 .map(|g| g.trim_end_matches('-').to_owned())
         })
-        .unwrap_or_else(|| pod.metadata.name.clone().unwrap_or_default());
-    let canonical_rev = label("app.kubernetes.io/version")
-        .or_else(|| label("version"))
+        .unwrap_or_else(|| {
+            doc["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        });
+    let canonical_rev = label(doc, "app.kubernetes.io/version")
+        .or_else(|| label(doc, "version"))
         .unwrap_or_else(|| "latest".into());
-    merge_map(
-        &mut ops,
-        "/metadata/labels",
-        labels,
+    let first_container = doc["spec"]["containers"][0]["name"]
+        .as_str()
+        .map(str::to_owned);
+    let Some(metadata) = doc.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    set_entries(
+        metadata,
+        "labels",
         [
             ("security.istio.io/tlsMode", "istio".to_owned()),
             ("service.istio.io/canonical-name", canonical_name),
             ("service.istio.io/canonical-revision", canonical_rev),
         ],
     );
-    let mut new_annotations = vec![
+    let mut annotations = vec![
         (STATUS_ANNOTATION, status),
         ("istio.io/rev", rev.to_owned()),
     ];
-    if !gateway && let Some(first) = spec.containers.first() {
-        new_annotations.push((
-            "kubectl.kubernetes.io/default-container",
-            first.name.clone(),
-        ));
+    if !gateway && let Some(first) = first_container {
+        annotations.push(("kubectl.kubernetes.io/default-container", first));
     }
-    merge_map(
-        &mut ops,
-        "/metadata/annotations",
-        annotations,
-        new_annotations,
-    );
-    ops
+    set_entries(metadata, "annotations", annotations);
+    true
+}
+
+/// Edits the array at `key`, created when absent (or not an array).
+fn with_array(
+    object: &mut serde_json::Map<String, Value>,
+    key: &str,
+    edit: impl FnOnce(&mut Vec<Value>),
+) {
+    let mut items = match object.remove(key) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    edit(&mut items);
+    object.insert(key.to_owned(), Value::Array(items));
+}
+
+/// Sets string entries of the map at `key`, created when absent (or not a map).
+fn set_entries(
+    object: &mut serde_json::Map<String, Value>,
+    key: &str,
+    entries: impl IntoIterator<Item = (&'static str, String)>,
+) {
+    let mut map = match object.remove(key) {
+        Some(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in entries {
+        map.insert(k.to_owned(), Value::from(v));
+    }
+    object.insert(key.to_owned(), Value::Object(map));
 }
 
 /// Where the revision's sidecars find their istiod (DOMAIN §3, signal 3).
@@ -141,56 +216,13 @@ fn proxy_config(rev: &str) -> String {
 /// `sidecar.istio.io/status`, with Istio's field order (initContainers, containers, volumes,
 /// imagePullSecrets, revision); serde_json's map would sort the keys, so it is built by hand.
 fn status_json(init: Option<&[&str]>, volumes: &[&str], rev: &str) -> String {
-    let list = |v: Option<&[&str]>| serde_json::to_string(&v).expect("strings serialize");
+    let list = |v: Option<&[&str]>| serde_json::to_string(&v).unwrap_or_else(|_| "null".into());
     format!(
         r#"{{"initContainers":{},"containers":["{PROXY}"],"volumes":{},"imagePullSecrets":null,"revision":{}}}"#,
         list(init),
         list(Some(volumes)),
         Value::from(if rev.is_empty() { "default" } else { rev }),
     )
-}
-
-/// Adds `items` to the array at `path`, creating it when the pod has none (JSON Patch cannot
-/// append to a missing array).
-fn append(ops: &mut Vec<Value>, path: &str, exists: bool, items: Vec<Value>, front: bool) {
-    if !exists {
-        ops.push(json!({"op": "add", "path": path, "value": items}));
-        return;
-    }
-    // Inserting each at 0 in reverse keeps their order at the front.
-    let mut items = items;
-    if front {
-        items.reverse();
-    }
-    for item in items {
-        let at = if front { "0" } else { "-" };
-        ops.push(json!({"op": "add", "path": format!("{path}/{at}"), "value": item}));
-    }
-}
-
-/// Sets keys in a string map, creating the map when absent; `add` replaces existing keys.
-fn merge_map<'a>(
-    ops: &mut Vec<Value>,
-    path: &str,
-    existing: Option<&BTreeMap<String, String>>,
-    entries: impl IntoIterator<Item = (&'a str, String)>,
-) {
-    match existing {
-        None => {
-            let map: serde_json::Map<String, Value> = entries
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), Value::from(v)))
-                .collect();
-            ops.push(json!({"op": "add", "path": path, "value": map}));
-        }
-        Some(_) => {
-            for (k, v) in entries {
-                // RFC 6901 escaping: annotation keys contain '/'.
-                let key = k.replace('~', "~0").replace('/', "~1");
-                ops.push(json!({"op": "add", "path": format!("{path}/{key}"), "value": v}));
-            }
-        }
-    }
 }
 
 fn init_container(image: &str) -> Value {
@@ -306,9 +338,39 @@ mod tests {
             "v1"
         );
         // The result must still be a valid Pod.
-        let _: Pod = serde_json::from_value(out.clone()).unwrap();
-        // Second pass (reinvocation, or a second matching webhook): nothing more.
-        assert!(patch(&serde_json::from_value(out).unwrap(), "1-31", IMAGE).is_empty());
+        let injected: Pod = serde_json::from_value(out.clone()).unwrap();
+        // Another matching webhook (or a reinvocation) strips and re-injects: the last wins,
+        // with one sidecar, one istio-init and one set of Istio volumes.
+        let again = apply(&injected, patch(&injected, "1-31", IMAGE));
+        assert_eq!(again["metadata"]["annotations"]["istio.io/rev"], "1-31");
+        let status: Value = serde_json::from_str(
+            again["metadata"]["annotations"][STATUS_ANNOTATION]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(status["revision"], "1-31");
+        let names = |list: &str| -> Vec<String> {
+            again["spec"][list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names("containers"), ["details", "istio-proxy"]);
+        assert_eq!(names("initContainers"), ["istio-init"]);
+        assert_eq!(names("volumes").len(), VOLUMES.len());
+        let cfg: Value = serde_json::from_str(
+            again["spec"]["containers"][1]["env"][0]["value"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg["discoveryAddress"],
+            "istiod-1-31.istio-system.svc:15012"
+        );
     }
 
     #[test]
@@ -355,18 +417,5 @@ mod tests {
         .unwrap();
         assert_eq!(status["initContainers"], Value::Null);
         assert_eq!(status["revision"], "1-30");
-    }
-
-    #[test]
-    fn opted_out_and_host_network_pods_are_left_alone() {
-        let opted_out = pod(json!({
-            "metadata": {"annotations": {"sidecar.istio.io/inject": "false"}},
-            "spec": {"containers": [{"name": "a", "image": "a"}]}
-        }));
-        let host = pod(
-            json!({"spec": {"hostNetwork": true, "containers": [{"name": "a", "image": "a"}]}}),
-        );
-        assert!(patch(&opted_out, "1-30", IMAGE).is_empty());
-        assert!(patch(&host, "1-30", IMAGE).is_empty());
     }
 }

@@ -1,11 +1,15 @@
 //! A stand-in for istiod's sidecar injector, for the local test cluster.
 //!
 //! The real Istio charts install the MutatingWebhookConfigurations, so the real kube-apiserver
-//! decides *which* revision injects a pod (DOMAIN §2). Each revision's webhook URL points here
-//! with the revision in the path (`/inject/<rev>`); this server only has to build a sidecar that
-//! looks like that revision's (DOMAIN §3). istiod itself runs under kwok, i.e. not at all.
+//! decides *which* webhooks call this injector for a pod (DOMAIN §2). Each revision's webhook
+//! URL points here with the revision in the path (`/inject/<rev>`). Like istiod, the injector
+//! then decides itself whether to inject (`injectRequired`, with the revision's
+//! `istio-sidecar-injector-<rev>` ConfigMap read from the API server), strips a sidecar an
+//! earlier webhook injected, and builds one that looks like that revision's (DOMAIN §3).
+//! istiod itself runs under kwok, i.e. not at all.
 
 mod inject;
+mod policy;
 
 use std::{collections::BTreeMap, convert::Infallible, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -16,7 +20,7 @@ use hyper::{
     Method, Request, Response, StatusCode, body::Bytes, server::conn::http1, service::service_fn,
 };
 use hyper_util::rt::TokioIo;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::core::{
     DynamicObject,
     admission::{AdmissionRequest, AdmissionResponse, AdmissionReview},
@@ -45,6 +49,13 @@ struct Args {
     /// a revision while the injector runs; entries here override --revision.
     #[arg(long)]
     revisions_file: Option<PathBuf>,
+    /// Kubeconfig of the cluster whose `istio-sidecar-injector-<rev>` ConfigMaps configure each
+    /// revision (read per request, as istiod watches them). Without it, the chart's defaults.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Namespace of the injector ConfigMaps (istiod's).
+    #[arg(long, default_value = "istio-system")]
+    istio_namespace: String,
 }
 
 fn parse_revision(s: &str) -> Result<(String, String), String> {
@@ -59,6 +70,10 @@ fn parse_revision(s: &str) -> Result<(String, String), String> {
 struct State {
     flags: BTreeMap<String, String>,
     file: Option<PathBuf>,
+    kubeconfig: Option<PathBuf>,
+    istio_namespace: String,
+    /// Made on first use: the injector starts before the API server does.
+    client: tokio::sync::Mutex<Option<kube::Client>>,
 }
 
 impl State {
@@ -79,6 +94,44 @@ impl State {
         }
         self.flags.get(rev).cloned()
     }
+
+    async fn client(&self) -> Result<Option<kube::Client>> {
+        let Some(path) = &self.kubeconfig else {
+            return Ok(None);
+        };
+        let mut slot = self.client.lock().await;
+        if slot.is_none() {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+            *slot = Some(kube::Client::try_from(config)?);
+        }
+        Ok(slot.clone())
+    }
+
+    /// The revision's injector configuration, read now (istiod watches it; a test may edit it).
+    async fn config_for(&self, rev: &str) -> Result<policy::Config> {
+        let Some(client) = self.client().await? else {
+            return Ok(policy::Config::chart_default());
+        };
+        let name = if rev.is_empty() || rev == "default" {
+            "istio-sidecar-injector".to_owned()
+        } else {
+            format!("istio-sidecar-injector-{rev}")
+        };
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, &self.istio_namespace);
+        let Some(cm) = api.get_opt(&name).await? else {
+            // No configuration (e.g. a revision served only through the revisions file).
+            return Ok(policy::Config::chart_default());
+        };
+        let text = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("config"))
+            .with_context(|| format!("ConfigMap {name} has no `config` key"))?;
+        serde_saphyr::from_str(text).with_context(|| format!("parsing {name} config"))
+    }
 }
 
 #[tokio::main]
@@ -88,6 +141,9 @@ async fn main() -> Result<()> {
     let state = Arc::new(State {
         flags: args.revisions.into_iter().collect(),
         file: args.revisions_file,
+        kubeconfig: args.kubeconfig,
+        istio_namespace: args.istio_namespace,
+        client: tokio::sync::Mutex::new(None),
     });
     let listener = TcpListener::bind(args.listen)
         .await
@@ -228,6 +284,21 @@ async fn review_pod(
             ))
             .into_review());
     };
+    let config = match state.config_for(rev).await {
+        Ok(config) => config,
+        Err(e) => {
+            // istiod without a readable configuration injects nothing: fail the call loudly.
+            eprintln!("inject/{rev} {ns}/{name}: configuration: {e:#}");
+            return Ok(resp
+                .deny(format!("rev-test-injector: configuration of {rev}: {e:#}"))
+                .into_review());
+        }
+    };
+    let strict = policy::strict_values(policy::version_of_image(&image));
+    if !policy::inject_required(&config, strict, ns, pod) {
+        eprintln!("inject/{rev} {ns}/{name}: skipped by policy");
+        return Ok(resp.into_review());
+    }
     let ops = inject::patch(pod, rev, &image);
     eprintln!("inject/{rev} {ns}/{name}: {} patch ops", ops.len());
     if ops.is_empty() {

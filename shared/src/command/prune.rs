@@ -1,0 +1,172 @@
+//! `kubectl rev-prune OLD`: the old revision's releases and objects, removed once nothing uses
+//! it, then the cluster read again to prove it is gone.
+
+use crate::client::Cluster;
+use crate::driver::{End, ExecContext, Execution, Mutation};
+use crate::error::{Refusal, RevError};
+use crate::exec::prune::{Inspection, LiveState, PruneReport, PruneSettings, execute, inspect};
+use crate::output::prune as words;
+use crate::plan::prune::{PruneOptions, PrunePlan, PruneStep, plan_prune};
+use crate::revision::RevisionName;
+use crate::snapshot::live::ReadCounter;
+use crate::view::{ClusterView, Extras, Scope, no_cluster};
+
+pub struct Prune<'a> {
+    pub plan: PrunePlan,
+    /// The cluster, and each planned object as found there; `None` when planned from a dump:
+    /// then it only plans.
+    pub live: Option<(&'a Cluster, Inspection)>,
+    pub options: PruneOptions,
+    pub settings: PruneSettings,
+}
+
+impl Mutation for Prune<'_> {
+    type Plan = PrunePlan;
+    type Report = PruneReport;
+    const API_VERSION: &'static str = words::API_VERSION;
+    const PLAN_KIND: &'static str = "PrunePlan";
+    const REPORT_KIND: &'static str = "PruneResult";
+
+    fn plan(&self) -> &PrunePlan {
+        &self.plan
+    }
+
+    fn render_plan(&self, no_headers: bool) -> String {
+        let mut text =
+            words::render_plan(&self.plan, self.live.as_ref().map(|(_, i)| i), no_headers);
+        text.push_str(&words::render_blockers(&self.plan));
+        text
+    }
+
+    fn refusal(&self) -> Option<Refusal> {
+        self.plan.refused().then(|| Refusal::Blocked {
+            blockers: self.plan.blockers.len(),
+            forceable: self.plan.blockers.iter().all(|b| b.forceable),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.plan.is_empty()
+    }
+
+    fn question(&self) -> String {
+        words::question(&self.plan, self.live.as_ref().map(|(_, i)| i))
+    }
+
+    fn plan_names(&self) -> Vec<String> {
+        words::plan_names(&self.plan)
+    }
+
+    async fn execute(&self, ctx: &ExecContext) -> Execution<PruneReport> {
+        let (cluster, inspection) = match &self.live {
+            Some((cluster, inspection)) => (*cluster, inspection),
+            None => {
+                return Execution {
+                    report: self.nothing_done(),
+                    end: End::Failed(no_cluster()),
+                };
+            }
+        };
+        let settings = PruneSettings {
+            dry_run: ctx.dry_run,
+            ..self.settings.clone()
+        };
+        let progress = |line: &str| eprintln!("{line}");
+        let stop = || ctx.stop_requested();
+        let mut report =
+            execute(cluster, &self.plan, inspection, &settings, &progress, &stop).await;
+        let resume = format!("kubectl rev-prune {}", self.plan.revision);
+        if let Some(RevError::Interrupted) = report.failure {
+            report.failure = None;
+            return Execution {
+                report,
+                end: End::Interrupted,
+            };
+        }
+        if let Some(cause) = report.failure.take() {
+            return Execution {
+                report,
+                end: End::Failed(RevError::Stopped {
+                    resume,
+                    cause: Box::new(cause),
+                }),
+            };
+        }
+        if settings.dry_run != crate::flags::DryRun::None {
+            return Execution {
+                report,
+                end: End::Done,
+            };
+        }
+        let end = match self.verify(cluster, &mut report).await {
+            Ok(()) => End::Done,
+            Err(e) => End::Failed(e),
+        };
+        Execution { report, end }
+    }
+
+    fn render_report(&self, report: &PruneReport, _: &ExecContext, _: bool) -> String {
+        words::render_report(report)
+    }
+
+    fn report_names(&self, report: &PruneReport) -> Vec<String> {
+        report.deleted.clone()
+    }
+
+    fn nothing_done(&self) -> PruneReport {
+        PruneReport {
+            revision: self.plan.revision.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Prune<'_> {
+    /// Reads the cluster again: nothing of the revision may remain but what Helm's `keep` or
+    /// the ownership checks left on purpose; records what the mesh runs now.
+    async fn verify(&self, cluster: &Cluster, report: &mut PruneReport) -> Result<(), RevError> {
+        let view = ClusterView::read(
+            cluster.clone(),
+            &Scope::All,
+            Extras {
+                revision_objects: true,
+                ..Extras::default()
+            },
+            &ReadCounter::default(),
+        )
+        .await?;
+        report.mesh_after = Some(words::render_remains(&view.analysis, &view.snapshot));
+        let revision = RevisionName::parse(&self.plan.revision)?;
+        let left = match plan_prune(&view.snapshot, &view.analysis, &revision, &self.options) {
+            Err(e) => return Err(e),
+            Ok(plan) => {
+                let inspection = inspect(cluster, &plan).await?;
+                let mut left: Vec<String> = inspection
+                    .steps
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.state == LiveState::Present)
+                    .map(|o| o.key.display())
+                    .collect();
+                left.extend(plan.steps.iter().zip(&inspection.records).filter_map(
+                    |(step, records)| match step {
+                        PruneStep::HelmRelease(r) if !records.is_empty() => {
+                            Some(format!("Helm release {}/{}", r.namespace, r.name))
+                        }
+                        _ => None,
+                    },
+                ));
+                left
+            }
+        };
+        report.gone = left.is_empty();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(RevError::PruneIncomplete {
+                revision: self.plan.revision.clone(),
+                left,
+            })
+        }
+    }
+}

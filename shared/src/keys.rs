@@ -1,0 +1,32 @@
+//! Domain names in one place: the label and annotation keys Istio, Helm and kubectl use
+//! (DOMAIN §1–§3, §6, §8), the names of well-known objects, and the annotations this suite writes.
+
+// Istio (DOMAIN §1–§4).
+pub const REV: &str = "istio.io/rev";
+pub const TAG: &str = "istio.io/tag";
+pub const INJECTION: &str = "istio-injection";
+pub const INJECT: &str = "sidecar.istio.io/inject";
+pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
+pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
+pub const INJECT_TEMPLATES: &str = "inject.istio.io/templates";
+pub const OPERATOR_COMPONENT: &str = "operator.istio.io/component";
+/// The sidecar container's name (also the gateway chart's proxy container).
+pub const PROXY_CONTAINER: &str = "istio-proxy";
+/// The ValidatingWebhookConfiguration that follows the default revision.
+pub const DEFAULT_VALIDATOR: &str = "istiod-default-validator";
+
+// Helm (DOMAIN §6).
+pub const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
+pub const HELM_RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
+/// Makes `helm uninstall` leave an object in place.
+pub const RESOURCE_POLICY: &str = "helm.sh/resource-policy";
+
+// kubectl (DOMAIN §8).
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+// Written by this suite, under a domain the project owns.
+/// On a namespace: the labels a relabel replaced, as JSON
+/// `{"istio.io/rev": "1-19", "istio-injection": null}` (null: the label was absent).
+pub const PREVIOUS_LABELS: &str = "relabel.kubectl-rev.dev/previous-labels";
+/// On a tag's webhook configuration: the revision it pointed at before a retarget.
+pub const PREVIOUS_REVISION: &str = "relabel.kubectl-rev.dev/previous-revision";
