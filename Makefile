@@ -65,10 +65,13 @@ plugins:
 	mkdir -p target/plugins && cp $(addprefix target/debug/,$(PLUGIN_EXES)) target/plugins/
 
 ## dist: release archives of every plugin for linux/darwin amd64/arm64 and windows/amd64, their
-## checksums and krew manifests in dist/; krew-manifests/plugins/ updated with the real sha256.
-## REV_RELEASE_REPO=owner/repo sets the download URIs.
+## checksums and krew manifests in dist/, checked with the real krew (release/check-dist.sh);
+## krew-manifests/plugins/ updated with the real sha256. REV_RELEASE_REPO=owner/repo sets the
+## download URIs; darwin needs SDKROOT (a macOS SDK); DIST_PLATFORMS="linux/amd64 …" builds a
+## subset into dist/ only.
 dist: cross-tools
-	bash release/dist.sh --update-index
+	DIST_PLATFORMS="$(DIST_PLATFORMS)" bash release/dist.sh $(if $(DIST_PLATFORMS),,--update-index)
+	DIST_PLATFORMS="$(DIST_PLATFORMS)" bash release/check-dist.sh
 
 ## cross-tools: rustup targets, zig (PyPI ziglang) and cargo-zigbuild for make dist
 cross-tools:

@@ -7,20 +7,22 @@
 #   4. `file` says each binary is an executable for its platform; the linux/arm64 binaries print
 #      --help under qemu-user (Debian's qemu-user, installed if missing).
 #
-#   release/check-dist.sh [DIST_DIR]   (default: dist/)
+#   release/check-dist.sh [DIST_DIR]   (default: dist/; $DIST_PLATFORMS: the platforms built,
+#                                       default all five)
 set -euo pipefail
 RELEASE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$RELEASE_DIR/.." && pwd)"
 # shellcheck source=targets.env
 . "$RELEASE_DIR/targets.env"
 dist="$(realpath "${1:-$ROOT/dist}")"
+platforms="${DIST_PLATFORMS:-$PLATFORMS}"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() { log "FAIL: $*"; failures=$((failures + 1)); }
 failures=0
 cd "$ROOT"
 mapfile -t plugins < <(grep -v '^[[:space:]]*\(#\|$\)' release/plugins.txt)
 version="v$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)"
-tools="$(bash tests/tools/build.sh)"
+tools="$(bash tests/tools/build-krew.sh)"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
 if ! command -v qemu-aarch64 >/dev/null; then
@@ -50,7 +52,7 @@ for p in "${plugins[@]}"; do
     else
         fail "validate-krew-manifest $p.yaml: $out"
     fi
-    for platform in $PLATFORMS; do
+    for platform in $platforms; do
         os="${platform%/*}" arch="${platform#*/}" kind="tar.gz" ext=""
         [[ "$os" == windows ]] && kind="zip" ext=".exe"
         archive="$dist/${p}_${version}_${os}_${arch}.$kind"
@@ -86,4 +88,4 @@ for p in "${plugins[@]}"; do
     done
 done
 ((failures == 0)) || { log "$failures check(s) failed"; exit 1; }
-log "dist checked: ${#plugins[@]} plugins × $(wc -w <<<"$PLATFORMS") platforms"
+log "dist checked: ${#plugins[@]} plugins × $(wc -w <<<"$platforms") platforms ($platforms)"

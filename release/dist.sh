@@ -6,10 +6,12 @@
 #
 #   release/dist.sh [--platforms "linux/amd64 …"] [--out DIR] [--prebuilt DIR] [--update-index]
 #
-#   --platforms    a subset of the release platforms (default: all five)
+#   --platforms    a subset of the release platforms (default: $DIST_PLATFORMS, else all five)
 #   --out          where archives, checksums.txt and krew-manifests/ go (default: dist/)
-#   --prebuilt DIR package the executables already in DIR for linux/amd64 instead of building
-#                  (the krew e2e packs the host build this way; nothing is compiled)
+#   --prebuilt DIR package the executables already in DIR (a debug build) for this machine's
+#                  platform instead of building: stripped copies, fast compression. The krew e2e
+#                  packs the host build this way, through the same packaging code; nothing is
+#                  compiled
 #   --update-index also copy the rendered manifests into krew-manifests/plugins/ (make dist)
 #   --manifests-only render the manifests with placeholder sha256 (all zeros), building nothing:
 #                  for a template edit between releases; make dist writes the real values
@@ -25,12 +27,21 @@ ROOT="$(cd "$RELEASE_DIR/.." && pwd)"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-platforms="$PLATFORMS" out="$ROOT/dist" prebuilt="" update_index=0 manifests_only=0
+# krew's os/arch of this machine: the only platform --prebuilt can package.
+host_platform() {
+    case "$(uname -s)/$(uname -m)" in
+        Linux/x86_64) echo linux/amd64 ;;
+        Linux/aarch64) echo linux/arm64 ;;
+        *) die "--prebuilt packages a Linux build; this is $(uname -s)/$(uname -m)" ;;
+    esac
+}
+
+platforms="${DIST_PLATFORMS:-$PLATFORMS}" out="$ROOT/dist" prebuilt="" update_index=0 manifests_only=0
 while (($#)); do
     case "$1" in
         --platforms) platforms="$2"; shift 2 ;;
         --out) out="$(realpath -m "$2")"; shift 2 ;;
-        --prebuilt) prebuilt="$(realpath "$2")"; platforms="linux/amd64"; shift 2 ;;
+        --prebuilt) prebuilt="$(realpath "$2")"; platforms="$(host_platform)"; shift 2 ;;
         --update-index) update_index=1; shift ;;
         --manifests-only) manifests_only=1; shift ;;
         *) die "unknown argument $1 (see the header of $0)" ;;
@@ -56,6 +67,15 @@ export REV_GIT_COMMIT="$commit" REV_BUILD_DATE="$build_date"
 
 exe_of() { local p="$1"; echo "kubectl-${p/-/_}"; }   # rev-inventory → kubectl-rev_inventory
 target_of() { local v="TARGET_${1/\//_}"; echo "${!v:-}"; }
+
+# The darwin builds link Apple's Security and CoreFoundation frameworks (security-framework-sys,
+# through kube's rustls-platform-verifier and rustls-native-certs). zig ships libSystem's stubs
+# but no framework stubs, so without a macOS SDK the link fails after every crate is compiled
+# ("unable to find framework 'Security'"): say so before building anything.
+if ((!manifests_only)) && [[ -z "$prebuilt" && " $platforms " == *" darwin/"* ]]; then
+    [[ -n "${SDKROOT:-}${DEVELOPER_DIR:-}" ]] ||
+        die "darwin builds need a macOS SDK (Security and CoreFoundation frameworks): set SDKROOT=/path/to/MacOSX.sdk (from Xcode; cargo-zigbuild passes it to zig), or leave darwin out: --platforms \"linux/amd64 linux/arm64 windows/amd64\" (make dist DIST_PLATFORMS=…)"
+fi
 
 rm -rf "$out"; mkdir -p "$out/krew-manifests/plugins"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
@@ -93,6 +113,9 @@ for platform in $platforms; do
         bin="$(exe_of "$p")$ext"
         [[ -f "$src/$bin" ]] || die "$src/$bin was not built"
         install -m 0755 "$src/$bin" "$dir/$bin"
+        # A debug build carries line tables: a fifth of the size without them, as krew users
+        # get from the release profile (strip = true).
+        [[ -z "$prebuilt" ]] || strip "$dir/$bin"
     done
 done
 
@@ -105,6 +128,8 @@ for p in "${plugins[@]}"; do
 done
 
 # --- archives -----------------------------------------------------------------------------------
+# Releases are compressed hard once; a test's archive is unpacked once, right away.
+level=9; [[ -z "$prebuilt" ]] || level=1
 touch -d "@$SOURCE_DATE_EPOCH" "$work/man"/*.1
 for platform in $platforms; do
     os="${platform%/*}" arch="${platform#*/}"
@@ -117,11 +142,11 @@ for platform in $platforms; do
         touch -d "@$SOURCE_DATE_EPOCH" "$stage"/*
         if [[ "$os" == windows ]]; then
             archive="${p}_${version}_${os}_${arch}.zip"
-            (cd "$stage" && TZ=UTC zip -q -X -9 "$out/$archive" "$exe$ext" "$exe.1" LICENSE)
+            (cd "$stage" && TZ=UTC zip -q -X "-$level" "$out/$archive" "$exe$ext" "$exe.1" LICENSE)
         else
             archive="${p}_${version}_${os}_${arch}.tar.gz"
             tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner \
-                --mtime="@$SOURCE_DATE_EPOCH" -cf - "$exe" "$exe.1" LICENSE | gzip -n -9 >"$out/$archive"
+                --mtime="@$SOURCE_DATE_EPOCH" -cf - "$exe" "$exe.1" LICENSE | gzip -n "-$level" >"$out/$archive"
         fi
     done
 done
@@ -165,6 +190,9 @@ EOF
     } >"$out/krew-manifests/plugins/$p.yaml"
 done
 if ((update_index)); then
+    # krew-manifests/ is what users install from: every release platform, or none changed.
+    [[ "$(tr ' ' '\n' <<<"$platforms" | sort)" == "$(tr ' ' '\n' <<<"$PLATFORMS" | sort)" ]] ||
+        die "--update-index needs every release platform ($PLATFORMS), not: $platforms"
     cp "$out"/krew-manifests/plugins/*.yaml krew-manifests/plugins/
     log "krew-manifests/plugins/ updated for $version ($repo)"
 fi
