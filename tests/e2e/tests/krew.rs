@@ -1,5 +1,5 @@
 //! Installing the plugins the way users do, with the real krew (sigs.k8s.io/krew, built by
-//! tests/tools/build.sh) in a temporary KREW_ROOT: release/dist.sh packs the host build as the
+//! tests/tools/build-krew.sh) in a temporary KREW_ROOT: release/dist.sh packs the host build as the
 //! linux/amd64 archives and renders their manifests; `kubectl krew install --manifest --archive`
 //! installs each; kubectl finds them through krew's bin links; shell completion of
 //! `kubectl rev-relabel <TAB>` goes through kubectl's plugin-completion hook to the local
@@ -129,9 +129,9 @@ fn krew_installs_every_plugin_and_kubectl_completes_through_it() {
     let krew_tools = PathBuf::from(
         run_ok(
             Command::new("bash")
-                .arg("tests/tools/build.sh")
+                .arg("tests/tools/build-krew.sh")
                 .current_dir(&root),
-            "tests/tools/build.sh",
+            "tests/tools/build-krew.sh",
         )
         .trim(),
     );

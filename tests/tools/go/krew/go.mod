@@ -1,5 +1,5 @@
 // Wrapper module pinning the real krew (sigs.k8s.io/krew) for the krew e2e: the same
-// `kubectl krew` users run, built from its Go module by tests/tools/build.sh.
+// `kubectl krew` users run, built from its Go module by tests/tools/build-krew.sh.
 module rev-tools/krew
 
 go 1.24
