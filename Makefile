@@ -3,8 +3,11 @@
 # Other targets (demo, demo-down, test, ...) can build on these; each script is idempotent.
 
 CLUSTER := tests/cluster
+# The plugins, from the one list release/dist.sh, the krew manifests and the tests read too.
+PLUGINS := $(shell grep -v '^\s*\(\#\|$$\)' release/plugins.txt)
+PLUGIN_EXES := $(foreach p,$(PLUGINS),kubectl-$(subst rev-,rev_,$(p)))
 
-.PHONY: test unit e2e demo demo-down plugins bench lint cluster-build cluster-up cluster-down cluster-status scenario scenario-old scenario-bookinfo scenario-new cluster-smoke
+.PHONY: test unit e2e demo demo-down plugins dist cross-tools bench lint cluster-build cluster-up cluster-down cluster-status scenario scenario-old scenario-bookinfo scenario-new cluster-smoke
 
 ## cluster-build: build/cached binaries, Istio charts and the test injector
 cluster-build:
@@ -55,11 +58,24 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## plugins: the five executables in target/plugins (cargo's .d files in target/debug make
+## plugins: the plugin executables in target/plugins (cargo's .d files in target/debug make
 ## `kubectl plugin list` warn); put that directory on PATH
 plugins:
 	cargo build --workspace
-	mkdir -p target/plugins && cp target/debug/kubectl-rev_inventory target/debug/kubectl-rev_relabel target/debug/kubectl-rev_restart target/debug/kubectl-rev_prune target/debug/kubectl-rev_probe target/plugins/
+	mkdir -p target/plugins && cp $(addprefix target/debug/,$(PLUGIN_EXES)) target/plugins/
+
+## dist: release archives of every plugin for linux/darwin amd64/arm64 and windows/amd64, their
+## checksums and krew manifests in dist/, checked with the real krew (release/check-dist.sh);
+## krew-manifests/plugins/ updated with the real sha256. REV_RELEASE_REPO=owner/repo sets the
+## download URIs; darwin needs SDKROOT (a macOS SDK); DIST_PLATFORMS="linux/amd64 …" builds a
+## subset into dist/ only.
+dist: cross-tools
+	DIST_PLATFORMS="$(DIST_PLATFORMS)" bash release/dist.sh $(if $(DIST_PLATFORMS),,--update-index)
+	DIST_PLATFORMS="$(DIST_PLATFORMS)" bash release/check-dist.sh
+
+## cross-tools: rustup targets, zig (PyPI ziglang) and cargo-zigbuild for make dist
+cross-tools:
+	bash release/install-cross.sh
 
 ## demo: build, start the local cluster, install the scenario and walk the upgrade guide with the
 ## four plugins; leaves the cluster up and prints its kubeconfig

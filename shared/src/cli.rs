@@ -8,14 +8,15 @@ use clap::{CommandFactory, Parser};
 use crate::error::{RevError, causes, exit};
 use crate::output::io::Io;
 
-/// Parses the command line (clap prints help, version and usage errors itself, exit 2), runs
-/// the plugin's body with the process's streams, and turns its outcome into an exit code.
+/// Parses the command line (clap prints help, version and usage errors itself, exit 2; `meta`
+/// answers --version, --completion and kubectl's completion hook), runs the plugin's body with
+/// the process's streams, and turns its outcome into an exit code.
 pub fn run<C, F>(body: F) -> ExitCode
 where
     C: Parser + CommandFactory,
     F: AsyncFnOnce(C, &mut Io) -> Result<(), RevError>,
 {
-    let cli = C::parse();
+    let cli = crate::meta::parse::<C>();
     let mut io = Io::stdio();
     let result = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
