@@ -7,7 +7,7 @@ CLUSTER := tests/cluster
 PLUGINS := $(shell grep -v '^\s*\(\#\|$$\)' release/plugins.txt)
 PLUGIN_EXES := $(foreach p,$(PLUGINS),kubectl-$(subst rev-,rev_,$(p)))
 
-.PHONY: test unit e2e demo demo-down plugins dist cross-tools bench lint cluster-build cluster-up cluster-down cluster-status scenario scenario-old scenario-bookinfo scenario-new cluster-smoke
+.PHONY: test unit e2e e2e-krew demo demo-down plugins dist cross-tools bench lint cluster-build cluster-up cluster-down cluster-status scenario scenario-old scenario-bookinfo scenario-new cluster-smoke
 
 ## cluster-build: build/cached binaries, Istio charts and the test injector
 cluster-build:
@@ -51,7 +51,12 @@ unit:
 # compiled twice: the plugin executables the e2e suite runs come from that build.
 e2e: cluster-build
 	cargo test --workspace --no-run
-	cargo test --workspace -- --ignored --test-threads=1; rc=$$?; bash $(CLUSTER)/cluster.sh down >/dev/null 2>&1; exit $$rc
+	cargo test --workspace -- --ignored --test-threads=1 --skip krew_installs_every_plugin; rc=$$?; bash $(CLUSTER)/cluster.sh down >/dev/null 2>&1; exit $$rc
+
+## e2e-krew: the real krew installs each plugin from its archive (not yet proven on this
+## machine, so not part of `make e2e`/CI until it has passed once)
+e2e-krew: cluster-build
+	cargo test --workspace --test krew -- --ignored --test-threads=1
 
 ## lint: formatting and clippy, as CI runs them
 lint:
