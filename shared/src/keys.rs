@@ -14,6 +14,14 @@ pub const OPERATOR_COMPONENT: &str = "operator.istio.io/component";
 pub const PROXY_CONTAINER: &str = "istio-proxy";
 /// The ValidatingWebhookConfiguration that follows the default revision.
 pub const DEFAULT_VALIDATOR: &str = "istiod-default-validator";
+/// Gateway API: its `Gateway`s pick their istiod by `istio.io/rev` too (DOMAIN §4).
+pub const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
+/// On what istiod's deployment controller renders for a Gateway API `Gateway` or a waypoint:
+/// `istio.io-gateway-controller`, `istio.io-mesh-controller` (istio-discovery
+/// files/kube-gateway.yaml, waypoint.yaml).
+pub const GATEWAY_MANAGED: &str = "gateway.istio.io/managed";
+/// The `Gateway` a rendered Deployment belongs to.
+pub const GATEWAY_NAME: &str = "gateway.networking.k8s.io/gateway-name";
 
 // Helm (DOMAIN §6).
 pub const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";

@@ -94,7 +94,7 @@ fn refusal_mid_upgrade_lists_every_blocker_with_its_fix() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
         stderr(&out),
-        "error: refused: 3 preflight check(s) failed (listed above); nothing was changed\n  \
+        "error: refused: 4 preflight check(s) failed (listed above); nothing was changed\n  \
          hint: fix them (each lists its fix), or re-run with --force to override\n"
     );
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");

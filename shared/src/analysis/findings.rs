@@ -83,6 +83,11 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "config pinned to a revision its namespace is leaving (or no namespace uses) stops applying",
     ),
     (
+        "config-pinned-to-tag",
+        Severity::Error,
+        "Istio config labelled istio.io/rev=<tag>: istiod resolves no tags for config, so no istiod applies it",
+    ),
+    (
         "revision-skew",
         Severity::Warning,
         "installed revisions are more minor versions apart than the upgrade policy allows",
@@ -270,8 +275,26 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             .get(c.namespace.as_str())
             .copied()
             .flatten();
-        let resolved = cp.resolve(&c.revision);
-        let pinned = resolved.revision().unwrap_or(&c.revision);
+        if c.pinned_to_tag(cp) {
+            out.push(finding(
+                "config-pinned-to-tag",
+                Severity::Error,
+                format!("{}/{}/{}", c.kubectl_resource(), c.namespace, c.name),
+                format!(
+                    "labelled istio.io/rev={} (a tag): no istiod loads it, so it is not enforced",
+                    c.revision
+                ),
+                format!(
+                    "kubectl label {} {} -n {} istio.io/rev={} --overwrite   (the revision the tag points at)",
+                    c.kubectl_resource(),
+                    c.name,
+                    c.namespace,
+                    cp.resolve(&c.revision).revision().unwrap_or("<revision>")
+                ),
+            ));
+            continue;
+        }
+        let pinned = c.pinned_revision.as_deref().unwrap_or(&c.revision);
         let departing = match ns_revision {
             Some(now) => now != pinned,
             // Root-namespace config applies mesh-wide: departing once no namespace uses it.

@@ -102,11 +102,45 @@ impl WorkloadStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PinnedConfig {
+    pub api_version: String,
     pub kind: String,
     pub namespace: String,
     pub name: String,
     pub revision: String,
     pub revision_installed: bool,
+    /// The revision it is pinned to (DOMAIN §4): the label's value, installed or not, or for a
+    /// Gateway API gateway the revision its tag points at. `None`: Istio config labelled with a
+    /// tag name, which no istiod loads.
+    pub pinned_revision: Option<String>,
+}
+
+impl PinnedConfig {
+    pub fn group(&self) -> &str {
+        self.api_version
+            .split_once('/')
+            .map(|(group, _)| group)
+            .unwrap_or_default()
+    }
+
+    /// Gateway API gateways resolve `istio.io/rev` through tags; Istio config does not.
+    pub fn resolves_tags(&self) -> bool {
+        self.group() == crate::keys::GATEWAY_API_GROUP
+    }
+
+    /// What kubectl takes as its resource argument, unambiguous across groups (Istio's
+    /// `Gateway` and Gateway API's share a kind): `authorizationpolicy.security.istio.io`.
+    pub fn kubectl_resource(&self) -> String {
+        format!("{}.{}", self.kind.to_ascii_lowercase(), self.group())
+    }
+
+    /// Labelled with a tag's name, which no istiod resolves for Istio config.
+    pub fn pinned_to_tag(&self, cp: &ControlPlane) -> bool {
+        !self.resolves_tags()
+            && matches!(
+                cp.resolve(&self.revision),
+                revisions::Resolution::Tag { .. }
+            )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -316,12 +350,22 @@ pub fn analyze(snapshot: &Snapshot) -> Analysis {
     let pinned_config = snapshot
         .config_objects
         .iter()
-        .map(|c| PinnedConfig {
-            kind: c.kind.clone(),
-            namespace: c.namespace.clone(),
-            name: c.name.clone(),
-            revision: c.revision.clone(),
-            revision_installed: cp.revision(&c.revision).is_some(),
+        .map(|c| {
+            let mut pinned = PinnedConfig {
+                api_version: c.api_version.clone(),
+                kind: c.kind.clone(),
+                namespace: c.namespace.clone(),
+                name: c.name.clone(),
+                revision: c.revision.clone(),
+                revision_installed: cp.revision(&c.revision).is_some(),
+                pinned_revision: None,
+            };
+            pinned.pinned_revision = match cp.resolve(&c.revision) {
+                _ if pinned.pinned_to_tag(&cp) => None,
+                revisions::Resolution::Missing => Some(c.revision.clone()),
+                resolved => resolved.revision().map(str::to_string),
+            };
+            pinned
         })
         .collect();
 

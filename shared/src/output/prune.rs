@@ -94,7 +94,7 @@ fn render_step(
         PruneStep::HelmRelease(r) => {
             let how = match &r.method {
                 UninstallMethod::Native => {
-                    "uninstalled natively (Helm's order and semantics)".to_string()
+                    "uninstalled natively in Helm 4's order (webhook configurations first: none outlives its istiod)".to_string()
                 }
                 UninstallMethod::HelmBinary { path } => format!(
                     "uninstalled by {path} (its delete hooks need Helm: {})",
@@ -113,9 +113,9 @@ fn render_step(
                 r.status,
             );
             rows.extend(
-                r.kept
-                    .iter()
-                    .map(|k| object_row("keep", k, "helm.sh/resource-policy: keep".into())),
+                r.kept.iter().map(|k| {
+                    object_row("keep", k, "helm.sh/resource-policy: Helm leaves it".into())
+                }),
             );
         }
         PruneStep::Objects(o) => {
@@ -167,14 +167,6 @@ fn warning_text(w: &PruneWarning, plan: &PrunePlan) -> String {
         ),
         PruneWarning::UnidentifiedProxies { namespace, pods } => format!(
             "{pods} pod(s) in {namespace} run a proxy whose revision cannot be told (image tag only): check they are not on {old}"
-        ),
-        PruneWarning::PinnedConfig {
-            kind,
-            namespace,
-            name,
-        } => format!(
-            "{kind} {namespace}/{name} is pinned to istio.io/rev={old} and stops applying: relabel it for {} or delete it",
-            next(plan)
         ),
     }
 }
@@ -238,6 +230,35 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
         Blocker::UnreadableRelease { namespace, release, why } => (
             format!("its manifest cannot be read ({why}), so its objects are unknown"),
             format!("helm uninstall {release} -n {namespace}"),
+        ),
+        Blocker::ConfigPinnedToRevision { resource, kind, namespace, name, label } => (
+            if label == old {
+                let lost = match kind.as_str() {
+                    "AuthorizationPolicy" => "its rules (a DENY too) stop being enforced",
+                    "PeerAuthentication" => "its mTLS mode (STRICT too) stops being enforced",
+                    _ => "it stops applying",
+                };
+                format!("{kind} labelled istio.io/rev={old}: once {old} is gone no istiod loads it, so {lost}")
+            } else {
+                format!("{kind} labelled istio.io/rev={label}, which points at {old}: once {old} is gone no istiod controls it")
+            },
+            format!("kubectl label {resource} {name} -n {namespace} istio.io/rev={next} --overwrite"),
+        ),
+        Blocker::GatewayApiGatewayOnRevision { namespace, gateway, deployment, pods } => (
+            format!(
+                "Gateway API gateway {gateway} is rendered by {old}'s istiod ({deployment}: {} pod(s)): once {old} is gone nothing manages it; a restart would not move it",
+                pods.len()
+            ),
+            format!(
+                "kubectl label gateway.{} {gateway} -n {namespace} istio.io/rev={next} --overwrite   ({next}'s istiod re-renders it)",
+                crate::keys::GATEWAY_API_GROUP
+            ),
+        ),
+        Blocker::ZtunnelUsesRevision { namespace, release, chart_version } => (
+            format!("ztunnel's revision value is {old}: it gets its certificates and config from {old}'s istiod"),
+            format!(
+                "helm upgrade {release} istio/ztunnel -n {namespace} --version {chart_version} --reuse-values --set revision={next}"
+            ),
         ),
     }
 }

@@ -19,10 +19,14 @@ use crate::keys;
 use crate::revision::RevisionName;
 use crate::snapshot::{HelmRelease, Labels, ObjectRef, Snapshot, WorkloadKind};
 
-/// Helm's `UninstallOrder` (pkg/releaseutil/kind_sorter.go, Helm 3.19): kinds earlier in the
-/// list are deleted first; kinds not in it (webhook configurations included) go last, sorted by
-/// kind name, keeping manifest order within a kind.
+/// Helm 4's `UninstallOrder` (pkg/release/v1/util/kind_sorter.go): kinds earlier in the list
+/// are deleted first; kinds not in it go last, sorted by kind name, keeping manifest order
+/// within a kind. Helm 4 puts the webhook configurations first ("remove validation before
+/// mutation"; Helm 3 left them last as unknown kinds): for Istio that closes the window where a
+/// `failurePolicy: Fail` webhook still points at an istiod already deleted (DOMAIN §6).
 const UNINSTALL_ORDER: &[&str] = &[
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
     "APIService",
     "Ingress",
     "IngressClass",
@@ -86,6 +90,14 @@ const ISTIOD_CLUSTER_ROLE_PREFIXES: &[&str] = &[
     "istiod-gateway-controller",
     "istio-reader-clusterrole",
 ];
+
+/// Charts of cluster singletons: one per cluster, upgraded in place even with revisions, never
+/// removed with one (DOMAIN §1). The cni chart labels itself `istio.io/rev=default` without a
+/// revision value, so labels prove nothing here.
+pub const SINGLETON_CHARTS: &[&str] = &["cni", "ztunnel"];
+
+/// `operator.istio.io/component` values of the singletons istioctl installs.
+pub const SINGLETON_COMPONENTS: &[&str] = &["Cni", "Ztunnel"];
 
 /// Helm orders by kind, stably; unknown kinds last, alphabetically among themselves.
 pub fn uninstall_rank(kind: &str) -> (usize, &str) {
@@ -194,7 +206,9 @@ pub struct ReleaseRemoval {
     pub method: UninstallMethod,
     /// The manifest's objects, in Helm's uninstall order, `keep` ones excluded.
     pub delete: Vec<ObjectKey>,
-    /// Objects annotated `helm.sh/resource-policy: keep`: left in place, as Helm does.
+    /// Objects annotated `helm.sh/resource-policy`: left in place, as Helm does. Helm trims and
+    /// lower-cases the value; `keep` keeps, and any other value leaves the object out of both
+    /// the kept and the deleted lists (pkg/action/resource_policy.go), so it stays too.
     pub kept: Vec<ObjectKey>,
     pub delete_hooks: Vec<String>,
 }
@@ -254,6 +268,9 @@ pub enum BlockerReason {
     DeleteHooksNeedHelm,
     /// Not overridable: a release record whose manifest cannot be read.
     UnreadableRelease,
+    ZtunnelUsesRevision,
+    ConfigPinnedToRevision,
+    GatewayApiGatewayOnRevision,
 }
 
 /// How a namespace's label selects the revision being pruned (DOMAIN §2).
@@ -340,6 +357,37 @@ pub enum Blocker {
         release: String,
         why: String,
     },
+    /// ztunnel's `revision` value names OLD: it gets its certificates and config from OLD's
+    /// istiod, and it is upgraded in place, never pruned.
+    #[serde(rename_all = "camelCase")]
+    ZtunnelUsesRevision {
+        namespace: String,
+        release: String,
+        chart_version: String,
+    },
+    /// Config pinned to OLD (DOMAIN §4): once OLD's istiod is gone no istiod loads it, so a
+    /// pinned DENY AuthorizationPolicy or STRICT PeerAuthentication silently stops enforcing.
+    /// A Gateway API gateway whose label (or tag) resolves to OLD loses its controller.
+    #[serde(rename_all = "camelCase")]
+    ConfigPinnedToRevision {
+        /// kubectl's resource argument: `authorizationpolicy.security.istio.io`.
+        resource: String,
+        kind: String,
+        namespace: String,
+        name: String,
+        /// The label's value: OLD, or a tag pointing at OLD (Gateway API gateways only).
+        label: String,
+    },
+    /// Pods istiod OLD rendered for a Gateway API `Gateway` (or waypoint) whose own label does
+    /// not name OLD (unlabelled: its namespace or the default revision decides). They move when
+    /// the Gateway is relabelled; a restart would only re-render them from OLD again.
+    #[serde(rename_all = "camelCase")]
+    GatewayApiGatewayOnRevision {
+        namespace: String,
+        gateway: String,
+        deployment: String,
+        pods: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -370,6 +418,11 @@ impl PruneBlocker {
             Blocker::CannotVerify { .. } => BlockerReason::CannotVerify,
             Blocker::DeleteHooksNeedHelm { .. } => BlockerReason::DeleteHooksNeedHelm,
             Blocker::UnreadableRelease { .. } => BlockerReason::UnreadableRelease,
+            Blocker::ZtunnelUsesRevision { .. } => BlockerReason::ZtunnelUsesRevision,
+            Blocker::ConfigPinnedToRevision { .. } => BlockerReason::ConfigPinnedToRevision,
+            Blocker::GatewayApiGatewayOnRevision { .. } => {
+                BlockerReason::GatewayApiGatewayOnRevision
+            }
         }
     }
 }
@@ -388,13 +441,6 @@ pub enum PruneWarning {
     /// Proxies whose revision only an image tag tells.
     #[serde(rename_all = "camelCase")]
     UnidentifiedProxies { namespace: String, pods: usize },
-    /// Config pinned to the revision stops applying once it is gone.
-    #[serde(rename_all = "camelCase")]
-    PinnedConfig {
-        kind: String,
-        namespace: String,
-        name: String,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -446,6 +492,8 @@ pub struct PruneOptions {
 pub enum ReleaseOwnership {
     /// Not an Istio per-revision chart (`base`, or not Istio's): never pruned.
     NotRevisioned,
+    /// `cni` or `ztunnel`: a cluster singleton, never pruned whatever its values and labels.
+    ClusterSingleton,
     Revision(String),
     /// Its manifest carries several `istio.io/rev` values and no `revision` value decides.
     Ambiguous(Vec<String>),
@@ -477,6 +525,9 @@ fn rev_labels_of(obj: &DynamicObject) -> impl Iterator<Item = &str> {
 pub fn release_ownership(release: &HelmRelease) -> ReleaseOwnership {
     if !release.is_istio_chart() || release.chart == "base" {
         return ReleaseOwnership::NotRevisioned;
+    }
+    if SINGLETON_CHARTS.contains(&release.chart.as_str()) {
+        return ReleaseOwnership::ClusterSingleton;
     }
     if let Some(rev) = release.revision_value.as_deref().filter(|r| !r.is_empty()) {
         return ReleaseOwnership::Revision(rev.to_string());
@@ -525,13 +576,12 @@ fn manifest_objects(release: &HelmRelease) -> Result<(Vec<ObjectKey>, Vec<Object
             namespace,
             name,
         };
-        let keep = obj
+        let policy = obj
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(keys::RESOURCE_POLICY))
-            .is_some_and(|p| p.trim() == "keep");
-        if keep {
+            .and_then(|a| a.get(keys::RESOURCE_POLICY));
+        if policy.is_some() {
             kept.push(key);
         } else {
             delete.push(key);
@@ -557,6 +607,7 @@ pub fn labelled_object_component(
     if obj.helm_release.is_some()
         || obj.labels.contains_key(keys::TAG)
         || obj.name == keys::DEFAULT_VALIDATOR
+        || is_cluster_singleton(&obj.labels)
     {
         return None;
     }
@@ -590,6 +641,13 @@ pub fn labelled_object_component(
     (own_name && rev.is_none_or(|r| r == revision)).then_some(Component::Leftover)
 }
 
+/// istioctl's CNI and ztunnel components, whatever their `istio.io/rev` says (DOMAIN §1).
+pub fn is_cluster_singleton(labels: &Labels) -> bool {
+    labels
+        .get(keys::OPERATOR_COMPONENT)
+        .is_some_and(|c| SINGLETON_COMPONENTS.contains(&c.as_str()))
+}
+
 /// Why an object found live must be left alone although the plan lists it (checked by the
 /// executor on each object just before deleting it). `None`: it may be deleted.
 pub fn live_object_not_owned(
@@ -603,6 +661,9 @@ pub fn live_object_not_owned(
     }
     if labels.contains_key(keys::TAG) {
         return Some("a revision tag".into());
+    }
+    if is_cluster_singleton(labels) {
+        return Some("a cluster singleton (istio-cni or ztunnel), upgraded in place".into());
     }
     let release = annotations.get(keys::HELM_RELEASE_NAME);
     let release_ns = annotations.get(keys::HELM_RELEASE_NAMESPACE);
@@ -686,6 +747,18 @@ impl<'a> Planner<'a> {
         for release in releases {
             match release_ownership(release) {
                 ReleaseOwnership::Revision(rev) if rev == old => self.release(release),
+                ReleaseOwnership::ClusterSingleton
+                    if release.chart == "ztunnel"
+                        && release.revision_value.as_deref() == Some(old) =>
+                {
+                    let blocker = Blocker::ZtunnelUsesRevision {
+                        namespace: release.namespace.clone(),
+                        release: release.name.clone(),
+                        chart_version: release.chart_version.clone(),
+                    };
+                    let subject = format!("helmrelease/{}/{}", release.namespace, release.name);
+                    self.block(subject, blocker);
+                }
                 ReleaseOwnership::Ambiguous(revisions) if revisions.iter().any(|r| r == old) => {
                     self.warnings.push(PruneWarning::AmbiguousRelease {
                         namespace: release.namespace.clone(),
@@ -816,7 +889,8 @@ impl<'a> Planner<'a> {
     /// Reads the interlocks depend on: if they were denied, nothing can be proven unused.
     fn unreadable(&mut self) {
         let snapshot = self.snapshot;
-        const NEEDED: [&str; 7] = [
+        const NEEDED: [&str; 8] = [
+            crate::snapshot::live::DISCOVERY_PATH,
             "namespaces",
             "pods",
             "mutatingwebhookconfigurations",
@@ -826,9 +900,15 @@ impl<'a> Planner<'a> {
             "services",
         ];
         for w in &snapshot.warnings {
-            let needed = NEEDED
-                .iter()
-                .any(|n| w.resource == *n || w.resource.starts_with(&format!("{n}.")));
+            // Pinned config blocks too: a kind that cannot be listed cannot be proven free of it.
+            let config_kind = w.resource.split_once('.').is_some_and(|(plural, group)| {
+                crate::snapshot::ingest::is_revision_config(group, "")
+                    || (group == keys::GATEWAY_API_GROUP && plural == "gateways")
+            });
+            let needed = config_kind
+                || NEEDED
+                    .iter()
+                    .any(|n| w.resource == *n || w.resource.starts_with(&format!("{n}.")));
             if needed {
                 let blocker = Blocker::CannotVerify {
                     verb: w.verb.clone(),
@@ -895,8 +975,18 @@ impl<'a> Planner<'a> {
     }
 
     /// Pods whose sidecar talks to OLD's istiod (DOMAIN §3), except the pods this prune removes.
+    /// Pods of Gateway API gateways are the Gateway's business: blocked once, by the Gateway.
     fn pods(&mut self, removed: &BTreeSet<(String, String, String)>) {
         let (analysis, old) = (self.analysis, self.old);
+        let rendered: BTreeMap<(&str, &str), &str> = analysis
+            .gateways
+            .iter()
+            .filter_map(|g| {
+                let gateway = g.gateway_api.as_deref()?;
+                Some(((g.namespace.as_str(), g.name.as_str()), gateway))
+            })
+            .collect();
+        let mut by_gateway: BTreeMap<(&str, &str, &str), Vec<String>> = BTreeMap::new();
         let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut unidentified: BTreeMap<&str, usize> = BTreeMap::new();
         for pod in &analysis.pods {
@@ -908,6 +998,18 @@ impl<'a> Planner<'a> {
                 ))
             });
             if removed_with_workload {
+                continue;
+            }
+            let gateway = pod.workload.as_ref().and_then(|w| {
+                let key = (w.namespace.as_str(), w.name.as_str());
+                (w.kind == WorkloadKind::Deployment)
+                    .then(|| rendered.get(&key).map(|g| (key.0, *g, key.1)))
+                    .flatten()
+            });
+            if let (Some(key), Some(rev)) = (gateway, pod.sidecar.revision())
+                && rev == old
+            {
+                by_gateway.entry(key).or_default().push(pod.name.clone());
                 continue;
             }
             match &pod.sidecar {
@@ -927,6 +1029,23 @@ impl<'a> Planner<'a> {
                 pods,
             };
             self.block(format!("namespace/{namespace}"), blocker);
+        }
+        for ((namespace, gateway, deployment), pods) in by_gateway {
+            let subject = format!(
+                "{}.{}/{namespace}/{gateway}",
+                "gateway",
+                keys::GATEWAY_API_GROUP
+            );
+            if self.blockers.iter().any(|b| b.subject == subject) {
+                continue; // its own label pins it to OLD: that blocker's fix moves these pods.
+            }
+            let blocker = Blocker::GatewayApiGatewayOnRevision {
+                namespace: namespace.to_string(),
+                gateway: gateway.to_string(),
+                deployment: deployment.to_string(),
+                pods,
+            };
+            self.block(subject, blocker);
         }
         for (namespace, pods) in unidentified {
             self.warnings.push(PruneWarning::UnidentifiedProxies {
@@ -997,15 +1116,25 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Config pinned to OLD stops applying (DOMAIN §4): said, not deleted.
+    /// Config pinned to OLD stops applying once OLD is gone (DOMAIN §4): a blocker, never
+    /// deleted. Istio config labelled with a tag is loaded by no istiod before or after: a
+    /// finding of the inventory, not this prune's business.
     fn pinned_config(&mut self) {
         let (analysis, old) = (self.analysis, self.old);
-        for c in analysis.pinned_config.iter().filter(|c| c.revision == old) {
-            self.warnings.push(PruneWarning::PinnedConfig {
+        for c in &analysis.pinned_config {
+            if c.pinned_revision.as_deref() != Some(old) {
+                continue;
+            }
+            let resource = c.kubectl_resource();
+            let subject = format!("{resource}/{}/{}", c.namespace, c.name);
+            let blocker = Blocker::ConfigPinnedToRevision {
+                resource,
                 kind: c.kind.clone(),
                 namespace: c.namespace.clone(),
                 name: c.name.clone(),
-            });
+                label: c.revision.clone(),
+            };
+            self.block(subject, blocker);
         }
     }
 }
@@ -1042,10 +1171,10 @@ pub fn plan_prune(
     planner.unreadable();
     let selecting = planner.namespaces();
     planner.workloads(&selecting, &removed);
+    planner.pinned_config();
     planner.pods(&removed);
     planner.tags_and_validator();
     planner.gateways(&removed);
-    planner.pinned_config();
     let successor = successor(analysis, old);
     if successor.is_none() && !gone {
         planner.block(format!("revision/{old}"), Blocker::OnlyRevision);

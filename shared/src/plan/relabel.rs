@@ -396,7 +396,6 @@ fn plan_change(
     analysis: &Analysis,
     pods: &PodIndex,
 ) -> NamespaceChange {
-    let cp = &analysis.control_plane;
     // The same webhooks and injector rules as the analysis, on the labels it will have.
     let labels_after = NamespaceLabels::new(&ns.name, &with_managed(&ns.labels, &after));
     let effective_after = analysis
@@ -435,9 +434,9 @@ fn plan_change(
         .pinned_config
         .iter()
         .filter(|c| c.namespace == ns.name)
+        // Istio config labelled with a tag name is loaded by no istiod: listed whatever moves.
         .filter(|c| {
-            let pinned = cp.resolve(&c.revision);
-            Some(pinned.revision().unwrap_or(&c.revision)) != leaving_for.as_deref()
+            c.pinned_revision.is_none() || c.pinned_revision.as_deref() != leaving_for.as_deref()
         })
         .map(|c| PinnedConfigRef {
             kind: c.kind.clone(),

@@ -222,10 +222,11 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
         "ValidatingWebhookConfiguration" => snapshot.ingest_validating_webhook(
             serde_json::from_value::<ValidatingWebhookConfiguration>(value).map_err(bad)?,
         ),
-        _ if api_version
-            .split('/')
-            .next()
-            .is_some_and(|g| g.ends_with("istio.io")) =>
+        _ if api_version.contains('/')
+            && api_version
+                .split('/')
+                .next()
+                .is_some_and(|g| super::ingest::is_revision_config(g, &kind)) =>
         {
             let obj = serde_json::from_value::<DynamicObject>(value).map_err(bad)?;
             snapshot.ingest_config_object(&obj)

@@ -340,7 +340,13 @@ impl Snapshot {
             template_labels: labels(template_meta),
             template_annotations: keep(
                 template_meta.annotations.as_ref(),
-                &[keys::INJECT_TEMPLATES, keys::INJECT, keys::RESTARTED_AT],
+                // REV: the revision istiod rendered a Gateway API gateway for (DOMAIN §1).
+                &[
+                    keys::INJECT_TEMPLATES,
+                    keys::INJECT,
+                    keys::RESTARTED_AT,
+                    keys::REV,
+                ],
             ),
             host_network: template_spec.and_then(|s| s.host_network).unwrap_or(false),
             generation: meta.generation,
@@ -486,23 +492,38 @@ impl Snapshot {
         }
     }
 
-    /// An Istio config object; kept only when pinned to a revision.
+    /// An Istio config object (or a Gateway API gateway); kept only when pinned to a revision.
     pub fn ingest_config_object(&mut self, obj: &DynamicObject) {
-        let Some(revision) = obj.metadata.labels.as_ref().and_then(|l| l.get(keys::REV)) else {
-            return;
-        };
-        let kind = obj
+        let (api_version, kind) = obj
             .types
             .as_ref()
-            .map(|t| t.kind.clone())
+            .map(|t| (t.api_version.as_str(), t.kind.as_str()))
             .unwrap_or_default();
+        self.ingest_config_metadata(api_version, kind, &obj.metadata);
+    }
+
+    /// The same from a metadata-only list, which names the kind once for all its items.
+    pub fn ingest_config_metadata(&mut self, api_version: &str, kind: &str, meta: &ObjectMeta) {
+        let Some(revision) = meta.labels.as_ref().and_then(|l| l.get(keys::REV)) else {
+            return;
+        };
         self.config_objects.push(ConfigObject {
-            kind,
-            namespace: namespace(&obj.metadata),
-            name: name(&obj.metadata),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: namespace(meta),
+            name: name(meta),
             revision: revision.clone(),
         });
     }
+}
+
+/// Is `(group, kind)` config that istiod filters by `istio.io/rev` (DOMAIN §4)? Every kind of a
+/// group ending in `istio.io`, and Gateway API `Gateway`s. Live reading finds these kinds by
+/// discovery, dump reading by each object's apiVersion: the same rule for both.
+pub fn is_revision_config(group: &str, kind: &str) -> bool {
+    group == "istio.io"
+        || group.ends_with(".istio.io")
+        || (group == keys::GATEWAY_API_GROUP && kind == "Gateway")
 }
 
 /// Kinds an istioctl/operator install of a revision creates (DOMAIN §7), read for prune:

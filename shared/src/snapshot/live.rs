@@ -16,7 +16,9 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, O
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::ingest::{FINISHED_POD_FIELDS, LIVE_POD_FIELDS};
+use kube::core::discovery::v2::APIGroupDiscoveryList;
+
+use super::ingest::{FINISHED_POD_FIELDS, LIVE_POD_FIELDS, is_revision_config};
 use super::{Labels, ReadWarning, SidecarEvidence, Snapshot};
 use crate::client::Cluster;
 use crate::error::{Action, RevError};
@@ -48,24 +50,98 @@ impl ReadCounter {
     }
 }
 
-/// Istio config kinds that can be pinned to a revision (DOMAIN §4). The versions are the ones
-/// every supported Istio serves.
-const CONFIG_KINDS: &[(&str, &str, &str, &str)] = &[
-    (
-        "networking.istio.io",
-        "v1alpha3",
-        "EnvoyFilter",
-        "envoyfilters",
-    ),
-    ("networking.istio.io", "v1beta1", "Sidecar", "sidecars"),
-    ("telemetry.istio.io", "v1alpha1", "Telemetry", "telemetries"),
-    (
-        "extensions.istio.io",
-        "v1alpha1",
-        "WasmPlugin",
-        "wasmplugins",
-    ),
-];
+/// The kinds of revision config this cluster serves (DOMAIN §4, [`is_revision_config`]): from
+/// aggregated discovery, each resource at the first version of its group's preference order
+/// that serves it with `list` (a group's versions differ: networking.istio.io serves EnvoyFilter
+/// only as v1alpha3). Subresources never appear as resources here.
+pub fn revision_config_kinds(discovery: &APIGroupDiscoveryList) -> Vec<ApiResource> {
+    let mut kinds: Vec<ApiResource> = Vec::new();
+    for group in &discovery.items {
+        let group_name = group
+            .metadata
+            .as_ref()
+            .and_then(|m| m.name.as_deref())
+            .unwrap_or_default();
+        for version in &group.versions {
+            let Some(version_name) = version.version.as_deref() else {
+                continue;
+            };
+            for resource in &version.resources {
+                let (Some(plural), Some(kind)) = (
+                    resource.resource.as_deref(),
+                    resource
+                        .response_kind
+                        .as_ref()
+                        .and_then(|k| k.kind.as_deref()),
+                ) else {
+                    continue;
+                };
+                let listable = resource.verbs.iter().any(|v| v == "list");
+                let seen = kinds
+                    .iter()
+                    .any(|k| k.group == group_name && k.plural == plural);
+                if listable && !seen && is_revision_config(group_name, kind) {
+                    kinds.push(ApiResource::from_gvk_with_plural(
+                        &GroupVersionKind::gvk(group_name, version_name, kind),
+                        plural,
+                    ));
+                }
+            }
+        }
+    }
+    kinds.sort_by(|a, b| (&a.group, &a.plural).cmp(&(&b.group, &b.plural)));
+    kinds
+}
+
+/// Reads every kind of revision config, metadata-only and labelled `istio.io/rev` (the only
+/// ones that matter, and few): one discovery request, then the lists concurrently.
+async fn read_revision_config(
+    cluster: &Cluster,
+    counter: &ReadCounter,
+) -> Result<Vec<ReadOutcome>, RevError> {
+    let (client, server) = (&cluster.client, cluster.server.as_str());
+    let discovery = match client.list_api_groups_aggregated().await {
+        Ok(discovery) => discovery,
+        Err(e) => return Ok(vec![classify(server, e, "get", DISCOVERY_PATH)?]),
+    };
+    if discovery.items.is_empty() {
+        // Every API server serves groups: an empty answer is a server that ignored the
+        // aggregated-discovery Accept. Not knowing the kinds is said, never guessed.
+        return Ok(vec![ReadOutcome::Denied(ReadWarning {
+            verb: "get".into(),
+            resource: DISCOVERY_PATH.into(),
+            message: "no aggregated discovery (apidiscovery.k8s.io/v2) answer: the Istio config kinds are unknown".into(),
+        })]);
+    }
+    let rev_params = ListParams::default().labels(keys::REV);
+    let reads = join_all(
+        revision_config_kinds(&discovery)
+            .into_iter()
+            .map(|resource| {
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+                let rev_params = rev_params.clone();
+                async move {
+                    let mut snap = Snapshot::default();
+                    let result = list_metadata_pages(&api, &rev_params, counter, |meta| {
+                        snap.ingest_config_metadata(&resource.api_version, &resource.kind, meta)
+                    })
+                    .await;
+                    match result {
+                        Ok(()) => Ok(ReadOutcome::Done(Box::new(snap))),
+                        Err(e) => {
+                            let name = format!("{}.{}", resource.plural, resource.group);
+                            classify(server, e, "list", &name)
+                        }
+                    }
+                }
+            }),
+    )
+    .await;
+    reads.into_iter().collect()
+}
+
+/// The aggregated discovery document, as RBAC names it (`kubectl auth can-i get /apis`).
+pub const DISCOVERY_PATH: &str = "/apis";
 
 enum ReadOutcome {
     Done(Box<Snapshot>),
@@ -300,31 +376,7 @@ pub async fn read_snapshot(
         "secrets",
         |snap, s| snap.ingest_secret(s)
     );
-    let config = join_all(CONFIG_KINDS.iter().map(|(group, version, kind, plural)| {
-        let resource =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let rev_params = rev_params.clone();
-        let resource_name = format!("{plural}.{group}");
-        async move {
-            let mut snap = Snapshot::default();
-            let result = list_pages(&api, &rev_params, counter, |mut obj| {
-                // Lists of a custom kind carry no per-item apiVersion/kind.
-                if obj.types.is_none() {
-                    obj.types = Some(kube::core::TypeMeta {
-                        api_version: resource.api_version.clone(),
-                        kind: resource.kind.clone(),
-                    });
-                }
-                snap.ingest_config_object(&obj)
-            })
-            .await;
-            match result {
-                Ok(()) => Ok(ReadOutcome::Done(Box::new(snap))),
-                Err(e) => classify(server, e, "list", &resource_name),
-            }
-        }
-    }));
+    let config = read_revision_config(cluster, counter);
 
     let (namespaces, pods, replica_sets, deployments, stateful_sets, daemon_sets) = futures::join!(
         namespaces,
@@ -351,7 +403,7 @@ pub async fn read_snapshot(
         secrets?,
     ]
     .into_iter()
-    .chain(config.into_iter().collect::<Result<Vec<_>, _>>()?)
+    .chain(config?)
     {
         match outcome {
             ReadOutcome::Done(part) => snapshot.merge(*part),

@@ -230,6 +230,8 @@ pub struct InjectorConfigInfo {
 /// An Istio config object pinned to a revision by `istio.io/rev` (DOMAIN §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfigObject {
+    /// `group/version`: the group tells Istio config (`*.istio.io`) from Gateway API gateways.
+    pub api_version: String,
     pub kind: String,
     pub namespace: String,
     pub name: String,

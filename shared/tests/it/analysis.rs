@@ -364,6 +364,32 @@ fn workload_drift_is_per_workload() {
     ));
 }
 
+#[test]
+fn istio_config_labelled_with_a_tag_is_pinned_revision_no_istiod() {
+    let a = analysis_of(&["prune-after-step-3.yaml", "prune-pinned-config.yaml"]);
+    assert!(has_finding(
+        &a,
+        "config-pinned-to-tag",
+        "telemetry.telemetry.istio.io/bookinfo/access-logs"
+    ));
+    // A Gateway API gateway resolves the same tag: pinned to 1-20 through it, no finding.
+    let edge = a.pinned_config.iter().find(|c| c.name == "edge").unwrap();
+    assert_eq!(edge.pinned_revision.as_deref(), Some("1-20"));
+    let telemetry = a
+        .pinned_config
+        .iter()
+        .find(|c| c.name == "access-logs")
+        .unwrap();
+    assert_eq!(telemetry.pinned_revision, None);
+    assert!(
+        a.findings
+            .iter()
+            .filter(|f| f.code == "config-pinned-to-tag")
+            .count()
+            == 1
+    );
+}
+
 /// Every finding code is produced by at least one fixture: none is dead.
 #[test]
 fn every_finding_code_is_covered_by_a_fixture() {
@@ -374,6 +400,7 @@ fn every_finding_code_is_covered_by_a_fixture() {
         &["pruned-too-early.yaml"],
         &["revision-skew.yaml"],
         &[CONTROL_PLANE, "pinned-config.yaml"],
+        &["prune-after-step-3.yaml", "prune-pinned-config.yaml"],
     ] {
         seen.extend(codes(&analysis_of(files)));
     }

@@ -52,6 +52,15 @@ fn standard_responses(path: &str, uri: &str) -> (StatusCode, Value) {
                 "secrets is forbidden: User \"jane\" cannot list resource \"secrets\" in API group \"\" at the cluster scope",
             ),
         ),
+        // Aggregated discovery: no Istio CRD installed, so no Istio group is served.
+        "/apis" => (
+            StatusCode::OK,
+            json!({"apiVersion": "apidiscovery.k8s.io/v2", "kind": "APIGroupDiscoveryList",
+                   "metadata": {}, "items": [{"metadata": {"name": "apps"}, "versions": [
+                       {"version": "v1", "resources": [{"resource": "deployments",
+                        "responseKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                        "scope": "Namespaced", "verbs": ["list"]}]}]}]}),
+        ),
         p if p.starts_with("/apis/") && p.contains("istio.io") => (
             StatusCode::NOT_FOUND,
             status(
@@ -170,11 +179,40 @@ async fn absent_istio_crds_are_skipped_quietly() {
             .iter()
             .all(|w| !w.resource.contains("istio.io"))
     );
-    assert!(seen.lock().unwrap().iter().any(|s| {
-        s.uri
-            .starts_with("/apis/networking.istio.io/v1alpha3/envoyfilters?")
-            && s.uri.contains("labelSelector=istio.io%2Frev")
-    }));
+    // Discovery says which config kinds exist: none here, so none is asked for.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.iter().filter(|s| s.path == "/apis").count(), 1);
+    assert!(
+        !seen.iter().any(|s| s.path.contains("istio.io")),
+        "no list of a kind the cluster does not serve"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_aggregated_discovery_is_said_not_guessed() {
+    // An API server that ignores the aggregated Accept answers a plain APIGroupList.
+    let (client, _) = mock_api(|path, uri| match path {
+        "/apis" => (
+            StatusCode::OK,
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "apps"}]}),
+        ),
+        _ => standard_responses(path, uri),
+    });
+    let snapshot = read_snapshot(
+        &Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        snapshot
+            .warnings
+            .iter()
+            .any(|w| w.verb == "get" && w.resource == "/apis"),
+        "{:?}",
+        snapshot.warnings
+    );
 }
 
 #[tokio::test]

@@ -471,3 +471,27 @@ fn relabelling_a_namespace_istio_never_injects_warns_that_it_has_no_effect() {
         plan.warnings
     );
 }
+
+#[test]
+fn relabel_lists_the_pinned_config_of_every_kind_in_the_namespaces_it_moves() {
+    let s = load(&["prune-after-step-3.yaml", "prune-pinned-config.yaml"]);
+    let a = analyze(&s);
+    // Rolling bookinfo back to 1-19: what is pinned to 1-20 (directly or, for a Gateway API
+    // gateway, through the `default` tag) stops applying to it; what is labelled with a tag
+    // name applies nowhere; what is pinned to 1-19 starts applying and is not listed.
+    let plan = relabel_names(&s, &a, &["bookinfo"], "1-19");
+    let mut listed: Vec<String> = plan.changes[0]
+        .pinned_config
+        .iter()
+        .map(|p| format!("{} {} {}", p.kind, p.name, p.revision))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "Gateway edge default",
+            "Telemetry access-logs default",
+            "VirtualService reviews 1-20",
+        ]
+    );
+}

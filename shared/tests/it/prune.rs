@@ -20,8 +20,12 @@ use rev_shared::snapshot::{Labels, PodInfo, SidecarEvidence, Snapshot};
 /// The Helm records of prune-helm-releases.yaml, each encoded as Helm stores it and read back
 /// through the snapshot's Secret decoder.
 fn add_helm_releases(snapshot: &mut Snapshot) {
-    let doc: serde_json::Value =
-        serde_saphyr::from_str(&fixture("prune-helm-releases.yaml")).expect("fixture parses");
+    add_helm_releases_of(snapshot, "prune-helm-releases.yaml")
+}
+
+/// The Helm records of a `releases:` fixture, stored and read back as Helm's Secrets.
+fn add_helm_releases_of(snapshot: &mut Snapshot, name: &str) {
+    let doc: serde_json::Value = serde_saphyr::from_str(&fixture(name)).expect("fixture parses");
     for release in doc["releases"].as_array().expect("releases") {
         let name = release["name"].as_str().unwrap();
         let secret = serde_json::json!({
@@ -176,13 +180,17 @@ fn the_base_chart_belongs_to_no_revision_and_is_never_pruned() {
 }
 
 #[test]
-fn helm_uninstall_order_with_webhook_configurations_last() {
+fn helm_4_uninstall_order_deletes_webhook_configurations_first() {
     let p = plan(&mesh(&[]), "1-19");
     let istiod = p.releases().find(|r| r.name == "istiod-1-19").unwrap();
     let kinds: Vec<&str> = istiod.delete.iter().map(|o| o.kind.as_str()).collect();
+    // Validation before mutation, then the rest: no failurePolicy=Fail webhook is left
+    // pointing at a deleted istiod.
     assert_eq!(
         kinds,
         [
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
             "Service",
             "HorizontalPodAutoscaler",
             "Deployment",
@@ -191,8 +199,6 @@ fn helm_uninstall_order_with_webhook_configurations_last() {
             "ConfigMap",
             "ConfigMap",
             "ServiceAccount",
-            "MutatingWebhookConfiguration",
-            "ValidatingWebhookConfiguration",
         ]
     );
     // Same kind: manifest order kept.
@@ -234,11 +240,11 @@ fn unknown_kinds_go_last_alphabetically() {
     assert_eq!(
         kinds,
         [
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
             "Service",
             "Namespace",
             "EnvoyFilter",
-            "MutatingWebhookConfiguration",
-            "ValidatingWebhookConfiguration",
             "ZKind",
         ]
     );
@@ -256,6 +262,36 @@ fn objects_annotated_keep_are_left_in_place() {
             .iter()
             .all(|o| o.name != "istiod-1-19-user-config")
     );
+}
+
+#[test]
+fn any_resource_policy_value_leaves_the_object_in_place_as_helm_does() {
+    // Helm trims and lower-cases the value; `keep` keeps, and any other value drops the object
+    // from the delete list too (pkg/action/resource_policy.go).
+    for value in ["keep", " Keep ", "KEEP", "delete", ""] {
+        let mut s = mesh(&[]);
+        let istiod = s
+            .helm_releases
+            .iter_mut()
+            .find(|r| r.name == "istiod-1-19")
+            .unwrap();
+        istiod.manifest = istiod.manifest.replace(
+            "annotations: {helm.sh/resource-policy: keep}",
+            &format!("annotations: {{helm.sh/resource-policy: \"{value}\"}}"),
+        );
+        assert!(istiod.manifest.contains(&format!("\"{value}\"")), "{value}");
+        let p = plan(&s, "1-19");
+        let istiod = p.releases().find(|r| r.name == "istiod-1-19").unwrap();
+        let kept: Vec<&str> = istiod.kept.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(kept, ["istiod-1-19-user-config"], "policy {value:?}");
+        assert!(
+            istiod
+                .delete
+                .iter()
+                .all(|o| o.name != "istiod-1-19-user-config"),
+            "policy {value:?} must not delete"
+        );
+    }
 }
 
 #[test]
@@ -290,11 +326,12 @@ fn a_revision_installed_without_helm_is_found_by_its_labels_and_names() {
             (
                 Component::Leftover,
                 vec![
+                    // Helm 4's order here too: the webhooks first.
+                    "ValidatingWebhookConfiguration istio-validator-1-18-istio-system".to_string(),
+                    "MutatingWebhookConfiguration istio-sidecar-injector-1-18".to_string(),
                     "ClusterRoleBinding istiod-clusterrole-1-18-istio-system".to_string(),
                     "ClusterRole istiod-clusterrole-1-18-istio-system".to_string(),
                     "ConfigMap istio-system/istio-sidecar-injector-1-18".to_string(),
-                    "MutatingWebhookConfiguration istio-sidecar-injector-1-18".to_string(),
-                    "ValidatingWebhookConfiguration istio-validator-1-18-istio-system".to_string(),
                 ]
             ),
         ]
@@ -586,4 +623,331 @@ fn a_kind_that_could_not_be_read_blocks_prune_even_with_force() {
     let (text, _fix) = blocker_text(blocker, &plan);
     assert!(text.contains("list") && text.contains("secrets"), "{text}");
     assert!(plan.refused(), "refused even with --force");
+}
+
+// --- cluster singletons (DOMAIN §1) ----------------------------------------------------------
+
+fn names_planned(plan: &PrunePlan) -> Vec<String> {
+    plan.objects().map(ObjectKey::display).collect()
+}
+
+#[test]
+fn helm_installed_cni_and_ztunnel_are_never_the_old_revisions() {
+    let mut s = mesh(&[]);
+    add_helm_releases_of(&mut s, "prune-helm-cni-and-ztunnel.yaml");
+    for chart in ["cni", "ztunnel"] {
+        let release = s.helm_releases.iter().find(|r| r.chart == chart).unwrap();
+        assert_eq!(release.revision_value.as_deref(), Some("1-19"));
+        assert_eq!(
+            release_ownership(release),
+            ReleaseOwnership::ClusterSingleton
+        );
+    }
+    let p = plan_with(
+        &s,
+        "1-19",
+        &PruneOptions {
+            force: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        release_steps(&p),
+        [
+            "istio-eastwest/istio-eastwestgateway-1-19",
+            "istio-ingress/istio-ingressgateway-1-19",
+            "istio-system/istiod-1-19",
+        ],
+        "neither istio-cni nor ztunnel is uninstalled"
+    );
+    let planned = names_planned(&p);
+    assert!(
+        planned
+            .iter()
+            .all(|n| !n.contains("cni") && !n.contains("ztunnel")),
+        "{planned:?}"
+    );
+}
+
+#[test]
+fn ztunnel_on_the_old_revision_blocks_until_upgraded_to_the_new_one() {
+    let mut s = mesh(&[]);
+    add_helm_releases_of(&mut s, "prune-helm-cni-and-ztunnel.yaml");
+    let p = plan(&s, "1-19");
+    assert_eq!(
+        reasons(&p),
+        [(
+            BlockerReason::ZtunnelUsesRevision,
+            "helmrelease/istio-system/ztunnel".to_string()
+        )],
+        "the cni chart's revision value blocks nothing: it only labels"
+    );
+    assert!(p.refused());
+    assert!(
+        message(&p, 0).contains("1-19's istiod"),
+        "{}",
+        message(&p, 0)
+    );
+    let fix = fix(&p, 0);
+    assert_eq!(
+        fix,
+        "helm upgrade ztunnel istio/ztunnel -n istio-system --version 1.19.3 --reuse-values --set revision=1-20"
+    );
+    // The fix, as Helm records it: the new revision value.
+    let ztunnel = s
+        .helm_releases
+        .iter_mut()
+        .find(|r| r.chart == "ztunnel")
+        .unwrap();
+    assert!(fix.ends_with("--set revision=1-20"));
+    ztunnel.revision_value = Some("1-20".into());
+    let p = plan(&s, "1-19");
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    assert!(!p.refused());
+}
+
+#[test]
+fn istioctl_installed_cni_and_ztunnel_are_never_the_old_revisions() {
+    let s = mesh(&["prune-istioctl-cni-and-ztunnel.yaml"]);
+    assert_eq!(
+        s.operator_objects
+            .iter()
+            .filter(
+                |o| o.labels.get("istio.io/rev").map(String::as_str) == Some("1-19")
+                    && o.labels.contains_key("operator.istio.io/component")
+                    && o.helm_release.is_none()
+            )
+            .count(),
+        3,
+        "read as revision objects, like any istioctl component"
+    );
+    let p = plan(&s, "1-19");
+    let planned = names_planned(&p);
+    assert!(
+        planned
+            .iter()
+            .all(|n| !n.contains("cni") && !n.contains("ztunnel")),
+        "{planned:?}"
+    );
+    assert!(
+        p.steps
+            .iter()
+            .all(|s| matches!(s, PruneStep::HelmRelease(_)))
+    );
+}
+
+#[test]
+fn a_live_cluster_singleton_is_left_alone_even_if_a_plan_lists_it() {
+    let p = plan(&mesh(&[]), "1-19");
+    let step = p
+        .steps
+        .iter()
+        .find(|s| matches!(s, PruneStep::HelmRelease(r) if r.name == "istiod-1-19"))
+        .unwrap();
+    let labels: Labels = [
+        ("istio.io/rev".to_string(), "1-19".to_string()),
+        ("operator.istio.io/component".to_string(), "Cni".to_string()),
+    ]
+    .into();
+    let annotations: Labels = [
+        (
+            "meta.helm.sh/release-name".to_string(),
+            "istiod-1-19".to_string(),
+        ),
+        (
+            "meta.helm.sh/release-namespace".to_string(),
+            "istio-system".to_string(),
+        ),
+    ]
+    .into();
+    assert_eq!(
+        live_object_not_owned(step, "1-19", &labels, &annotations).as_deref(),
+        Some("a cluster singleton (istio-cni or ztunnel), upgraded in place")
+    );
+}
+
+// --- config pinned to the old revision (DOMAIN §4) -------------------------------------------
+
+/// Carries out a `kubectl label <resource> <name> -n <ns> istio.io/rev=<rev> --overwrite` fix on
+/// the snapshot, as the API server would: the one object it names gets the new label.
+fn apply_label_fix(snapshot: &mut Snapshot, fix: &str) {
+    let words: Vec<&str> = fix.split_whitespace().collect();
+    let [
+        "kubectl",
+        "label",
+        resource,
+        name,
+        "-n",
+        namespace,
+        label,
+        "--overwrite",
+    ] = words[..]
+    else {
+        panic!("not a kubectl label fix: {fix}");
+    };
+    let revision = label
+        .strip_prefix("istio.io/rev=")
+        .expect("sets istio.io/rev");
+    let (kind, group) = resource.split_once('.').expect("kind.group");
+    let mut matched = 0;
+    for c in snapshot.config_objects.iter_mut().filter(|c| {
+        c.name == name
+            && c.namespace == namespace
+            && c.kind.to_ascii_lowercase() == kind
+            && c.api_version.split('/').next() == Some(group)
+    }) {
+        c.revision = revision.to_string();
+        matched += 1;
+    }
+    assert_eq!(matched, 1, "{fix} names exactly one object");
+}
+
+#[test]
+fn config_pinned_to_the_old_revision_blocks_with_a_relabel_that_clears_it() {
+    let mut s = mesh(&["prune-pinned-config.yaml"]);
+    let p = plan(&s, "1-19");
+    assert_eq!(
+        reasons(&p),
+        [
+            (
+                BlockerReason::ConfigPinnedToRevision,
+                "authorizationpolicy.security.istio.io/bookinfo/deny-all".to_string()
+            ),
+            (
+                BlockerReason::ConfigPinnedToRevision,
+                "gateway.gateway.networking.k8s.io/bookinfo/bookinfo-gateway".to_string()
+            ),
+            (
+                BlockerReason::ConfigPinnedToRevision,
+                "peerauthentication.security.istio.io/istio-system/strict-mtls".to_string()
+            ),
+        ],
+        "tag-labelled, other-revision and unlabelled config blocks nothing"
+    );
+    assert!(p.refused());
+    assert_eq!(
+        message(&p, 0),
+        "AuthorizationPolicy labelled istio.io/rev=1-19: once 1-19 is gone no istiod loads it, so its rules (a DENY too) stop being enforced"
+    );
+    assert_eq!(
+        fix(&p, 0),
+        "kubectl label authorizationpolicy.security.istio.io deny-all -n bookinfo istio.io/rev=1-20 --overwrite"
+    );
+    let fixes: Vec<String> = (0..p.blockers.len()).map(|i| fix(&p, i)).collect();
+    for fix in &fixes {
+        apply_label_fix(&mut s, fix);
+    }
+    let p = plan(&s, "1-19");
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    assert!(!p.refused());
+}
+
+#[test]
+fn a_gateway_api_gateway_reaching_the_old_revision_through_a_tag_blocks() {
+    let mut s = mesh(&["prune-pinned-config.yaml"]);
+    // `default` moves back to 1-19: the Gateway labelled with it is 1-19's again; the Telemetry
+    // labelled `default` still is no istiod's (Istio config resolves no tags).
+    relabel_webhook(&mut s, "istio-revision-tag-default", "1-19");
+    let p = plan(&s, "1-19");
+    let subjects: Vec<String> = reasons(&p)
+        .into_iter()
+        .filter(|(r, _)| *r == BlockerReason::ConfigPinnedToRevision)
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        subjects.contains(&"gateway.gateway.networking.k8s.io/bookinfo/edge".to_string()),
+        "{subjects:?}"
+    );
+    assert!(!subjects.iter().any(|s| s.contains("access-logs")));
+    let edge = p
+        .blockers
+        .iter()
+        .position(|b| b.subject.ends_with("/edge"))
+        .unwrap();
+    assert!(message(&p, edge).contains("istio.io/rev=default, which points at 1-19"));
+}
+
+#[test]
+fn a_config_kind_that_cannot_be_listed_blocks_as_unverifiable() {
+    let mut s = mesh(&[]);
+    s.warnings.push(rev_shared::snapshot::ReadWarning {
+        verb: "list".into(),
+        resource: "authorizationpolicies.security.istio.io".into(),
+        message: "forbidden".into(),
+    });
+    let p = plan(&s, "1-19");
+    assert_eq!(
+        reasons(&p),
+        [(
+            BlockerReason::CannotVerify,
+            "authorizationpolicies.security.istio.io".to_string()
+        )]
+    );
+}
+
+// --- Gateway API gateways and waypoints (DOMAIN §1) ------------------------------------------
+
+#[test]
+fn a_gateway_api_gateway_rendered_by_the_old_revision_blocks_with_its_relabel() {
+    let mut s = mesh(&["prune-gateway-api-gateway.yaml"]);
+    let a = analyze(&s);
+    let edge = a.gateways.iter().find(|g| g.name == "edge-istio").unwrap();
+    assert_eq!(edge.gateway_api.as_deref(), Some("edge"));
+    assert_eq!(edge.revision.as_deref(), Some("1-19"), "its pod annotation");
+    let p = plan(&s, "1-19");
+    assert_eq!(
+        reasons(&p),
+        [(
+            BlockerReason::GatewayApiGatewayOnRevision,
+            "gateway.gateway.networking.k8s.io/istio-ingress/edge".to_string()
+        )],
+        "the Gateway's pods, not pods to restart"
+    );
+    let fix = fix(&p, 0);
+    assert!(!fix.contains("rev-restart"), "{fix}");
+    let command = fix.split("   (").next().unwrap();
+    assert_eq!(
+        command,
+        "kubectl label gateway.gateway.networking.k8s.io edge -n istio-ingress istio.io/rev=1-20 --overwrite"
+    );
+    // The fix as the cluster carries it out: the unlabelled Gateway gets the label (so it is
+    // now read as pinned config), then 1-20's istiod re-renders its pod.
+    let label = command.split_whitespace().nth(6).unwrap();
+    s.config_objects.push(rev_shared::snapshot::ConfigObject {
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "Gateway".into(),
+        namespace: "istio-ingress".into(),
+        name: "edge".into(),
+        revision: label.strip_prefix("istio.io/rev=").unwrap().into(),
+    });
+    for pod in s
+        .pods
+        .iter_mut()
+        .filter(|p| p.name.starts_with("edge-istio"))
+    {
+        pod.sidecar = SidecarEvidence::RevAnnotation("1-20".into());
+    }
+    let p = plan(&s, "1-19");
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+}
+
+#[test]
+fn a_gateway_api_gateway_labelled_for_the_old_revision_blocks_once() {
+    let mut s = mesh(&["prune-gateway-api-gateway.yaml"]);
+    s.config_objects.push(rev_shared::snapshot::ConfigObject {
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "Gateway".into(),
+        namespace: "istio-ingress".into(),
+        name: "edge".into(),
+        revision: "1-19".into(),
+    });
+    let p = plan(&s, "1-19");
+    assert_eq!(
+        reasons(&p),
+        [(
+            BlockerReason::ConfigPinnedToRevision,
+            "gateway.gateway.networking.k8s.io/istio-ingress/edge".to_string()
+        )],
+        "its pods are that blocker's"
+    );
 }

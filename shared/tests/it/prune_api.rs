@@ -631,3 +631,108 @@ async fn a_403_midway_stops_reports_and_a_rerun_finishes() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// istio-cni and ztunnel (DOMAIN §1): installed by Helm with revision 1-19 and by istioctl
+/// labelled 1-19, all present in the fake API; a forced prune of 1-19 sends no request that
+/// changes any of them.
+#[tokio::test]
+async fn a_forced_prune_never_deletes_a_cni_or_ztunnel_object() {
+    let mut s = read_dump_str(&format!(
+        "{}\n---\n{}",
+        fixture("prune-after-step-3.yaml"),
+        fixture("prune-istioctl-cni-and-ztunnel.yaml")
+    ))
+    .unwrap();
+    let doc: Value = serde_saphyr::from_str(&fixture("prune-helm-cni-and-ztunnel.yaml")).unwrap();
+    let singletons: Vec<(String, String, Value)> = doc["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (name, ns) = (
+                r["name"].as_str().unwrap(),
+                r["namespace"].as_str().unwrap(),
+            );
+            (name.to_string(), ns.to_string(), r.clone())
+        })
+        .collect();
+    for (name, ns, release) in helm_records().into_iter().chain(singletons.clone()) {
+        s.ingest_secret(serde_json::from_value(record_secret(&name, &ns, &release)).unwrap());
+    }
+    s.normalize();
+    let plan = plan_prune(
+        &s,
+        &analyze(&s),
+        &RevisionName::parse("1-19").unwrap(),
+        &PruneOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(!plan.refused(), "forced past the ztunnel blocker");
+
+    let mut fake = cluster_with(&plan);
+    let mut singleton_paths = Vec::new();
+    for (name, ns, release) in &singletons {
+        let record = format!("sh.helm.release.v1.{name}.v1");
+        let path = object_path("v1", "secrets", Some(ns), &record);
+        fake.objects
+            .insert(path.clone(), record_secret(name, ns, release));
+        singleton_paths.push(path);
+    }
+    let istioctl = [
+        (
+            "apps/v1",
+            "daemonsets",
+            "kube-system",
+            "istio-cni-node",
+            "Cni",
+        ),
+        ("v1", "configmaps", "kube-system", "istio-cni-config", "Cni"),
+        (
+            "apps/v1",
+            "daemonsets",
+            "istio-system",
+            "ztunnel",
+            "Ztunnel",
+        ),
+    ];
+    for (api_version, resource, ns, name, component) in istioctl {
+        let path = object_path(api_version, resource, Some(ns), name);
+        fake.objects.insert(
+            path.clone(),
+            json!({"apiVersion": api_version, "metadata": {"name": name, "namespace": ns,
+                   "labels": {"istio.io/rev": "1-19", "operator.istio.io/component": component}}}),
+        );
+        singleton_paths.push(path);
+    }
+    let api = Arc::new(Mutex::new(fake));
+    let client = fake_client(api.clone());
+    let inspection = inspect(&client, &plan).await.unwrap();
+    let report = execute(
+        &client,
+        &plan,
+        &inspection,
+        &settings(DryRun::None),
+        &|_| {},
+        &|| false,
+    )
+    .await;
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    assert_eq!(
+        report.releases_uninstalled.len(),
+        3,
+        "the old revision's own"
+    );
+    let touched: Vec<String> = mutations(&api)
+        .into_iter()
+        .filter(|m| m.path.contains("cni") || m.path.contains("ztunnel"))
+        .map(|m| format!("{} {}", m.method, m.path))
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
+    let fake = api.lock().unwrap();
+    for path in &singleton_paths {
+        assert!(fake.objects.contains_key(path), "{path} still there");
+    }
+}

@@ -118,11 +118,171 @@ fn inventory_lists(mesh: FakeMesh, only: Option<&str>) -> Vec<Listed> {
         Listed::new("/api/v1/secrets", 0).labels("owner=helm"),
         // The injectors' own rules (neverInjectSelector, ...), one ConfigMap per revision.
         Listed::new("/api/v1/configmaps", 0).labels("istio.io/rev"),
-        Listed::new("/apis/networking.istio.io/v1alpha3/envoyfilters", 0).labels("istio.io/rev"),
-        Listed::new("/apis/networking.istio.io/v1beta1/sidecars", 0).labels("istio.io/rev"),
-        Listed::new("/apis/telemetry.istio.io/v1alpha1/telemetries", 0).labels("istio.io/rev"),
-        Listed::new("/apis/extensions.istio.io/v1alpha1/wasmplugins", 0).labels("istio.io/rev"),
     ]
+    .into_iter()
+    .chain(config_lists())
+    .collect()
+}
+
+/// The revision config kinds the fake cluster serves (its aggregated discovery, [`discovery`]):
+/// `(group, version, resource)`. Each is listed once, at the first version of its group that
+/// serves it, metadata-only and only what is labelled `istio.io/rev` (DOMAIN §4).
+const CONFIG_KINDS: [(&str, &str, &str, &str); 16] = [
+    (
+        "extensions.istio.io",
+        "v1alpha1",
+        "wasmplugins",
+        "WasmPlugin",
+    ),
+    ("gateway.networking.k8s.io", "v1", "gateways", "Gateway"),
+    (
+        "networking.istio.io",
+        "v1",
+        "destinationrules",
+        "DestinationRule",
+    ),
+    ("networking.istio.io", "v1", "gateways", "Gateway"),
+    (
+        "networking.istio.io",
+        "v1",
+        "serviceentries",
+        "ServiceEntry",
+    ),
+    ("networking.istio.io", "v1", "sidecars", "Sidecar"),
+    (
+        "networking.istio.io",
+        "v1",
+        "virtualservices",
+        "VirtualService",
+    ),
+    (
+        "networking.istio.io",
+        "v1",
+        "workloadentries",
+        "WorkloadEntry",
+    ),
+    (
+        "networking.istio.io",
+        "v1",
+        "workloadgroups",
+        "WorkloadGroup",
+    ),
+    // Served only at older versions: found there, not skipped.
+    (
+        "networking.istio.io",
+        "v1alpha3",
+        "envoyfilters",
+        "EnvoyFilter",
+    ),
+    (
+        "networking.istio.io",
+        "v1beta1",
+        "proxyconfigs",
+        "ProxyConfig",
+    ),
+    (
+        "security.istio.io",
+        "v1",
+        "authorizationpolicies",
+        "AuthorizationPolicy",
+    ),
+    (
+        "security.istio.io",
+        "v1",
+        "peerauthentications",
+        "PeerAuthentication",
+    ),
+    (
+        "security.istio.io",
+        "v1",
+        "requestauthentications",
+        "RequestAuthentication",
+    ),
+    ("telemetry.istio.io", "v1", "telemetries", "Telemetry"),
+    // A group that merely ends in the same letters is no Istio group.
+    ("notistio.io", "v1", "widgets", "Widget"),
+];
+
+fn config_lists() -> Vec<Listed> {
+    CONFIG_KINDS
+        .iter()
+        .filter(|(group, ..)| *group != "notistio.io")
+        .map(|(group, version, resource, _)| {
+            Listed::new(format!("/apis/{group}/{version}/{resource}"), 0)
+                .metadata_only()
+                .labels("istio.io/rev")
+        })
+        .collect()
+}
+
+/// Aggregated discovery (apidiscovery.k8s.io/v2) of the fake cluster: every version of each
+/// group, preferred first, as the API server sends it. networking.istio.io's older versions
+/// repeat the v1 kinds and add the ones v1 lacks; apps and Gateway API's other kinds are not
+/// revision config.
+fn discovery() -> Value {
+    let resource = |plural: &str, kind: &str, group: &str, version: &str| {
+        json!({"resource": plural, "scope": "Namespaced", "verbs": ["get", "list", "watch"],
+               "responseKind": {"group": group, "version": version, "kind": kind}})
+    };
+    let mut groups: BTreeMap<&str, Vec<(&str, Vec<Value>)>> = BTreeMap::new();
+    let mut add = |group: &'static str, version: &'static str, plural: &str, kind: &str| {
+        let versions = groups.entry(group).or_default();
+        let at = match versions.iter().position(|(v, _)| *v == version) {
+            Some(at) => at,
+            None => {
+                versions.push((version, Vec::new()));
+                versions.len() - 1
+            }
+        };
+        versions[at].1.push(resource(plural, kind, group, version));
+    };
+    add("apps", "v1", "deployments", "Deployment");
+    for (group, version, plural, kind) in CONFIG_KINDS {
+        add(group, version, plural, kind);
+    }
+    for plural_kind in [
+        ("virtualservices", "VirtualService"),
+        ("sidecars", "Sidecar"),
+    ] {
+        add(
+            "networking.istio.io",
+            "v1alpha3",
+            plural_kind.0,
+            plural_kind.1,
+        );
+        add(
+            "networking.istio.io",
+            "v1beta1",
+            plural_kind.0,
+            plural_kind.1,
+        );
+    }
+    add("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute");
+    add(
+        "gateway.networking.k8s.io",
+        "v1",
+        "gatewayclasses",
+        "GatewayClass",
+    );
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .into_iter()
+                .map(|(version, resources)| {
+                    json!({"version": version, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": group}, "versions": versions})
+        })
+        .collect();
+    json!({"apiVersion": "apidiscovery.k8s.io/v2", "kind": "APIGroupDiscoveryList",
+           "metadata": {}, "items": items})
+}
+
+/// The one discovery request: `GET /apis` asking for the aggregated document.
+fn is_discovery(seen: &Seen) -> bool {
+    seen.path == "/apis"
 }
 
 fn namespaced_path(collection: &str, namespace: &str) -> String {
@@ -257,8 +417,10 @@ fn collection(mesh: FakeMesh, path: &str) -> Option<Collection> {
             mesh.namespaces * mesh.deployments_per_namespace + ISTIO_DEPLOYMENTS.len(),
             Box::new(move |i| any_deployment(mesh, i)),
         ),
-        "statefulsets" | "daemonsets" | "secrets" | "configmaps" | "envoyfilters" | "sidecars"
-        | "telemetries" | "wasmplugins" => (0, Box::new(|_| Value::Null)),
+        "statefulsets" | "daemonsets" | "secrets" | "configmaps" => (0, Box::new(|_| Value::Null)),
+        config if CONFIG_KINDS.iter().any(|(.., plural, _)| *plural == config) => {
+            (0, Box::new(|_| Value::Null))
+        }
         "mutatingwebhookconfigurations" => (
             2,
             Box::new(|i| {
@@ -298,6 +460,14 @@ fn query(uri: &str) -> BTreeMap<String, String> {
 fn serve(mesh: FakeMesh, seen: &Seen) -> (StatusCode, Value) {
     let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
                            "reason": "NotFound", "message": format!("{} not served by the fake mesh", seen.path)});
+    if is_discovery(seen) {
+        assert!(
+            seen.accept.contains("as=APIGroupDiscoveryList"),
+            "aggregated discovery: {}",
+            seen.accept
+        );
+        return (StatusCode::OK, discovery());
+    }
     if let Some(name) = seen
         .path
         .strip_prefix(&format!("/api/v1/namespaces/{GATEWAY_NAMESPACE}/services/"))
@@ -439,9 +609,18 @@ async fn inventory_of_the_whole_mesh_sends_one_request_per_page_of_each_kind() {
 
     let unexpected: Vec<&str> = seen
         .iter()
-        .filter(|s| !lists.iter().any(|l| l.path == s.path) && !s.path.contains("/services/"))
+        .filter(|s| {
+            !lists.iter().any(|l| l.path == s.path)
+                && !s.path.contains("/services/")
+                && !is_discovery(s)
+        })
         .map(|s| s.uri.as_str())
         .collect();
+    assert_eq!(
+        seen.iter().filter(|s| is_discovery(s)).count(),
+        1,
+        "one discovery request finds every config kind"
+    );
     assert!(
         unexpected.is_empty(),
         "requests outside the table: {unexpected:?}"
@@ -452,12 +631,14 @@ async fn inventory_of_the_whole_mesh_sends_one_request_per_page_of_each_kind() {
         "one GET per gateway's Service"
     );
 
-    // The bound: requests ≤ Σ over kinds of ceil(objects ÷ page size), plus the gateways.
+    // The bound: requests ≤ Σ over kinds of ceil(objects ÷ page size), plus the gateways
+    // and the one discovery request.
     let pages: usize = lists.iter().map(Listed::pages).sum();
-    assert_eq!(seen.len(), pages + GATEWAYS);
+    assert_eq!(seen.len(), pages + GATEWAYS + 1);
     // 3,600 live pods (and one empty page of finished ones), 1,200 ReplicaSets, 1,204
-    // Deployments and 602 namespaces at 500 a page; ten kinds of one page each.
-    assert_eq!(pages, 8 + 1 + 3 + 3 + 2 + 10);
+    // Deployments and 602 namespaces at 500 a page; six kinds and fifteen config kinds of one
+    // page each.
+    assert_eq!(pages, 8 + 1 + 3 + 3 + 2 + 6 + 15);
 }
 
 #[tokio::test]
@@ -480,7 +661,7 @@ async fn a_namespaced_read_lists_that_namespace_and_the_cluster_wide_objects_onc
         "today every Deployment of the cluster is read to find istiod and the gateways"
     );
     let pages: usize = lists.iter().map(Listed::pages).sum();
-    assert_eq!(seen.len(), pages + GATEWAYS);
+    assert_eq!(seen.len(), pages + GATEWAYS + 1);
 }
 
 #[tokio::test]
@@ -506,5 +687,5 @@ async fn the_number_of_requests_grows_with_pages_not_with_namespaces() {
     assert_eq!(small.len(), large.len(), "same kinds");
     let pages = |lists: &[Listed]| lists.iter().map(Listed::pages).sum::<usize>();
     assert!(pages(&large) < 2 * pages(&small));
-    assert_eq!(seen.len(), pages(&large) + GATEWAYS);
+    assert_eq!(seen.len(), pages(&large) + GATEWAYS + 1);
 }

@@ -1,0 +1,290 @@
+//! `kubectl rev-prune` against what real meshes hold beside a revision (issue 10), on the real
+//! local control plane with real Helm and the real Istio charts: the `cni` chart of the old
+//! revision's Istio module installed with `revision=OLD` (a cluster singleton, never pruned,
+//! although it labels everything `istio.io/rev=OLD`), and an AuthorizationPolicy and a
+//! PeerAuthentication pinned to OLD (once OLD is gone no istiod enforces them). The prune
+//! refuses naming both policies; the fix commands it prints, run as printed, clear it; then it
+//! prunes, and the istio-cni DaemonSet is untouched before and after.
+//!
+//! Runs on a fresh cluster of its own: $REV_PRUNE_PINNED_E2E_STATE names its state dir (default
+//! tests/cluster/.state, like the other e2e binaries, which run one after another).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use rev_e2e::{Cluster, NEW_REV, OLD_REV, show};
+use serde_json::Value;
+
+fn fresh_cluster() -> Cluster {
+    match std::env::var_os("REV_PRUNE_PINNED_E2E_STATE") {
+        Some(state) => Cluster::fresh_in(&PathBuf::from(state)),
+        None => Cluster::fresh(),
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `KEY=value` of tests/cluster/versions.env, the one place the cluster's versions live.
+fn pinned_version(root: &Path, key: &str) -> String {
+    let env = std::fs::read_to_string(root.join("tests/cluster/versions.env")).expect("versions");
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| panic!("{key} in tests/cluster/versions.env"))
+}
+
+/// The real `cni` chart of the old revision's Istio module (the module build.sh extracts the
+/// other charts from; already in Go's module cache), stamped with the old version as Istio's
+/// release builder does, copied into the cluster's state dir.
+fn cni_chart(c: &Cluster) -> PathBuf {
+    let module = pinned_version(&c.root, "ISTIO_OLD_MODULE");
+    let tag = pinned_version(&c.root, "OLD_TAG");
+    let scratch = c.state.join("go-mod-download");
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let out = Command::new("go")
+        .args([
+            "mod",
+            "download",
+            "-json",
+            &format!("istio.io/istio@{module}"),
+        ])
+        .env("GO111MODULE", "on")
+        .env("GOFLAGS", "-mod=mod")
+        .current_dir(&scratch)
+        .output()
+        .expect("go runs");
+    assert!(out.status.success(), "go mod download: {}", show(&out));
+    let info: Value = serde_json::from_slice(&out.stdout).expect("go mod download JSON");
+    let dir = PathBuf::from(info["Dir"].as_str().expect("module Dir"));
+    let source = dir.join("manifests/charts/istio-cni");
+    let chart = c.state.join("charts/cni");
+    let _ = std::fs::remove_dir_all(&chart);
+    std::fs::create_dir_all(chart.parent().expect("parent")).expect("charts dir");
+    let copied = Command::new("cp")
+        .args([
+            "-R",
+            &source.display().to_string(),
+            &chart.display().to_string(),
+        ])
+        .status()
+        .expect("cp runs");
+    assert!(copied.success(), "copy {}", source.display());
+    let _ = Command::new("chmod")
+        .args(["-R", "u+w", &chart.display().to_string()])
+        .status();
+    let manifest = chart.join("Chart.yaml");
+    let stamped: String = std::fs::read_to_string(&manifest)
+        .expect("Chart.yaml")
+        .lines()
+        .map(|l| {
+            if l.starts_with("version:") {
+                format!("version: {tag}\n")
+            } else if l.starts_with("appVersion:") {
+                format!("appVersion: {tag}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&manifest, stamped).expect("stamp Chart.yaml");
+    chart
+}
+
+/// The istio-cni DaemonSet as stored, without what controllers write (`status`).
+fn cni_daemon_set(c: &Cluster) -> Value {
+    let mut ds = c.get_json(&["daemonset", "istio-cni-node", "-n", "istio-system"]);
+    if let Some(o) = ds.as_object_mut() {
+        o.remove("status");
+    }
+    ds
+}
+
+fn restart_all(c: &Cluster, namespace: &str) {
+    let deployments = c.get_json(&["deployments", "-n", namespace]);
+    for d in deployments["items"].as_array().into_iter().flatten() {
+        let name = format!(
+            "deployment/{}",
+            d["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        c.kubectl_ok(&["rollout", "restart", "-n", namespace, &name]);
+        c.kubectl_ok(&[
+            "rollout",
+            "status",
+            "-n",
+            namespace,
+            &name,
+            "--timeout=120s",
+        ]);
+    }
+}
+
+/// Guide steps 3–4 done by hand: bookinfo on the new revision, every pod restarted, the base
+/// release's default revision and the `default` tag moved (as tests/e2e/tests/prune.rs does).
+fn finish_the_upgrade(c: &Cluster) {
+    let label = format!("istio.io/rev={NEW_REV}");
+    c.kubectl_ok(&["label", "ns", "bookinfo", &label, "--overwrite"]);
+    restart_all(c, "bookinfo");
+    let charts = c.tools.parent().expect("cache dir").join("charts");
+    let ports = std::fs::read_to_string(c.state.join("ports.env")).expect("ports.env");
+    let injector_port = ports
+        .lines()
+        .find_map(|l| l.strip_prefix("INJECTOR_PORT="))
+        .expect("INJECTOR_PORT")
+        .trim_matches('"')
+        .to_string();
+    c.helm_ok(&[
+        "upgrade",
+        "istio-base",
+        &charts.join(OLD_REV).join("base").display().to_string(),
+        "-n",
+        "istio-system",
+        "--reuse-values",
+        "--wait",
+        "--set",
+        &format!("defaultRevision={NEW_REV}"),
+        "--set",
+        &format!("base.validationURL=https://127.0.0.1:{injector_port}/validate/{NEW_REV}"),
+    ]);
+    let tag = c.helm_ok(&[
+        "template",
+        &format!("istiod-{NEW_REV}"),
+        &charts.join(NEW_REV).join("istiod").display().to_string(),
+        "-n",
+        "istio-system",
+        "-f",
+        &c.state
+            .join(format!("values/istiod-{NEW_REV}.yaml"))
+            .display()
+            .to_string(),
+        "--set",
+        "revisionTags={default}",
+        "-s",
+        "templates/revision-tags-mwc.yaml",
+    ]);
+    let tag_file = c.state.join("default-tag.yaml");
+    std::fs::write(&tag_file, tag).expect("write tag");
+    c.kubectl_ok(&["apply", "-f", &tag_file.display().to_string()]);
+}
+
+const PINNED_POLICIES: &str = r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-all
+  namespace: bookinfo
+  labels: {istio.io/rev: OLD}
+spec:
+  action: DENY
+  rules: [{}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: strict
+  namespace: bookinfo
+  labels: {istio.io/rev: OLD}
+spec:
+  mtls: {mode: STRICT}
+"#;
+
+#[test]
+#[ignore = "needs the local cluster (tests/cluster); run with --ignored"]
+fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touched() {
+    let started = Instant::now();
+    let c = fresh_cluster();
+    c.install_new_revision();
+
+    // The real cni chart, installed as the docs install it, with the old revision's value.
+    let chart = cni_chart(&c);
+    c.helm_ok(&[
+        "install",
+        "istio-cni",
+        &chart.display().to_string(),
+        "-n",
+        "istio-system",
+        "--wait",
+        "--timeout",
+        "180s",
+        "--set",
+        &format!("revision={OLD_REV}"),
+        "--set",
+        &format!("global.tag={}", pinned_version(&c.root, "OLD_TAG")),
+    ]);
+    let cni_before = cni_daemon_set(&c);
+    assert_eq!(
+        cni_before["metadata"]["labels"]["istio.io/rev"].as_str(),
+        Some(OLD_REV),
+        "the cni chart labels itself with the revision value"
+    );
+
+    let policies = c.state.join("pinned-policies.yaml");
+    std::fs::write(&policies, PINNED_POLICIES.replace("OLD", OLD_REV)).expect("write policies");
+    c.kubectl_ok(&["apply", "-f", &policies.display().to_string()]);
+    finish_the_upgrade(&c);
+
+    // Only the pinned policies hold the old revision now.
+    let refused = c.plugin("rev-prune", &[OLD_REV, "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", show(&refused));
+    let text = stdout(&refused);
+    assert!(text.contains("(2 blocker(s))"), "{}", show(&refused));
+    for subject in [
+        "authorizationpolicy.security.istio.io/bookinfo/deny-all",
+        "peerauthentication.security.istio.io/bookinfo/strict",
+    ] {
+        assert!(text.contains(subject), "{subject} named:\n{text}");
+    }
+    assert!(!text.contains("istio-cni"), "cni is no blocker:\n{text}");
+    assert_eq!(
+        cni_daemon_set(&c),
+        cni_before,
+        "a refused prune touches no cni object"
+    );
+
+    // The fixes, run exactly as printed.
+    let fixes: Vec<Vec<String>> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("fix: "))
+        .map(|fix| fix.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(fixes.len(), 2, "{text}");
+    for fix in &fixes {
+        assert_eq!(fix[..2], ["kubectl", "label"], "{fix:?}");
+        let args: Vec<&str> = fix[1..].iter().map(String::as_str).collect();
+        c.kubectl_ok(&args);
+    }
+
+    let pruned = c.plugin("rev-prune", &[OLD_REV, "--yes", "--timeout=2m"]);
+    assert!(pruned.status.success(), "{}", show(&pruned));
+    let text = stdout(&pruned);
+    assert!(
+        text.contains(&format!("Revision {OLD_REV} is gone.")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("istio-cni-node"),
+        "cni is not in the plan:\n{text}"
+    );
+
+    assert_eq!(
+        cni_daemon_set(&c),
+        cni_before,
+        "istio-cni untouched by the prune"
+    );
+    let releases = c.helm_ok(&["ls", "-n", "istio-system", "-q"]);
+    assert!(releases.lines().any(|r| r == "istio-cni"), "{releases}");
+    for policy in ["authorizationpolicy/deny-all", "peerauthentication/strict"] {
+        let obj = c.get_json(&[policy, "-n", "bookinfo"]);
+        assert_eq!(
+            obj["metadata"]["labels"]["istio.io/rev"].as_str(),
+            Some(NEW_REV),
+            "{policy} pinned to the new revision, not deleted"
+        );
+    }
+    eprintln!(
+        "prune_pinned e2e took {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+}
