@@ -33,6 +33,15 @@ pub fn is_gateway(w: &WorkloadInfo) -> bool {
             .is_some_and(|i| i == "auto")
 }
 
+/// The revision a gateway was installed with (the chart's `revision` value, on its pod
+/// template); `None` for a gateway installed without one, which the default revision injects.
+pub fn installed_revision(w: &WorkloadInfo) -> Option<String> {
+    w.template_labels
+        .get(keys::REV)
+        .or_else(|| w.labels.get(keys::REV))
+        .cloned()
+}
+
 pub fn gateways(snapshot: &Snapshot) -> Vec<GatewayInfo> {
     let services: BTreeMap<(&str, &str), &ServiceInfo> = snapshot
         .services
@@ -50,11 +59,7 @@ pub fn gateways(snapshot: &Snapshot) -> Vec<GatewayInfo> {
             GatewayInfo {
                 namespace: w.namespace.clone(),
                 name: w.name.clone(),
-                revision: w
-                    .template_labels
-                    .get(keys::REV)
-                    .or_else(|| w.labels.get(keys::REV))
-                    .cloned(),
+                revision: installed_revision(w),
                 ready: w.status.ready,
                 desired: w.status.desired,
                 helm_release: w.helm_release.clone(),

@@ -118,6 +118,8 @@ fn inventory_lists(mesh: FakeMesh, only: Option<&str>) -> Vec<Listed> {
         Listed::new("/api/v1/secrets", 0).labels("owner=helm"),
         // The injectors' own rules (neverInjectSelector, ...), one ConfigMap per revision.
         Listed::new("/api/v1/configmaps", 0).labels("istio.io/rev"),
+        // Revision tags' Services (Istio >= 1.28), compared with the tag webhooks.
+        Listed::new("/api/v1/services", 0).labels("istio.io/tag"),
         Listed::new("/apis/networking.istio.io/v1alpha3/envoyfilters", 0).labels("istio.io/rev"),
         Listed::new("/apis/networking.istio.io/v1beta1/sidecars", 0).labels("istio.io/rev"),
         Listed::new("/apis/telemetry.istio.io/v1alpha1/telemetries", 0).labels("istio.io/rev"),
@@ -456,8 +458,8 @@ async fn inventory_of_the_whole_mesh_sends_one_request_per_page_of_each_kind() {
     let pages: usize = lists.iter().map(Listed::pages).sum();
     assert_eq!(seen.len(), pages + GATEWAYS);
     // 3,600 live pods (and one empty page of finished ones), 1,200 ReplicaSets, 1,204
-    // Deployments and 602 namespaces at 500 a page; ten kinds of one page each.
-    assert_eq!(pages, 8 + 1 + 3 + 3 + 2 + 10);
+    // Deployments and 602 namespaces at 500 a page; eleven kinds of one page each.
+    assert_eq!(pages, 8 + 1 + 3 + 3 + 2 + 11);
 }
 
 #[tokio::test]
