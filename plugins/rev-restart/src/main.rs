@@ -22,7 +22,7 @@ use rev_shared::view::{ClusterView, Extras, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OnDelete {
-    /// Report OnDelete StatefulSets, do not touch them
+    /// Report OnDelete StatefulSets and DaemonSets, do not touch them
     Skip,
     /// Delete their pods one by one, waiting for each injected replacement
     DeletePods,
@@ -36,7 +36,7 @@ enum OnDelete {
     version
 )]
 #[command(
-    after_help = "Examples:\n  kubectl rev-restart -n bookinfo --dry-run=client\n  kubectl rev-restart bookinfo reviews --yes\n  kubectl rev-restart -A --kind deployment -o json --yes\n\nCtrl-C once: finish the current workload, print the summary, exit 130; twice: stop now.\nExit codes: 0 done or nothing to do, 1 a workload failed or refused, 2 usage, 4 drift remains that needs you (paused, OnDelete, bare pods), 130 interrupted."
+    after_help = "Examples:\n  kubectl rev-restart -n bookinfo --dry-run=client\n  kubectl rev-restart bookinfo reviews --yes\n  kubectl rev-restart -A --kind deployment -o json --yes\n\nCtrl-C once: finish the current workload, print the summary, exit 130; twice: stop now.\nExit codes: 0 done or nothing to do, 1 a workload failed or refused, 2 usage, 4 drift remains that needs you (paused, OnDelete, partition, bare pods), 130 interrupted."
 )]
 struct Cli {
     /// Namespaces to restart in (default: -n, else the context's namespace)
@@ -71,7 +71,12 @@ struct Cli {
     #[arg(long, value_parser = parse_kubectl_duration)]
     pause: Option<Duration>,
 
-    /// What to do with OnDelete StatefulSets
+    /// Also restart gateways installed without a revision (the default revision injects them;
+    /// they are upgraded in place). Gateways of a revision move by a new Helm release instead
+    #[arg(long)]
+    gateways: bool,
+
+    /// What to do with OnDelete StatefulSets and DaemonSets
     #[arg(long, value_enum, default_value = "skip")]
     ondelete: OnDelete,
 
@@ -130,6 +135,7 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         all: cli.all,
         kinds: cli.kind.clone(),
         selector: cli.selector.clone(),
+        gateways: cli.gateways,
         delete_ondelete_pods: cli.ondelete == OnDelete::DeletePods,
     };
     let mut plan = plan_restart(&view.snapshot, &view.analysis, &request);

@@ -48,3 +48,39 @@ fn no_kubeconfig_is_a_clear_error() {
         "{err}"
     );
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a user reads before a restart of partitioned StatefulSets and an OnDelete DaemonSet:
+/// which pods the partition keeps on the old sidecar, and the commands that move them.
+#[test]
+fn plan_names_the_pods_a_partition_keeps_and_deletes_ondelete_daemonset_pods() {
+    let (control_plane, partition, daemonset) = (
+        fixture("control-plane-1-19-and-1-20.yaml"),
+        fixture("statefulset-partition.yaml"),
+        fixture("ondelete-daemonset.yaml"),
+    );
+    let out = restart(&[
+        "ledger",
+        "nodes",
+        "--ondelete=delete-pods",
+        "--dry-run=client",
+        "--from-file",
+        &control_plane,
+        "--from-file",
+        &partition,
+        "--from-file",
+        &daemonset,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // A client dry run plans only: it exits 0 (the real run exits 4 for the kept pods).
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!(stdout);
+}

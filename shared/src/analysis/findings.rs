@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::injection::InjectionMode;
-use super::{Analysis, SidecarRevision};
+use super::{Analysis, RestartExclusion, SidecarRevision};
 use crate::revision::{IstioVersion, minor_distance};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -61,6 +61,16 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "workload-drifted",
         Severity::Warning,
         "workload's pods run another revision than their namespace selects: restart it",
+    ),
+    (
+        "gateway-drifted",
+        Severity::Warning,
+        "gateway installed without a revision runs another revision than the default injects: restart it (upgraded in place)",
+    ),
+    (
+        "tag-service-disagrees",
+        Severity::Error,
+        "a revision tag's webhooks and its Service istiod-revision-tag-<tag> point at different revisions (or the Service has no webhooks)",
     ),
     (
         "tag-target-missing",
@@ -204,6 +214,65 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
                 w.expected.as_deref().unwrap_or("<none>")
             ),
             format!("kubectl rev-restart -n {} --kind {} -l <selector> (or all: kubectl rev-restart -n {})", w.namespace, w.kind.resource(), w.namespace),
+        ));
+    }
+
+    // Gateways installed without a revision follow the default: a restart is their upgrade.
+    for w in analysis
+        .workloads
+        .iter()
+        .filter(|w| w.is_drifted() && w.exclusion == Some(RestartExclusion::RevisionlessGateway))
+    {
+        out.push(finding(
+            "gateway-drifted",
+            Severity::Warning,
+            format!("{}/{}/{}", w.kind.resource(), w.namespace, w.name),
+            format!(
+                "gateway installed without a revision: {} of {} pod(s) not on {}",
+                w.drifted_pods,
+                w.pods,
+                w.expected.as_deref().unwrap_or("<none>")
+            ),
+            format!("kubectl rev-restart {} --gateways", w.namespace),
+        ));
+    }
+
+    // istiod's tag watcher reads the tag's webhooks and its Service (Istio >= 1.28, DOMAIN §1).
+    for tag in &cp.tags {
+        if let Some(service) = tag.service.as_ref().filter(|s| s.revision != tag.revision) {
+            out.push(finding(
+                "tag-service-disagrees",
+                Severity::Error,
+                format!("tag/{}", tag.name),
+                format!(
+                    "tag {}: its webhooks ({}) point at {}, its Service {}/{} at {}",
+                    tag.name,
+                    tag.webhook,
+                    tag.revision,
+                    service.namespace,
+                    service.name,
+                    service.revision
+                ),
+                format!(
+                    "kubectl rev-relabel --tag {} <revision>   (moves both)",
+                    tag.name
+                ),
+            ));
+        }
+    }
+    for service in &cp.tag_services_without_webhook {
+        out.push(finding(
+            "tag-service-disagrees",
+            Severity::Error,
+            format!("tag/{}", service.tag),
+            format!(
+                "Service {}/{} names tag {} (at {}), which has no webhook configuration",
+                service.namespace, service.name, service.tag, service.revision
+            ),
+            format!(
+                "istioctl tag set {} --revision {} (or delete the Service: kubectl delete service {} -n {})",
+                service.tag, service.revision, service.name, service.namespace
+            ),
         ));
     }
 

@@ -56,6 +56,18 @@ pub fn is_gateway(w: &WorkloadInfo) -> bool {
             .is_some_and(|i| i == "auto")
 }
 
+/// The revision a gateway was installed with (the chart's `revision` value, on its pod
+/// template); `None` for a gateway installed without one, which the default revision injects.
+pub fn installed_revision(w: &WorkloadInfo) -> Option<String> {
+    // Rendered gateways (Gateway API, waypoints) carry the revision as a pod annotation, chart
+    // gateways as a pod label.
+    w.template_labels
+        .get(keys::REV)
+        .or_else(|| w.template_annotations.get(keys::REV))
+        .or_else(|| w.labels.get(keys::REV))
+        .cloned()
+}
+
 pub fn gateways(snapshot: &Snapshot) -> Vec<GatewayInfo> {
     let services: BTreeMap<(&str, &str), &ServiceInfo> = snapshot
         .services
@@ -73,14 +85,7 @@ pub fn gateways(snapshot: &Snapshot) -> Vec<GatewayInfo> {
             GatewayInfo {
                 namespace: w.namespace.clone(),
                 name: w.name.clone(),
-                // Rendered gateways carry the revision as a pod annotation, chart gateways as
-                // a pod label.
-                revision: w
-                    .template_labels
-                    .get(keys::REV)
-                    .or_else(|| w.template_annotations.get(keys::REV))
-                    .or_else(|| w.labels.get(keys::REV))
-                    .cloned(),
+                revision: installed_revision(w),
                 ready: w.status.ready,
                 desired: w.status.desired,
                 helm_release: w.helm_release.clone(),

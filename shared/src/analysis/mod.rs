@@ -71,6 +71,9 @@ pub enum RestartExclusion {
     ControlPlane,
     /// Gateways move by new Helm releases (upgrade guide step 3).
     Gateway,
+    /// A gateway installed without a revision: the default revision (or tag) injects it and it
+    /// is upgraded in place, by a restart once the default moves (`rev-restart --gateways`).
+    RevisionlessGateway,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -405,7 +408,10 @@ fn workload_status(
     let exclusion = if revisions::is_istiod(w) {
         Some(RestartExclusion::ControlPlane)
     } else if gateway::is_gateway(w) {
-        Some(RestartExclusion::Gateway)
+        Some(match gateway::installed_revision(w) {
+            Some(_) => RestartExclusion::Gateway,
+            None => RestartExclusion::RevisionlessGateway,
+        })
     } else {
         None
     };

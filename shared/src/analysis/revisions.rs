@@ -38,6 +38,21 @@ pub struct TagInfo {
     pub revision: String,
     pub webhook: String,
     pub revision_installed: bool,
+    /// Its Service `istiod-revision-tag-<tag>` (Istio >= 1.28), when there is one: istiod's
+    /// tag watcher reads it as well as the webhooks, so both must point at one revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<TagService>,
+}
+
+/// A revision tag's Service (`istiod-revision-tag-<tag>`, labelled `istio.io/tag`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagService {
+    pub tag: String,
+    pub namespace: String,
+    pub name: String,
+    /// Its `istio.io/rev` label.
+    pub revision: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,6 +72,9 @@ pub struct ControlPlane {
     pub tags: Vec<TagInfo>,
     pub default_revision: Option<String>,
     pub default_validator: Option<DefaultValidator>,
+    /// Tag Services whose tag has no webhook configuration.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tag_services_without_webhook: Vec<TagService>,
 }
 
 /// How an `istio.io/rev` value resolves (DOMAIN §2: tags resolve through the tag MWC).
@@ -104,6 +122,22 @@ pub fn is_injector(mwc: &WebhookConfigInfo) -> bool {
 
 pub fn is_tag_webhook(mwc: &WebhookConfigInfo) -> bool {
     mwc.labels.contains_key(keys::TAG)
+}
+
+/// The tag Services (DOMAIN §1): labelled `istio.io/tag`, pointing at `istio.io/rev`.
+fn tag_services(snapshot: &Snapshot) -> Vec<TagService> {
+    snapshot
+        .services
+        .iter()
+        .filter_map(|s| {
+            Some(TagService {
+                tag: s.labels.get(keys::TAG)?.clone(),
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                revision: revision_label(&s.labels),
+            })
+        })
+        .collect()
 }
 
 /// The default revision's injector carries the webhooks for `istio-injection=enabled` and
@@ -191,10 +225,18 @@ impl ControlPlane {
                     revision: revision_label(&m.labels),
                     webhook: m.name.clone(),
                     revision_installed: false,
+                    service: None,
                 })
             })
             .collect();
         tags.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut tag_services_without_webhook = Vec::new();
+        for service in tag_services(snapshot) {
+            match tags.iter_mut().find(|t| t.name == service.tag) {
+                Some(tag) => tag.service = Some(service),
+                None => tag_services_without_webhook.push(service),
+            }
+        }
         for tag in &mut tags {
             tag.revision_installed = revisions.contains_key(&tag.revision);
             if let Some(rev) = revisions.get_mut(&tag.revision) {
@@ -253,6 +295,7 @@ impl ControlPlane {
             tags,
             default_revision,
             default_validator,
+            tag_services_without_webhook,
         }
     }
 

@@ -63,6 +63,18 @@ pub fn rollout_state(
                     status.ready, status.desired
                 ));
             }
+            // With `rollingUpdate` set (the API server defaults it), kubectl judges by the
+            // partition: the pods below it stay on the old template by design.
+            if let Some(partition) = status.partition {
+                let to_update = (status.desired - partition).max(0);
+                if status.updated < to_update {
+                    return RolloutState::Progressing(format!(
+                        "partitioned roll out: {} of {to_update} new pods have been updated",
+                        status.updated
+                    ));
+                }
+                return RolloutState::Complete;
+            }
             if status.update_revision.is_some() && status.update_revision != status.current_revision
             {
                 return RolloutState::Progressing(format!(
@@ -150,6 +162,45 @@ mod tests {
             RolloutState::Progressing(_)
         ));
         s.current_revision = Some("web-2".into());
+        assert_eq!(
+            rollout_state(WorkloadKind::StatefulSet, Some(2), &s, false),
+            RolloutState::Complete
+        );
+    }
+
+    #[test]
+    fn statefulset_with_a_partition_is_done_once_the_ordinals_above_it_are_updated() {
+        // kubectl: ready >= replicas, then updatedReplicas >= replicas - partition; the
+        // revisions never converge while pods stay below the partition.
+        let mut s = status(5, 5, 2, 5);
+        s.current_revision = Some("web-1".into());
+        s.update_revision = Some("web-2".into());
+        s.partition = Some(2);
+        assert!(matches!(
+            rollout_state(WorkloadKind::StatefulSet, Some(2), &s, false),
+            RolloutState::Progressing(m) if m.contains("2 of 3")
+        ));
+        s.updated = 3;
+        assert_eq!(
+            rollout_state(WorkloadKind::StatefulSet, Some(2), &s, false),
+            RolloutState::Complete
+        );
+        s.ready = 4;
+        assert!(matches!(
+            rollout_state(WorkloadKind::StatefulSet, Some(2), &s, false),
+            RolloutState::Progressing(m) if m.contains("4 of 5 pods are ready")
+        ));
+    }
+
+    #[test]
+    fn statefulset_with_partition_zero_needs_every_pod_updated() {
+        let mut s = status(3, 3, 2, 3);
+        s.partition = Some(0);
+        assert!(matches!(
+            rollout_state(WorkloadKind::StatefulSet, Some(2), &s, false),
+            RolloutState::Progressing(_)
+        ));
+        s.updated = 3;
         assert_eq!(
             rollout_state(WorkloadKind::StatefulSet, Some(2), &s, false),
             RolloutState::Complete

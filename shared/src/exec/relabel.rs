@@ -5,7 +5,7 @@
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde::Serialize;
 
@@ -14,7 +14,7 @@ use crate::client::Cluster;
 use crate::error::{Action, RevError};
 use crate::plan::relabel::{
     ChangeKind, NamespaceChange, TagPlan, relabel_patch, replan_change, retarget_default_validator,
-    retarget_tag_webhooks,
+    retarget_tag_service, retarget_tag_webhooks,
 };
 use crate::snapshot::{NamespaceInfo, Snapshot};
 
@@ -141,6 +141,25 @@ pub async fn apply_tag(
     })
     .await?;
     changed.push(format!("mutatingwebhookconfiguration/{}", plan.webhook));
+    // The tag's Service: istiod's tag watcher reads it with the webhooks (Istio >= 1.28).
+    if let Some((namespace, name)) = &plan.service {
+        let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
+        let action = |verb: &str| Action::new(verb, "services").object(name, Some(namespace));
+        retry_on_conflict(action("update"), async |_| {
+            let current = services
+                .get(name)
+                .await
+                .map_err(cluster.error(action("get")))?;
+            let desired = retarget_tag_service(&current, &plan.to_revision)?;
+            services
+                .replace(name, params, &desired)
+                .await
+                .map_err(cluster.error(action("update")))?;
+            Ok(())
+        })
+        .await?;
+        changed.push(format!("service/{name}"));
+    }
     if let Some((default_validator, revision_validator)) = &plan.validator {
         retry_on_conflict(
             webhook_action("update", VWC, default_validator),

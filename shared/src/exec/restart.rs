@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Resource;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, Preconditions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -24,6 +24,7 @@ use crate::error::{Action, RevError};
 use crate::flags::DryRun;
 use crate::keys;
 use crate::plan::restart::{RestartItem, RestartMethod};
+use crate::snapshot::ingest::LIVE_POD_FIELDS;
 use crate::snapshot::{Snapshot, WorkloadInfo, WorkloadKind};
 
 #[derive(Debug, Clone)]
@@ -62,6 +63,10 @@ pub struct WorkloadOutcome {
     pub result: RestartResult,
     pub rollout_seconds: f64,
     pub pods_verified: usize,
+    /// Pods a StatefulSet's partition kept on another sidecar than the target: still drifted,
+    /// by design of the partition (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_drifted: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// How to go back, for failures.
@@ -249,90 +254,263 @@ where
     })
 }
 
-/// Every current pod of the workload must carry a sidecar of the target revision.
+/// What a pod's sidecar is, by the same rules as the analysis (`None`: the pod has finished).
+fn sidecar_of(pod: Pod, cp: &ControlPlane) -> Option<(String, SidecarRevision)> {
+    let mut snapshot = Snapshot::default();
+    snapshot.ingest_pod(pod);
+    let pod = snapshot.pods.pop()?;
+    Some((pod.name.clone(), sidecar_revision(&pod.sidecar, cp)))
+}
+
+/// Why a pod does not carry the target sidecar, if it does not.
+fn sidecar_problem(pod: &str, actual: &SidecarRevision, target: Option<&str>) -> Option<String> {
+    match (actual, target) {
+        (SidecarRevision::Revision(r), Some(t)) if r == t => None,
+        (SidecarRevision::None, None) => None,
+        (SidecarRevision::None, Some(t)) => Some(format!(
+            "pod {pod} has no sidecar: injection by {t} did not happen (check the namespace labels and the istio-sidecar-injector-{t} webhook)"
+        )),
+        (other, t) => Some(format!(
+            "pod {pod} runs sidecar {} instead of {}",
+            other.key(),
+            t.unwrap_or("none")
+        )),
+    }
+}
+
+/// What verification found: pods on the target sidecar, problems, and the pods the partition
+/// kept on another sidecar.
+struct Verified {
+    verified: usize,
+    problems: Vec<String>,
+    left_drifted: Vec<String>,
+}
+
+/// Every current pod of the workload must carry a sidecar of the target revision, except those
+/// a StatefulSet partition keeps on their old template.
 async fn verify_pods(
     cluster: &Cluster,
     item: &RestartItem,
     selector: &LabelSelector,
     cp: &ControlPlane,
-) -> Result<(usize, Vec<String>), RevError> {
+) -> Result<Verified, RevError> {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &item.namespace);
     let list = pods
-        .list(&ListParams::default().labels(&selector_string(selector)))
+        .list(
+            &ListParams::default()
+                .labels(&selector_string(selector))
+                .fields(LIVE_POD_FIELDS),
+        )
         .await
         .map_err(cluster.error(Action::new("list", "pods").in_namespace(&item.namespace)))?;
-    let mut snapshot = Snapshot::default();
+    let mut found = Verified {
+        verified: 0,
+        problems: Vec::new(),
+        left_drifted: Vec::new(),
+    };
     for pod in list.items {
-        snapshot.ingest_pod(pod);
-    }
-    let mut problems = Vec::new();
-    let mut verified = 0;
-    for pod in snapshot.pods.iter().filter(|p| !p.terminating) {
-        let actual = sidecar_revision(&pod.sidecar, cp);
-        match (&actual, item.target_revision.as_deref()) {
-            (SidecarRevision::Revision(r), Some(t)) if r == t => verified += 1,
-            (SidecarRevision::None, None) => verified += 1,
-            (SidecarRevision::None, Some(t)) => problems.push(format!(
-                "pod {} has no sidecar: injection by {t} did not happen (check the namespace labels and the istio-sidecar-injector-{t} webhook)",
-                pod.name
-            )),
-            (other, t) => problems.push(format!(
-                "pod {} runs sidecar {} instead of {}",
-                pod.name,
-                other.key(),
-                t.unwrap_or("none")
-            )),
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some((name, actual)) = sidecar_of(pod, cp) else {
+            continue;
+        };
+        match sidecar_problem(&name, &actual, item.target_revision.as_deref()) {
+            None => found.verified += 1,
+            Some(_) if item.held_back.contains(&name) => found.left_drifted.push(name),
+            Some(problem) => found.problems.push(problem),
         }
     }
-    Ok((verified, problems))
+    Ok(found)
 }
 
-/// OnDelete StatefulSet: delete each pod and wait for its replacement (same name, new uid) to
-/// be Ready, one at a time.
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn is_owned_by(pod: &Pod, owner_uid: &str) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == owner_uid)
+}
+
+/// The StatefulSet ordinal of a pod (`<name>-<ordinal>`), to delete in the controller's order.
+fn ordinal(pod: &Pod) -> i64 {
+    pod.metadata
+        .name
+        .as_deref()
+        .and_then(|n| n.rsplit_once('-'))
+        .and_then(|(_, o)| o.parse().ok())
+        .unwrap_or(-1)
+}
+
+/// Watches the pods matching `params` until one satisfies `found`, or `timeout` passes. The
+/// watch resumes after a dropped connection, like [`super::wait_until`].
+async fn wait_for_pod(
+    api: Api<Pod>,
+    config: kube::runtime::watcher::Config,
+    timeout: Duration,
+    found: impl Fn(&Pod) -> bool,
+) -> Option<Pod> {
+    use kube::runtime::{WatchStreamExt, watcher};
+    let mut pods = watcher(api, config)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    let wait = async {
+        while let Some(event) = pods.next().await {
+            // The stream has already backed off after an error; it re-lists by itself.
+            if let Ok(pod) = event
+                && found(&pod)
+            {
+                return Some(pod);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(timeout, wait).await.ok().flatten()
+}
+
+/// OnDelete StatefulSet or DaemonSet: delete each pod not yet on the target sidecar, one at a
+/// time, and wait for its replacement (a StatefulSet's keeps the name, a DaemonSet's lands on
+/// the same node) to be Ready and injected by the target revision before the next one. The
+/// first replacement without the right sidecar stops the run: the others keep serving.
 async fn delete_pods_one_by_one(
     cluster: &Cluster,
     item: &RestartItem,
-    selector: &LabelSelector,
+    owner: &OwnerPods,
+    cp: &ControlPlane,
     opts: &RestartOptions,
     progress: &dyn RestartProgress,
 ) -> Result<(RestartResult, String), RevError> {
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &item.namespace);
+    let ns = &item.namespace;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+    let labels = selector_string(&owner.selector);
     let list = pods
-        .list(&ListParams::default().labels(&selector_string(selector)))
+        .list(
+            &ListParams::default()
+                .labels(&labels)
+                .fields(LIVE_POD_FIELDS),
+        )
         .await
-        .map_err(cluster.error(Action::new("list", "pods").in_namespace(&item.namespace)))?;
-    let total = list.items.len() as i32;
-    for (i, pod) in list.items.iter().enumerate() {
+        .map_err(cluster.error(Action::new("list", "pods").in_namespace(ns)))?;
+    let known_uids: Vec<String> = list
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.uid.clone())
+        .collect();
+    let mut victims: Vec<Pod> = list
+        .items
+        .into_iter()
+        .filter(|p| is_owned_by(p, &owner.uid) && p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            sidecar_of(p.clone(), cp).is_some_and(|(name, actual)| {
+                sidecar_problem(&name, &actual, item.target_revision.as_deref()).is_some()
+            })
+        })
+        .collect();
+    // The StatefulSet controller's own order: highest ordinal first.
+    match item.kind {
+        WorkloadKind::StatefulSet => victims.sort_by_key(|p| std::cmp::Reverse(ordinal(p))),
+        _ => victims.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name)),
+    }
+    let total = victims.len() as i32;
+    for (i, pod) in victims.iter().enumerate() {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let old_uid = pod.metadata.uid.clone().unwrap_or_default();
-        pods.delete(&name, &crate::exec::delete_params(opts.dry_run))
+        let mut params = crate::exec::delete_params(opts.dry_run);
+        // Never delete a replacement that took the name meanwhile.
+        params.preconditions = Some(Preconditions {
+            uid: Some(old_uid.clone()),
+            resource_version: None,
+        });
+        pods.delete(&name, &params)
             .await
-            .map_err(
-                cluster.error(Action::new("delete", "pods").object(&name, Some(&item.namespace))),
-            )?;
+            .map_err(cluster.error(Action::new("delete", "pods").object(&name, Some(ns))))?;
+        if opts.dry_run == DryRun::Server {
+            continue;
+        }
         progress.waiting(
             item,
             i as i32,
             total,
-            &format!("waiting for {name} to come back"),
+            &format!("waiting for the replacement of {name}"),
         );
-        let replaced = |p: Option<&Pod>| {
-            p.is_some_and(|p| {
-                p.metadata.uid.as_deref() != Some(old_uid.as_str())
-                    && p.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            })
+        let config = kube::runtime::watcher::Config::default().labels(&labels);
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+        let config = match (item.kind, node) {
+            (WorkloadKind::StatefulSet, _) => config.fields(&format!("metadata.name={name}")),
+            (_, Some(node)) => config.fields(&format!("spec.nodeName={node}")),
+            (_, None) => config,
         };
-        if !super::wait_until(pods.clone(), &name, opts.timeout, replaced).await {
+        let replacement = wait_for_pod(pods.clone(), config, opts.timeout, |p| {
+            is_owned_by(p, &owner.uid)
+                && p.metadata
+                    .uid
+                    .as_ref()
+                    .is_some_and(|uid| !known_uids.contains(uid))
+                && p.metadata.deletion_timestamp.is_none()
+                && is_ready(p)
+        })
+        .await;
+        let Some(replacement) = replacement else {
             return Ok((
                 RestartResult::TimedOut,
-                format!("pod {name} not Ready after {}s", opts.timeout.as_secs()),
+                format!(
+                    "no Ready replacement for pod {name} after {}s (--timeout)",
+                    opts.timeout.as_secs()
+                ),
             ));
+        };
+        if let Some((new_name, actual)) = sidecar_of(replacement, cp)
+            && let Some(problem) =
+                sidecar_problem(&new_name, &actual, item.target_revision.as_deref())
+        {
+            return Ok((RestartResult::VerificationFailed, problem));
         }
     }
+    if opts.dry_run == DryRun::Server {
+        return Ok((RestartResult::ServerDryRun, String::new()));
+    }
     Ok((RestartResult::Restarted, String::new()))
+}
+
+/// The pods of a workload: its selector, and its uid (the pods' controller owner reference).
+struct OwnerPods {
+    selector: LabelSelector,
+    uid: String,
+}
+
+/// Reads a workload for its pod selector and uid.
+async fn owner_pods<K>(cluster: &Cluster, item: &RestartItem) -> Result<OwnerPods, RevError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Into<AnyWorkload>,
+    <K as Resource>::DynamicType: Default,
+{
+    let ns = &item.namespace;
+    let resource = format!("{}s.apps", item.kind.resource());
+    let obj = Api::<K>::namespaced(cluster.client.clone(), ns)
+        .get(&item.name)
+        .await
+        .map_err(cluster.error(Action::new("get", &resource).object(&item.name, Some(ns))))?;
+    let uid = obj.meta().uid.clone();
+    let selector = selector_of(&obj.into());
+    match (selector, uid) {
+        (Some(selector), Some(uid)) => Ok(OwnerPods { selector, uid }),
+        _ => Err(RevError::InvalidData {
+            what: format!("{} {ns}/{}", item.kind.resource(), item.name),
+            why: "it has no pod selector or uid".into(),
+        }),
+    }
 }
 
 pub fn undo_command(item: &RestartItem) -> String {
@@ -352,29 +530,21 @@ type Rolled = (RestartResult, Option<LabelSelector>, String);
 async fn roll(
     cluster: &Cluster,
     item: &RestartItem,
+    cp: &ControlPlane,
     opts: &RestartOptions,
     progress: &dyn RestartProgress,
 ) -> Result<Rolled, RevError> {
     let (client, ns) = (&cluster.client, &item.namespace);
     match (item.kind, item.method) {
-        (WorkloadKind::StatefulSet, RestartMethod::DeletePods) => {
-            let sts =
-                Api::<StatefulSet>::namespaced(client.clone(), ns)
-                    .get(&item.name)
-                    .await
-                    .map_err(cluster.error(
-                        Action::new("get", "statefulsets.apps").object(&item.name, Some(ns)),
-                    ))?;
-            let selector = sts
-                .spec
-                .map(|s| s.selector)
-                .ok_or_else(|| RevError::InvalidData {
-                    what: format!("statefulset {ns}/{}", item.name),
-                    why: "it has no pod selector".into(),
-                })?;
+        (kind, RestartMethod::DeletePods) => {
+            let owner = match kind {
+                WorkloadKind::StatefulSet => owner_pods::<StatefulSet>(cluster, item).await?,
+                WorkloadKind::DaemonSet => owner_pods::<DaemonSet>(cluster, item).await?,
+                WorkloadKind::Deployment => owner_pods::<Deployment>(cluster, item).await?,
+            };
             let (result, detail) =
-                delete_pods_one_by_one(cluster, item, &selector, opts, progress).await?;
-            Ok((result, Some(selector), detail))
+                delete_pods_one_by_one(cluster, item, &owner, cp, opts, progress).await?;
+            Ok((result, Some(owner.selector), detail))
         }
         (WorkloadKind::Deployment, _) => {
             let api = Api::<Deployment>::namespaced(client.clone(), ns);
@@ -404,14 +574,19 @@ pub async fn restart_one(
     outcome.result = RestartResult::Error;
     outcome.started_at = now_rfc3339();
     progress.started(item);
-    let rolled = roll(cluster, item, opts, progress).await;
+    let rolled = roll(cluster, item, cp, opts, progress).await;
     outcome.rollout_seconds = started.elapsed().as_secs_f64();
     match rolled {
         Err(e) => outcome.message = Some(e.to_string()),
         Ok((RestartResult::Restarted, Some(selector), _)) => {
             match verify_pods(cluster, item, &selector, cp).await {
-                Ok((verified, problems)) => {
+                Ok(Verified {
+                    verified,
+                    problems,
+                    left_drifted,
+                }) => {
                     outcome.pods_verified = verified;
+                    outcome.left_drifted = left_drifted;
                     outcome.result = if problems.is_empty() {
                         RestartResult::Restarted
                     } else {
@@ -491,6 +666,7 @@ fn not_run(item: &RestartItem) -> WorkloadOutcome {
         result: RestartResult::NotRun,
         rollout_seconds: 0.0,
         pods_verified: 0,
+        left_drifted: Vec::new(),
         message: None,
         undo: None,
         started_at: String::new(),

@@ -305,7 +305,9 @@ fn pods_text(namespace: &str, pods: &[String], old: &str) -> (String, String) {
                 String::new()
             }
         ),
-        format!("kubectl rev-restart -n {namespace}   (or kubectl rollout restart each workload)"),
+        format!(
+            "kubectl rev-restart -n {namespace} --gateways   (or kubectl rollout restart each workload)"
+        ),
     )
 }
 

@@ -313,6 +313,13 @@ pub fn render_tag_plan(plan: &TagPlan) -> String {
     if let Some((validator, source)) = &plan.validator {
         let _ = writeln!(out, "  and {validator} takes that of {source}");
     }
+    if let Some((namespace, service)) = &plan.service {
+        let _ = writeln!(
+            out,
+            "  and Service {namespace}/{service} selects istiod of {} (istiod's tag watcher reads both)",
+            plan.to_revision
+        );
+    }
     if plan.unchanged {
         let _ = writeln!(
             out,
@@ -351,6 +358,9 @@ pub fn tag_plan_names(plan: &TagPlan) -> Vec<String> {
     let mut names = vec![format!("mutatingwebhookconfiguration/{}", plan.webhook)];
     if let Some((validator, _)) = &plan.validator {
         names.push(format!("validatingwebhookconfiguration/{validator}"));
+    }
+    if let Some((_, service)) = &plan.service {
+        names.push(format!("service/{service}"));
     }
     names
 }

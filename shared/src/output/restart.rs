@@ -42,6 +42,10 @@ pub fn skip_text(s: &Skipped) -> (String, String) {
             "Istio gateway of a revision: it moves by installing a new Helm release".into(),
             "upgrade guide step 3 (install the new revision's gateway)".into(),
         ),
+        SkipReason::RevisionlessGateway => (
+            "Istio gateway installed without a revision: the default revision injects it, so it is upgraded in place by a restart once the default has moved".into(),
+            format!("kubectl rev-restart {ns} --gateways"),
+        ),
         SkipReason::Paused => (
             "paused: kubectl refuses to restart paused Deployments".into(),
             format!("kubectl rollout resume deployment/{name} -n {ns}, then re-run"),
@@ -53,6 +57,19 @@ pub fn skip_text(s: &Skipped) -> (String, String) {
             ),
             format!("kubectl rev-restart -n {ns} --ondelete=delete-pods"),
         ),
+        SkipReason::Partition => {
+            let partition = s.partition.unwrap_or_default();
+            let pods = s.pods.join(", ");
+            let first = s.pods.first().map_or(name.as_str(), String::as_str);
+            (
+                format!(
+                    "rollingUpdate.partition {partition} keeps {pods} on the old sidecar: a restart replaces only the pods after them"
+                ),
+                format!(
+                    "delete them one at a time, waiting for each to be Ready (kubectl delete pod {first} -n {ns}; the StatefulSet recreates it from its current template and the new revision injects it), or lower the partition (kubectl patch statefulset {name} -n {ns} --type merge -p '{{\"spec\":{{\"updateStrategy\":{{\"rollingUpdate\":{{\"partition\":0}}}}}}}}', which also rolls any other pending template change onto them)"
+                ),
+            )
+        }
         SkipReason::NoOwner => (
             "no Deployment, StatefulSet or DaemonSet owns it: only recreating it moves it".into(),
             format!("kubectl delete pod {name} -n {ns} (and create it again)"),
@@ -155,6 +172,16 @@ pub fn render_plan(plan: &RestartPlan, no_headers: bool) -> String {
             rows,
             no_headers,
         ));
+        for i in plan.items.iter().filter(|i| !i.held_back.is_empty()) {
+            let _ = writeln!(
+                out,
+                "{}/{}: partition {} keeps {} on their current sidecar; only the pods after them are restarted",
+                i.kind.resource(),
+                i.name,
+                i.partition.unwrap_or_default(),
+                i.held_back.join(", ")
+            );
+        }
     }
     render_skipped(&mut out, &plan.skipped);
     render_admission(plan, &mut out);
@@ -212,6 +239,15 @@ pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
     for o in &report.workloads {
         if let Some(message) = &o.message {
             let _ = writeln!(out, "{}/{}: {message}", o.kind.resource(), o.name);
+        }
+        if !o.left_drifted.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}/{}: {} still drifted, kept on their sidecar by the partition",
+                o.kind.resource(),
+                o.name,
+                o.left_drifted.join(", ")
+            );
         }
         if let Some(undo) = &o.undo
             && o.result != RestartResult::NotRun

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -676,6 +677,10 @@ pub struct TagPlan {
     pub pods_to_restart: usize,
     /// For the `default` tag: `istiod-default-validator` and the revision validator it copies.
     pub validator: Option<(String, String)>,
+    /// The tag's Service `istiod-revision-tag-<tag>` (Istio >= 1.28) as `(namespace, name)`:
+    /// istiod's tag watcher reads it too, so it moves with the webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<(String, String)>,
     pub unchanged: bool,
     pub blockers: Vec<RelabelBlocker>,
     pub warnings: Vec<RelabelWarning>,
@@ -775,7 +780,12 @@ pub fn plan_tag(
         from_revision: info.revision.clone(),
         to_revision: to.to_string(),
         injector,
-        unchanged: info.revision == to,
+        service: info
+            .service
+            .as_ref()
+            .map(|s| (s.namespace.clone(), s.name.clone())),
+        // A Service left behind by an earlier retarget is still work to do.
+        unchanged: info.revision == to && info.service.as_ref().is_none_or(|s| s.revision == to),
         namespaces,
         pods_to_restart,
         validator,
@@ -819,6 +829,30 @@ pub fn retarget_tag_webhooks(
             .find(|w| w.name == webhook.name)
             .unwrap_or(first);
         webhook.client_config = same.client_config.clone();
+    }
+    Ok(out)
+}
+
+/// A tag's Service pointed at another revision, as the istiod chart renders it for that
+/// revision: label `istio.io/rev` (the previous value recorded, as on the webhooks) and the
+/// selector of that revision's istiod (`istio: pilot` for a revision-less one).
+pub fn retarget_tag_service(service: &Service, revision: &str) -> Result<Service, RevError> {
+    let mut out = service.clone();
+    point_at_revision(&mut out.metadata, revision);
+    let spec = out.spec.as_mut().ok_or_else(|| RevError::InvalidData {
+        what: format!(
+            "service {}",
+            service.metadata.name.as_deref().unwrap_or_default()
+        ),
+        why: "it has no spec to point at an istiod".into(),
+    })?;
+    let selector = spec.selector.get_or_insert_with(Default::default);
+    if revision == DEFAULT_REVISION {
+        selector.remove(keys::REV);
+        selector.insert("istio".into(), "pilot".into());
+    } else {
+        selector.remove("istio");
+        selector.insert(keys::REV.into(), revision.into());
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::analysis::{Analysis, RestartExclusion};
 use crate::selector::Selector;
-use crate::snapshot::{Snapshot, WorkloadKind};
+use crate::snapshot::{Snapshot, WorkloadInfo, WorkloadKind};
 
 #[derive(Debug, Clone, Default)]
 pub struct RestartRequest {
@@ -19,7 +19,10 @@ pub struct RestartRequest {
     pub kinds: Vec<WorkloadKind>,
     /// Only workloads whose labels match.
     pub selector: Option<Selector>,
-    /// `--ondelete=delete-pods`: restart OnDelete StatefulSets by deleting their pods one by one.
+    /// `--gateways`: also restart gateways installed without a revision (upgraded in place).
+    pub gateways: bool,
+    /// `--ondelete=delete-pods`: restart OnDelete StatefulSets and DaemonSets by deleting their
+    /// pods one by one.
     pub delete_ondelete_pods: bool,
 }
 
@@ -28,7 +31,7 @@ pub struct RestartRequest {
 pub enum RestartMethod {
     /// `kubectl rollout restart`: the restartedAt annotation on the pod template.
     RolloutRestart,
-    /// OnDelete StatefulSet: delete each pod, wait for its injected replacement.
+    /// OnDelete StatefulSet or DaemonSet: delete each pod, wait for its injected replacement.
     DeletePods,
 }
 
@@ -43,6 +46,14 @@ pub struct RestartItem {
     pub pods: usize,
     pub drifted_pods: usize,
     pub method: RestartMethod,
+    /// StatefulSet `rollingUpdate.partition` above 0: the controller replaces only the ordinals
+    /// at or above it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    /// The pods below the partition: the rollout leaves them on their current sidecar, so they
+    /// are neither waited for nor verified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<String>,
 }
 
 /// Why a drifted workload (or pod) is not restarted by this run.
@@ -53,10 +64,14 @@ pub enum SkipReason {
     ControlPlane,
     /// A revisioned gateway: it moves by installing a new Helm release.
     Gateway,
+    /// A gateway installed without a revision: restarted only with `--gateways`.
+    RevisionlessGateway,
     /// A paused Deployment: kubectl refuses to restart it.
     Paused,
     /// `updateStrategy: OnDelete` never rolls by itself (`--ondelete=delete-pods` does it).
     OnDelete,
+    /// A StatefulSet's `rollingUpdate.partition` keeps these drifted pods on the old sidecar.
+    Partition,
     /// No Deployment, StatefulSet or DaemonSet owns the pod.
     NoOwner,
 }
@@ -67,7 +82,11 @@ impl SkipReason {
     pub fn needs_user(self) -> bool {
         matches!(
             self,
-            SkipReason::Paused | SkipReason::OnDelete | SkipReason::NoOwner
+            SkipReason::Paused
+                | SkipReason::OnDelete
+                | SkipReason::Partition
+                | SkipReason::RevisionlessGateway
+                | SkipReason::NoOwner
         )
     }
 }
@@ -80,6 +99,12 @@ pub struct Skipped {
     pub namespace: String,
     pub name: String,
     pub reason: SkipReason,
+    /// The partition, for [`SkipReason::Partition`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    /// The drifted pods it leaves behind, for [`SkipReason::Partition`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,15 +150,14 @@ pub fn plan_restart(
         if !request.kinds.is_empty() && !request.kinds.contains(&w.kind) {
             continue;
         }
-        if let Some(sel) = &request.selector {
-            let labels = snapshot
-                .workloads
-                .iter()
-                .find(|s| s.kind == w.kind && s.namespace == w.namespace && s.name == w.name)
-                .map(|s| &s.labels);
-            if !labels.is_some_and(|l| sel.matches(l)) {
-                continue;
-            }
+        let info = snapshot
+            .workloads
+            .iter()
+            .find(|s| s.kind == w.kind && s.namespace == w.namespace && s.name == w.name);
+        if let Some(sel) = &request.selector
+            && !info.is_some_and(|i| sel.matches(&i.labels))
+        {
+            continue;
         }
         let wanted = if request.all {
             w.injected
@@ -148,11 +172,21 @@ pub fn plan_restart(
             namespace: w.namespace.clone(),
             name: w.name.clone(),
             reason,
+            partition: None,
+            pods: Vec::new(),
         };
-        if let Some(exclusion) = w.exclusion {
+        let exclusion = match w.exclusion {
+            // Upgraded in place: a restart is its upgrade, asked for by name.
+            Some(RestartExclusion::RevisionlessGateway) if request.gateways => None,
+            // In sync (listed by --all): nothing for the user to move.
+            Some(RestartExclusion::RevisionlessGateway) if !w.is_drifted() => continue,
+            other => other,
+        };
+        if let Some(exclusion) = exclusion {
             skipped.push(skip(match exclusion {
                 RestartExclusion::ControlPlane => SkipReason::ControlPlane,
                 RestartExclusion::Gateway => SkipReason::Gateway,
+                RestartExclusion::RevisionlessGateway => SkipReason::RevisionlessGateway,
             }));
             continue;
         }
@@ -169,6 +203,28 @@ pub fn plan_restart(
         } else {
             RestartMethod::RolloutRestart
         };
+        let held = match info {
+            Some(info) if method == RestartMethod::RolloutRestart => {
+                held_back_by_partition(info, analysis)
+            }
+            _ => None,
+        };
+        if let Some(held) = &held {
+            if !held.drifted.is_empty() {
+                skipped.push(Skipped {
+                    partition: Some(held.partition),
+                    pods: held.drifted.clone(),
+                    ..skip(SkipReason::Partition)
+                });
+            }
+            // A restart that would replace no drifted pod only churns the in-sync ones.
+            let moves_drift = w.drifted_pods > held.drifted.len();
+            if held.replaces_none || !(moves_drift || request.all) {
+                continue;
+            }
+        }
+        let (partition, held_back) =
+            held.map_or((None, Vec::new()), |h| (Some(h.partition), h.pods));
         items.push(RestartItem {
             kind: w.kind,
             namespace: w.namespace.clone(),
@@ -177,6 +233,8 @@ pub fn plan_restart(
             pods: w.pods,
             drifted_pods: w.drifted_pods,
             method,
+            partition,
+            held_back,
         });
     }
     // Drifted pods no workload can restart: bare pods, ReplicaSets without a Deployment, Jobs.
@@ -187,6 +245,8 @@ pub fn plan_restart(
                 namespace: pod.namespace.clone(),
                 name: pod.name.clone(),
                 reason: SkipReason::NoOwner,
+                partition: None,
+                pods: Vec::new(),
             });
         }
     }
@@ -196,4 +256,48 @@ pub fn plan_restart(
         skipped,
         admission: None,
     }
+}
+
+/// The pods a StatefulSet's partition keeps on their current template.
+struct HeldBack {
+    partition: i32,
+    /// Every pod below the partition (`<name>-<ordinal>`).
+    pods: Vec<String>,
+    /// Those of them whose sidecar drifted.
+    drifted: Vec<String>,
+    /// The partition covers every replica: a restart would replace no pod.
+    replaces_none: bool,
+}
+
+/// The StatefulSet controller only replaces ordinals at or above `partition` (counted from
+/// `ordinals.start`); the others keep the old template, and so the old sidecar.
+fn held_back_by_partition(info: &WorkloadInfo, analysis: &Analysis) -> Option<HeldBack> {
+    let partition = info.status.partition.filter(|p| *p > 0)?;
+    if info.kind != WorkloadKind::StatefulSet {
+        return None;
+    }
+    let first = info.status.first_ordinal;
+    let kept = partition.min(info.status.desired.max(0));
+    let pods: Vec<String> = (first..first + kept)
+        .map(|ordinal| format!("{}-{ordinal}", info.name))
+        .collect();
+    let drifted = analysis
+        .pods
+        .iter()
+        .filter(|p| {
+            p.namespace == info.namespace
+                && p.drift.needs_restart()
+                && p.workload
+                    .as_ref()
+                    .is_some_and(|w| w.kind == WorkloadKind::StatefulSet && w.name == info.name)
+                && pods.contains(&p.name)
+        })
+        .map(|p| p.name.clone())
+        .collect();
+    Some(HeldBack {
+        partition,
+        pods,
+        drifted,
+        replaces_none: partition >= info.status.desired,
+    })
 }

@@ -245,6 +245,7 @@ impl Snapshot {
             current_revision: None,
             update_revision: None,
             progress_deadline_exceeded,
+            ..Default::default()
         };
         self.push_workload(
             WorkloadKind::Deployment,
@@ -270,6 +271,12 @@ impl Snapshot {
             current_revision: status.current_revision.clone(),
             update_revision: status.update_revision.clone(),
             progress_deadline_exceeded: false,
+            partition: spec
+                .update_strategy
+                .as_ref()
+                .and_then(|s| s.rolling_update.as_ref())
+                .map(|r| r.partition.unwrap_or(0)),
+            first_ordinal: spec.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0),
         };
         let strategy = spec.update_strategy.as_ref().and_then(|s| s.type_.clone());
         self.push_workload(
@@ -293,9 +300,7 @@ impl Snapshot {
             updated: status.updated_number_scheduled.unwrap_or(0),
             ready: status.number_ready,
             available: status.number_available.unwrap_or(0),
-            current_revision: None,
-            update_revision: None,
-            progress_deadline_exceeded: false,
+            ..Default::default()
         };
         let strategy = spec.update_strategy.as_ref().and_then(|s| s.type_.clone());
         self.push_workload(

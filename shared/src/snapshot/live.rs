@@ -376,6 +376,17 @@ pub async fn read_snapshot(
         "secrets",
         |snap, s| snap.ingest_secret(s)
     );
+    // Revision tags' Services (Istio >= 1.28): istiod's tag watcher reads them with the tag
+    // webhooks, so the analysis compares the two (DOMAIN §1).
+    let tag_params = ListParams::default().labels(keys::TAG);
+    let tag_services = read_kind!(
+        server,
+        [Api::<Service>::all(client.clone())],
+        tag_params,
+        counter,
+        "services",
+        |snap, s| snap.ingest_service(s)
+    );
     let config = read_revision_config(cluster, counter);
 
     let (namespaces, pods, replica_sets, deployments, stateful_sets, daemon_sets) = futures::join!(
@@ -386,8 +397,14 @@ pub async fn read_snapshot(
         stateful_sets,
         daemon_sets
     );
-    let (mutating, validating, injector_configs, secrets, config) =
-        futures::join!(mutating, validating, injector_configs, secrets, config);
+    let (mutating, validating, injector_configs, secrets, tag_services, config) = futures::join!(
+        mutating,
+        validating,
+        injector_configs,
+        secrets,
+        tag_services,
+        config
+    );
 
     let mut snapshot = Snapshot::default();
     for outcome in [
@@ -401,6 +418,7 @@ pub async fn read_snapshot(
         validating?,
         injector_configs?,
         secrets?,
+        tag_services?,
     ]
     .into_iter()
     .chain(config?)

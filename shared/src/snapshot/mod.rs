@@ -169,6 +169,12 @@ pub struct RolloutStatus {
     pub update_revision: Option<String>,
     /// `Progressing` condition reason == ProgressDeadlineExceeded.
     pub progress_deadline_exceeded: bool,
+    /// StatefulSet `spec.updateStrategy.rollingUpdate.partition`, when `rollingUpdate` is set
+    /// (the API server sets it, partition 0): kubectl then judges the rollout by it, and the
+    /// controller leaves the pods below it on their old template.
+    pub partition: Option<i32>,
+    /// StatefulSet `spec.ordinals.start`: the first pod is `<name>-<start>`.
+    pub first_ordinal: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -401,6 +401,15 @@ fn every_finding_code_is_covered_by_a_fixture() {
         &["revision-skew.yaml"],
         &[CONTROL_PLANE, "pinned-config.yaml"],
         &["prune-after-step-3.yaml", "prune-pinned-config.yaml"],
+        &[
+            "default-tag-deactivates-revisionless-injector.yaml",
+            "revisionless-gateway-after-default-moved.yaml",
+        ],
+        &[
+            CONTROL_PLANE,
+            "revision-tags.yaml",
+            "revision-tag-services.yaml",
+        ],
     ] {
         seen.extend(codes(&analysis_of(files)));
     }
@@ -416,4 +425,31 @@ fn every_finding_code_is_covered_by_a_fixture() {
     for (code, ..) in CODES {
         assert!(seen.contains(code), "no fixture produces {code}");
     }
+}
+
+#[test]
+fn tag_services_that_disagree_with_their_webhooks_are_findings() {
+    let a = analysis_of(&[
+        CONTROL_PLANE,
+        "revision-tags.yaml",
+        "revision-tag-services.yaml",
+    ]);
+    let prod = a.control_plane.tag("prod").unwrap();
+    assert_eq!(
+        prod.service
+            .as_ref()
+            .map(|s| (s.name.as_str(), s.revision.as_str())),
+        Some(("istiod-revision-tag-prod", "1-19"))
+    );
+    assert!(a.control_plane.tag("canary").unwrap().service.is_none());
+    let disagreements: Vec<&str> = a
+        .findings
+        .iter()
+        .filter(|f| f.code == "tag-service-disagrees")
+        .map(|f| f.subject.as_str())
+        .collect();
+    assert_eq!(disagreements, ["tag/prod", "tag/stale"]);
+    // Without tag Services (Istio < 1.28) nothing is reported.
+    let before = analysis_of(&[CONTROL_PLANE, "revision-tags.yaml"]);
+    assert!(!codes(&before).contains("tag-service-disagrees"));
 }

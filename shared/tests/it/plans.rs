@@ -495,3 +495,173 @@ fn relabel_lists_the_pinned_config_of_every_kind_in_the_namespaces_it_moves() {
         ]
     );
 }
+
+fn partitioned() -> (Snapshot, rev_shared::plan::restart::RestartPlan) {
+    let s = load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "statefulset-partition.yaml",
+    ]);
+    let plan = plan_restart(&s, &analyze(&s), &RestartRequest::default());
+    (s, plan)
+}
+
+#[test]
+fn a_partition_restarts_only_the_pods_above_it_and_names_those_it_keeps() {
+    let (_, plan) = partitioned();
+    let journal = plan
+        .items
+        .iter()
+        .find(|i| i.name == "journal")
+        .expect("journal is restarted");
+    assert_eq!(journal.method, RestartMethod::RolloutRestart);
+    assert_eq!(journal.partition, Some(2));
+    assert_eq!(journal.held_back, ["journal-0", "journal-1"]);
+    let kept = plan
+        .skipped
+        .iter()
+        .find(|s| s.name == "journal")
+        .expect("journal's kept pods are reported");
+    assert_eq!(kept.pods, ["journal-0", "journal-1"]);
+    let (message, fix) = rev_shared::output::restart::skip_text(kept);
+    assert!(message.contains("partition 2"), "{message}");
+    assert!(
+        fix.contains("kubectl delete pod journal-0 -n ledger"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("kubectl patch statefulset journal -n ledger"),
+        "{fix}"
+    );
+    assert!(plan.leaves_work(), "drift below a partition needs the user");
+}
+
+#[test]
+fn a_partition_covering_every_replica_is_not_restarted() {
+    let (_, plan) = partitioned();
+    assert!(!plan.items.iter().any(|i| i.name == "archive"));
+    let kept = plan.skipped.iter().find(|s| s.name == "archive").unwrap();
+    assert_eq!(kept.pods, ["archive-0", "archive-1"]);
+}
+
+#[test]
+fn drift_only_below_the_partition_is_reported_not_restarted_again() {
+    let (_, plan) = partitioned();
+    assert!(!plan.items.iter().any(|i| i.name == "audit"));
+    let kept = plan.skipped.iter().find(|s| s.name == "audit").unwrap();
+    assert_eq!(kept.pods, ["audit-0"]);
+}
+
+#[test]
+fn ondelete_daemonsets_delete_their_pods_only_when_asked() {
+    let s = load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "ondelete-daemonset.yaml",
+    ]);
+    let a = analyze(&s);
+    let plan = plan_restart(&s, &a, &RestartRequest::default());
+    assert!(plan.items.is_empty());
+    let (_, fix) = rev_shared::output::restart::skip_text(&plan.skipped[0]);
+    assert_eq!(plan.skipped[0].kind, "daemonset");
+    assert!(fix.contains("--ondelete=delete-pods"), "{fix}");
+    let plan = plan_restart(
+        &s,
+        &a,
+        &RestartRequest {
+            delete_ondelete_pods: true,
+            ..Default::default()
+        },
+    );
+    let agent = &plan.items[0];
+    assert_eq!(
+        (
+            agent.kind,
+            agent.name.as_str(),
+            agent.method,
+            agent.drifted_pods
+        ),
+        (
+            WorkloadKind::DaemonSet,
+            "node-agent",
+            RestartMethod::DeletePods,
+            2
+        )
+    );
+}
+
+fn revisionless_gateway() -> Snapshot {
+    load(&[
+        "default-tag-deactivates-revisionless-injector.yaml",
+        "revisionless-gateway-after-default-moved.yaml",
+    ])
+}
+
+#[test]
+fn a_gateway_installed_without_a_revision_is_drifted_once_the_default_moves() {
+    let s = revisionless_gateway();
+    let a = analyze(&s);
+    let gw = a
+        .workloads
+        .iter()
+        .find(|w| w.name == "istio-ingressgateway")
+        .unwrap();
+    assert_eq!((gw.expected.as_deref(), gw.drifted_pods), (Some("1-20"), 1));
+    let finding = a
+        .findings
+        .iter()
+        .find(|f| f.code == "gateway-drifted")
+        .expect("the inventory names the drifted gateway");
+    assert_eq!(finding.hint, "kubectl rev-restart istio-ingress --gateways");
+}
+
+#[test]
+fn revisionless_gateways_are_restarted_only_with_gateways() {
+    let s = revisionless_gateway();
+    let a = analyze(&s);
+    let plan = plan_restart(&s, &a, &RestartRequest::default());
+    assert!(plan.items.is_empty());
+    let (_, fix) = rev_shared::output::restart::skip_text(&plan.skipped[0]);
+    assert_eq!(fix, "kubectl rev-restart istio-ingress --gateways");
+    assert!(plan.leaves_work());
+    let plan = plan_restart(
+        &s,
+        &a,
+        &RestartRequest {
+            gateways: true,
+            ..Default::default()
+        },
+    );
+    let gw = &plan.items[0];
+    assert_eq!(
+        (gw.name.as_str(), gw.target_revision.as_deref(), gw.method),
+        (
+            "istio-ingressgateway",
+            Some("1-20"),
+            RestartMethod::RolloutRestart
+        )
+    );
+    assert!(
+        !plan
+            .skipped
+            .iter()
+            .any(|s| s.name == "istio-ingressgateway")
+    );
+}
+
+#[test]
+fn revisioned_gateways_stay_excluded_even_with_gateways() {
+    let s = selection();
+    let plan = plan_restart(
+        &s,
+        &analyze(&s),
+        &RestartRequest {
+            gateways: true,
+            ..Default::default()
+        },
+    );
+    assert!(!plan.items.iter().any(|i| i.name.contains("gateway")));
+    assert!(
+        plan.skipped
+            .iter()
+            .any(|s| s.name == "istio-ingressgateway-1-20")
+    );
+}

@@ -118,6 +118,8 @@ fn inventory_lists(mesh: FakeMesh, only: Option<&str>) -> Vec<Listed> {
         Listed::new("/api/v1/secrets", 0).labels("owner=helm"),
         // The injectors' own rules (neverInjectSelector, ...), one ConfigMap per revision.
         Listed::new("/api/v1/configmaps", 0).labels("istio.io/rev"),
+        // Revision tags' Services (Istio >= 1.28), compared with the tag webhooks.
+        Listed::new("/api/v1/services", 0).labels("istio.io/tag"),
     ]
     .into_iter()
     .chain(config_lists())
@@ -636,9 +638,9 @@ async fn inventory_of_the_whole_mesh_sends_one_request_per_page_of_each_kind() {
     let pages: usize = lists.iter().map(Listed::pages).sum();
     assert_eq!(seen.len(), pages + GATEWAYS + 1);
     // 3,600 live pods (and one empty page of finished ones), 1,200 ReplicaSets, 1,204
-    // Deployments and 602 namespaces at 500 a page; six kinds and fifteen config kinds of one
+    // Deployments and 602 namespaces at 500 a page; seven kinds and fifteen config kinds of one
     // page each.
-    assert_eq!(pages, 8 + 1 + 3 + 3 + 2 + 6 + 15);
+    assert_eq!(pages, 8 + 1 + 3 + 3 + 2 + 7 + 15);
 }
 
 #[tokio::test]

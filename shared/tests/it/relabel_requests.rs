@@ -380,3 +380,108 @@ async fn break_lock_takes_over_with_the_resource_version_read() {
     );
     assert!(seen.iter().any(|s| s.method == "PATCH"));
 }
+
+fn webhook_configuration(name: &str, labels: Value, url: &str) -> Value {
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+           "metadata": {"name": name, "resourceVersion": "1", "labels": labels},
+           "webhooks": [{"name": "rev.namespace.sidecar-injector.istio.io",
+                         "clientConfig": {"url": url}, "admissionReviewVersions": ["v1"],
+                         "sideEffects": "None"}]})
+}
+
+fn tag_service(resource_version: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "istiod-revision-tag-prod", "namespace": "istio-system",
+                        "resourceVersion": resource_version,
+                        "labels": {"app": "istiod", "istio.io/rev": "1-19", "istio.io/tag": "prod"}},
+           "spec": {"selector": {"app": "istiod", "istio.io/rev": "1-19"},
+                    "ports": [{"name": "grpc-xds", "port": 15010}]}})
+}
+
+/// A tag retarget moves the tag's Service with its webhooks (Istio >= 1.28: istiod's tag watcher
+/// reads both): read, then a replace guarded by the resourceVersion read, with the label and the
+/// selector on the new revision; a concurrent edit (409) means read and transform again.
+#[tokio::test]
+async fn retargeting_a_tag_replaces_its_service_guarded_by_resource_version() {
+    use rev_shared::plan::relabel::plan_tag;
+    use rev_shared::revision::RevisionName;
+    let snapshot = crate::common::load(&[
+        "control-plane-1-19-and-1-20.yaml",
+        "revision-tags.yaml",
+        "revision-tag-services.yaml",
+    ]);
+    let analysis = rev_shared::analysis::analyze(&snapshot);
+    let target = RevisionName::parse("1-20").unwrap();
+    let plan = plan_tag(&snapshot, &analysis, "prod", &target).unwrap();
+    // The webhooks already point at 1-20; the Service left behind is still work.
+    assert!(!plan.unchanged);
+    assert_eq!(
+        plan.service,
+        Some(("istio-system".into(), "istiod-revision-tag-prod".into()))
+    );
+
+    let service_path = "/api/v1/namespaces/istio-system/services/istiod-revision-tag-prod";
+    let service_reads = std::sync::atomic::AtomicUsize::new(0);
+    let service_writes = std::sync::atomic::AtomicUsize::new(0);
+    let (client, seen) = mock(Box::new(move |request, _| {
+        use std::sync::atomic::Ordering::SeqCst;
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", path) if path.ends_with("/istio-revision-tag-prod") => (
+                StatusCode::OK,
+                webhook_configuration(
+                    "istio-revision-tag-prod",
+                    json!({"istio.io/rev": "1-20", "istio.io/tag": "prod"}),
+                    "https://injector/inject/1-20",
+                ),
+            ),
+            ("GET", path) if path.ends_with("/istio-sidecar-injector-1-20") => (
+                StatusCode::OK,
+                webhook_configuration(
+                    "istio-sidecar-injector-1-20",
+                    json!({"istio.io/rev": "1-20"}),
+                    "https://injector/inject/1-20",
+                ),
+            ),
+            ("GET", path) if path == service_path => {
+                let n = service_reads.fetch_add(1, SeqCst);
+                (StatusCode::OK, tag_service(&format!("{}", 7 + n)))
+            }
+            ("PUT", path) if path == service_path && service_writes.fetch_add(1, SeqCst) == 0 => (
+                StatusCode::CONFLICT,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
+            ),
+            _ => (StatusCode::OK, request.body.clone()),
+        }
+    }));
+    let changed = relabel::apply_tag(&cluster(client), &plan, &kube::api::PostParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        changed,
+        [
+            "mutatingwebhookconfiguration/istio-revision-tag-prod",
+            "service/istiod-revision-tag-prod"
+        ]
+    );
+    let seen = seen.lock().unwrap();
+    let service_puts: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path == service_path)
+        .map(|s| &s.body)
+        .collect();
+    assert_eq!(
+        service_puts.len(),
+        2,
+        "one conflict, then the re-read write"
+    );
+    for (put, resource_version) in service_puts.iter().zip(["7", "8"]) {
+        assert_eq!(put["metadata"]["resourceVersion"], resource_version);
+        assert_eq!(put["metadata"]["labels"]["istio.io/rev"], "1-20");
+        assert_eq!(put["metadata"]["labels"]["istio.io/tag"], "prod");
+        assert_eq!(
+            put["spec"]["selector"],
+            json!({"app": "istiod", "istio.io/rev": "1-20"})
+        );
+    }
+}
