@@ -55,11 +55,11 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## plugins: the five executables in target/plugins (cargo's .d files in target/debug make
+## plugins: the six executables in target/plugins (cargo's .d files in target/debug make
 ## `kubectl plugin list` warn); put that directory on PATH
 plugins:
 	cargo build --workspace
-	mkdir -p target/plugins && cp target/debug/kubectl-rev_inventory target/debug/kubectl-rev_relabel target/debug/kubectl-rev_restart target/debug/kubectl-rev_prune target/debug/kubectl-rev_probe target/plugins/
+	mkdir -p target/plugins && cp target/debug/kubectl-rev_inventory target/debug/kubectl-rev_relabel target/debug/kubectl-rev_restart target/debug/kubectl-rev_prune target/debug/kubectl-rev_probe target/debug/kubectl-rev_plan target/plugins/
 
 ## demo: build, start the local cluster, install the scenario and walk the upgrade guide with the
 ## four plugins; leaves the cluster up and prints its kubeconfig

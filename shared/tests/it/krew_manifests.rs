@@ -55,12 +55,13 @@ struct FileOp {
     to: String,
 }
 
-const PLUGINS: [&str; 5] = [
+const PLUGINS: [&str; 6] = [
     "rev-inventory",
     "rev-relabel",
     "rev-restart",
     "rev-prune",
     "rev-probe",
+    "rev-plan",
 ];
 
 fn manifest_dir() -> PathBuf {
