@@ -21,6 +21,7 @@ pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod revision;
+pub mod runbook;
 pub mod selector;
 pub mod snapshot;
 pub mod view;

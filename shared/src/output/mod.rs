@@ -2,6 +2,7 @@
 
 pub mod inventory;
 pub mod io;
+pub mod plan;
 pub mod progress;
 pub mod prompt;
 pub mod prune;

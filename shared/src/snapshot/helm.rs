@@ -19,6 +19,10 @@ pub struct HelmRelease {
     pub app_version: Option<String>,
     /// The user-supplied `revision` value (Istio charts); empty or absent means `default`.
     pub revision_value: Option<String>,
+    /// The user-supplied values (`config`), as `helm get values` shows them: what an upgrade
+    /// to a new revision carries over (`rev-plan --values-dir`).
+    #[serde(skip)]
+    pub values: serde_json::Value,
     /// The rendered manifest: what an uninstall deletes.
     #[serde(skip)]
     pub manifest: String,
@@ -143,6 +147,7 @@ pub fn decode_release_secret(secret: &Secret) -> Result<HelmRelease, String> {
         chart_version: meta.as_ref().map(|m| m.version.clone()).unwrap_or_default(),
         app_version: meta.and_then(|m| m.app_version),
         revision_value,
+        values: raw.config.unwrap_or(serde_json::Value::Null),
         manifest: raw.manifest,
         hooks: raw
             .hooks
@@ -212,6 +217,7 @@ mod tests {
             assert_eq!(r.chart, "istiod");
             assert_eq!(r.app_version.as_deref(), Some("1.20.2"));
             assert_eq!(r.revision_value.as_deref(), Some("1-20"));
+            assert_eq!(r.values, serde_json::json!({"revision": "1-20"}));
             assert_eq!(r.status, "deployed");
             assert_eq!(r.version, 2);
             assert_eq!(r.hooks[0].events, vec!["pre-delete"]);

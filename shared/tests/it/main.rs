@@ -15,3 +15,4 @@ mod prune_api;
 mod read_requests;
 mod readme;
 mod relabel_requests;
+mod runbook;

@@ -11,12 +11,13 @@ use std::process::{Command, Output};
 pub const OLD_REV: &str = "1-30";
 pub const NEW_REV: &str = "1-31";
 
-pub const PLUGINS: [&str; 5] = [
+pub const PLUGINS: [&str; 6] = [
     "kubectl-rev_inventory",
     "kubectl-rev_relabel",
     "kubectl-rev_restart",
     "kubectl-rev_prune",
     "kubectl-rev_probe",
+    "kubectl-rev_plan",
 ];
 
 pub struct Cluster {

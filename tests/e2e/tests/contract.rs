@@ -68,6 +68,7 @@ fn an_unreachable_api_server_exits_1_naming_the_server_and_what_to_do() {
             "kubectl-rev_relabel" => args.extend(["bookinfo", "1-20", "--yes"]),
             "kubectl-rev_prune" => args.extend(["1-19", "--yes"]),
             "kubectl-rev_restart" => args.extend(["--yes"]),
+            "kubectl-rev_plan" => args.extend(["1-31"]),
             // Only a target read through the API makes rev-probe connect.
             "kubectl-rev_probe" => args.extend(["--gateway", "istio-ingress/gw"]),
             _ => {}
@@ -91,6 +92,7 @@ fn a_malformed_revision_is_a_usage_error_in_every_plugin_that_takes_one() {
     for (plugin, args) in [
         ("kubectl-rev_relabel", vec!["bookinfo", "1.20"]),
         ("kubectl-rev_prune", vec!["1.19"]),
+        ("kubectl-rev_plan", vec!["1.31"]),
     ] {
         let mut args = args;
         args.extend(["--from-file", &dump]);

@@ -1,0 +1,163 @@
+//! `kubectl rev-plan NEW`: the whole canary upgrade of this mesh to revision NEW, as a runbook
+//! whose every step carries its commands and its status now (upgrade guide steps 1-6).
+//! Read-only: it writes nothing to the cluster; `--values-dir` writes local values files.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use rev_shared::RevError;
+use rev_shared::client::all_contexts;
+use rev_shared::flags::{ConnectionFlags, DumpFlags, VerbosityFlags};
+use rev_shared::output::io::Io;
+use rev_shared::output::plan::{PlanFormat, render, render_values_diff};
+use rev_shared::output::progress::ReadSpinner;
+use rev_shared::revision::RevisionName;
+use rev_shared::runbook::{CarriedValues, ClusterInput, RunbookRequest, plan_upgrade};
+use rev_shared::snapshot::live::ReadCounter;
+use rev_shared::view::{ClusterView, Extras, Scope};
+
+/// The upgrade of an Istio mesh to revision NEW as a runbook: each step of the upgrade guide
+/// with its exact commands and whether it is done, next, pending or blocked (and why).
+#[derive(Parser, Debug)]
+// `--version` is the plugin's own, as in every plugin of the suite; the Istio version to
+// install is `--istio-version`.
+#[command(name = "kubectl rev-plan", bin_name = "kubectl rev-plan", version)]
+#[command(
+    after_help = "Examples:\n  kubectl rev-plan 1-31 --istio-version 1.31.0\n  kubectl rev-plan 1-31 --istio-version 1.31.0 --values-dir values/\n  kubectl rev-plan 1-31 -o sh > upgrade.sh && bash upgrade.sh\n  kubectl rev-plan 1-31 --from-file mesh-dump.yaml -o json\n\nExit codes: 0 ok, 1 error, 2 usage (1 on Windows)."
+)]
+struct Cli {
+    /// The revision to upgrade to (e.g. 1-31)
+    #[arg(value_name = "NEW_REVISION", value_parser = RevisionName::parse)]
+    new: RevisionName,
+
+    /// The Istio version NEW installs (chart and images), e.g. 1.31.0
+    #[arg(long, value_name = "X.Y.Z")]
+    istio_version: Option<String>,
+
+    /// Where the Istio charts come from: a Helm repository name or a directory holding
+    /// base/, istiod/ and gateway/
+    #[arg(long, value_name = "REPO|DIR", default_value = "istio")]
+    charts: String,
+
+    /// Write one values file per new release (istiod-NEW, one per gateway) into DIR, carried
+    /// over from the old releases' user values, and show what changed
+    #[arg(long, value_name = "DIR")]
+    values_dir: Option<PathBuf>,
+
+    /// Output format: json or sh (default: text)
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    output: Option<PlanFormat>,
+
+    /// Plan every context of the kubeconfig (multi-cluster meshes, upgrade step 6)
+    #[arg(long, conflicts_with = "contexts")]
+    all_contexts: bool,
+
+    #[command(flatten)]
+    connection: ConnectionFlags,
+    #[command(flatten)]
+    verbosity: VerbosityFlags,
+    #[command(flatten)]
+    dumps: DumpFlags,
+}
+
+fn main() -> ExitCode {
+    rev_shared::cli::run(run)
+}
+
+async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
+    let (views, named_contexts) = if cli.dumps.from_file.is_empty() {
+        let contexts = match cli.all_contexts {
+            true => all_contexts(&cli.connection)?,
+            false => cli.connection.contexts.clone(),
+        };
+        let counter = ReadCounter::default();
+        let spinner = ReadSpinner::start("reading cluster", &counter);
+        let views = ClusterView::observe_all(
+            &cli.connection,
+            &contexts,
+            cli.verbosity.level,
+            &Scope::All,
+            Extras::default(),
+            &counter,
+        )
+        .await;
+        spinner.finish();
+        (views?, !contexts.is_empty())
+    } else {
+        (
+            vec![ClusterView::from_dumps(&cli.dumps.from_file, &Scope::All)?],
+            false,
+        )
+    };
+    let several = views.len() > 1;
+    let values_root = cli.values_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    // Each cluster's values go to a directory of its own when there are several.
+    let values_dir = |name: &str| match several {
+        true => values_root.join(name),
+        false => values_root.clone(),
+    };
+    let inputs: Vec<ClusterInput<'_>> = views
+        .iter()
+        .map(|view| ClusterInput {
+            name: view.name.clone(),
+            snapshot: &view.snapshot,
+            analysis: &view.analysis,
+            request: RunbookRequest {
+                new: cli.new.clone(),
+                version: cli.istio_version.clone(),
+                charts: cli.charts.clone(),
+                values_dir: values_dir(&view.name).display().to_string(),
+                context: named_contexts.then(|| view.name.clone()),
+            },
+        })
+        .collect();
+    let plan = plan_upgrade(&inputs);
+    let format = cli.output.unwrap_or_default();
+    io.out(&render(&plan, format)?)?;
+    if cli.values_dir.is_some() {
+        let mut diffs = String::new();
+        for cluster in &plan.clusters {
+            let written = write_values(&values_dir(&cluster.name), &cluster.values)?;
+            diffs.push_str(&render_values_diff(&cluster.values, &written));
+        }
+        let diffs = match diffs.is_empty() {
+            true => {
+                "no old istiod or gateway release with a Helm record: no values to carry over\n"
+                    .to_string()
+            }
+            false => format!("\nVALUES CARRIED OVER\n{diffs}"),
+        };
+        // The diff belongs with the text; with a document or a script on stdout it goes aside.
+        io.say(format != PlanFormat::Text, &diffs)?;
+    }
+    Ok(())
+}
+
+fn write_values(dir: &Path, values: &[CarriedValues]) -> Result<Vec<String>, RevError> {
+    std::fs::create_dir_all(dir).map_err(|source| RevError::Local {
+        what: format!("create the values directory {}", dir.display()),
+        hint: Some("pass a --values-dir you can write to"),
+        source,
+    })?;
+    values
+        .iter()
+        .map(|v| {
+            let path = dir.join(format!("{}.yaml", v.release));
+            let yaml = serde_saphyr::to_string(&v.values).map_err(|e| RevError::Encode {
+                format: "YAML",
+                source: Box::new(e),
+            })?;
+            let text = format!(
+                "# {}: values of {} carried over by kubectl rev-plan (revision, tags and image version changed)\n{yaml}",
+                v.release, v.from_release
+            );
+            std::fs::write(&path, text).map_err(|source| RevError::Local {
+                what: format!("write {}", path.display()),
+                hint: Some("pass a --values-dir you can write to"),
+                source,
+            })?;
+            Ok(path.display().to_string())
+        })
+        .collect()
+}
