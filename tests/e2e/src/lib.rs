@@ -57,6 +57,20 @@ fn run_script_in(root: &Path, state: Option<&Path>, args: &[&str]) -> String {
     text
 }
 
+/// A plugin executable as `cargo test --workspace` built it (no cluster needed to run it).
+pub fn built_plugin(plugin: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let built = target.join("debug").join(plugin);
+    assert!(
+        built.exists(),
+        "{} is not built: run `cargo test --workspace` (it builds every plugin)",
+        built.display()
+    );
+    built
+}
+
 /// Copies the built plugin executables into a directory of their own.
 pub fn plugin_dir(root: &Path) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

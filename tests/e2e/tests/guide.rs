@@ -279,16 +279,22 @@ fn step3_a_namespace_another_run_holds_is_refused(
     let out = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--dry-run=server"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(&namespace_state(c, "bookinfo"), before);
-    let holder = c.kubectl_ok(&[
+    assert_eq!(lease_holder(c, "bookinfo"), "", "given back");
+}
+
+/// Who holds the suite's run lock of `namespace` now ("" once given back).
+fn lease_holder(c: &Cluster, namespace: &str) -> String {
+    c.kubectl_ok(&[
         "get",
         "lease",
         "kubectl-rev",
         "-n",
-        "bookinfo",
+        namespace,
         "-o",
         "jsonpath={.spec.holderIdentity}",
-    ]);
-    assert_eq!(holder.trim(), "", "given back");
+    ])
+    .trim()
+    .to_string()
 }
 
 fn step3_relabel_moves_bookinfo_and_undo_restores_it(c: &Cluster) {
@@ -322,16 +328,11 @@ fn step3_relabel_moves_bookinfo_and_undo_restores_it(c: &Cluster) {
         Some("books"),
         "other labels untouched"
     );
-    let holder = c.kubectl_ok(&[
-        "get",
-        "lease",
-        "kubectl-rev",
-        "-n",
-        "bookinfo",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
-    assert_eq!(holder.trim(), "", "the run gave its lock back");
+    assert_eq!(
+        lease_holder(c, "bookinfo"),
+        "",
+        "the run gave its lock back"
+    );
 
     // A second run changes nothing.
     let again = c.plugin("rev-relabel", &["bookinfo", NEW_REV, "--yes"]);

@@ -10,16 +10,7 @@ use std::process::{Command, Output, Stdio};
 use rev_e2e::PLUGINS;
 
 fn executable(plugin: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let built = target.join("debug").join(plugin);
-    assert!(
-        built.exists(),
-        "{} is not built: run `cargo test --workspace` (it builds every plugin)",
-        built.display()
-    );
-    built
+    rev_e2e::built_plugin(plugin)
 }
 
 fn run(program: &Path, args: &[&str]) -> Output {
