@@ -102,6 +102,31 @@ impl ClusterView {
         .await
     }
 
+    /// What a read-only command looks at: the dumps of `--from-file` read as one cluster, else
+    /// each `--context` (every context with `all_contexts`; none named: the current one), read
+    /// concurrently under a spinner. Also says whether contexts were named.
+    pub async fn observe_for_reading(
+        flags: &ConnectionFlags,
+        all_contexts: bool,
+        dumps: &DumpFlags,
+        verbosity: u8,
+        scope: &Scope,
+        extras: Extras,
+    ) -> Result<(Vec<Self>, bool), RevError> {
+        if !dumps.from_file.is_empty() {
+            return Ok((vec![Self::from_dumps(&dumps.from_file, scope)?], false));
+        }
+        let contexts = match all_contexts {
+            true => crate::client::all_contexts(flags)?,
+            false => flags.contexts.clone(),
+        };
+        let counter = ReadCounter::default();
+        let spinner = crate::output::progress::ReadSpinner::start("reading cluster", &counter);
+        let views = Self::observe_all(flags, &contexts, verbosity, scope, extras, &counter).await;
+        spinner.finish();
+        Ok((views?, !contexts.is_empty()))
+    }
+
     /// Reads and analyses one connected cluster.
     pub async fn read(
         cluster: Cluster,

@@ -6,13 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use rev_shared::RevError;
 use rev_shared::analysis::Severity;
-use rev_shared::client::all_contexts;
 use rev_shared::flags::{ConnectionFlags, DumpFlags, OutputFlags, ScopeFlags, VerbosityFlags};
 use rev_shared::output::inventory::{InventoryReport, render};
 use rev_shared::output::io::Io;
-use rev_shared::output::progress::ReadSpinner;
 use rev_shared::selector::Selector;
-use rev_shared::snapshot::live::ReadCounter;
 use rev_shared::view::{ClusterView, Extras, Scope};
 
 /// Inventory of an Istio mesh by revision: revisions, tags, gateways, namespaces and the
@@ -64,30 +61,19 @@ async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
         (None, Some(ns)) if !cli.scope.all_namespaces => Scope::Named(vec![ns.clone()]),
         _ => Scope::All,
     };
-    let views = if cli.dumps.from_file.is_empty() {
-        let contexts = match cli.all_contexts {
-            true => all_contexts(&cli.connection)?,
-            false => cli.connection.contexts.clone(),
-        };
-        let counter = ReadCounter::default();
-        let spinner = ReadSpinner::start("reading cluster", &counter);
-        let views = ClusterView::observe_all(
-            &cli.connection,
-            &contexts,
-            cli.verbosity.level,
-            &scope,
-            Extras {
-                check_injection: cli.check_injection,
-                ..Extras::default()
-            },
-            &counter,
-        )
-        .await;
-        spinner.finish();
-        views?
-    } else {
-        vec![ClusterView::from_dumps(&cli.dumps.from_file, &scope)?]
+    let extras = Extras {
+        check_injection: cli.check_injection,
+        ..Extras::default()
     };
+    let (views, _) = ClusterView::observe_for_reading(
+        &cli.connection,
+        cli.all_contexts,
+        &cli.dumps,
+        cli.verbosity.level,
+        &scope,
+        extras,
+    )
+    .await?;
     let report = InventoryReport::from_views(views);
     io.out(&render(
         &report,

@@ -7,14 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rev_shared::RevError;
-use rev_shared::client::all_contexts;
 use rev_shared::flags::{ConnectionFlags, DumpFlags, VerbosityFlags};
 use rev_shared::output::io::Io;
 use rev_shared::output::plan::{PlanFormat, render, render_values_diff};
-use rev_shared::output::progress::ReadSpinner;
 use rev_shared::revision::RevisionName;
 use rev_shared::runbook::{CarriedValues, ClusterInput, RunbookRequest, plan_upgrade};
-use rev_shared::snapshot::live::ReadCounter;
 use rev_shared::view::{ClusterView, Extras, Scope};
 
 /// The upgrade of an Istio mesh to revision NEW as a runbook: each step of the upgrade guide
@@ -66,30 +63,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
-    let (views, named_contexts) = if cli.dumps.from_file.is_empty() {
-        let contexts = match cli.all_contexts {
-            true => all_contexts(&cli.connection)?,
-            false => cli.connection.contexts.clone(),
-        };
-        let counter = ReadCounter::default();
-        let spinner = ReadSpinner::start("reading cluster", &counter);
-        let views = ClusterView::observe_all(
-            &cli.connection,
-            &contexts,
-            cli.verbosity.level,
-            &Scope::All,
-            Extras::default(),
-            &counter,
-        )
-        .await;
-        spinner.finish();
-        (views?, !contexts.is_empty())
-    } else {
-        (
-            vec![ClusterView::from_dumps(&cli.dumps.from_file, &Scope::All)?],
-            false,
-        )
-    };
+    let (views, named_contexts) = ClusterView::observe_for_reading(
+        &cli.connection,
+        cli.all_contexts,
+        &cli.dumps,
+        cli.verbosity.level,
+        &Scope::All,
+        Extras::default(),
+    )
+    .await?;
     let several = views.len() > 1;
     let values_root = cli.values_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     // Each cluster's values go to a directory of its own when there are several.
