@@ -10,6 +10,8 @@ pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
 pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
 pub const INJECT_TEMPLATES: &str = "inject.istio.io/templates";
 pub const OPERATOR_COMPONENT: &str = "operator.istio.io/component";
+/// Kubernetes' recommended name label; Istio's charts set it (`ztunnel`, `istiod`, …).
+pub const APP_NAME: &str = "app.kubernetes.io/name";
 /// The sidecar container's name (also the gateway chart's proxy container).
 pub const PROXY_CONTAINER: &str = "istio-proxy";
 /// The ValidatingWebhookConfiguration that follows the default revision.

@@ -260,6 +260,12 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
                 "helm upgrade {release} istio/ztunnel -n {namespace} --version {chart_version} --reuse-values --set revision={next}"
             ),
         ),
+        Blocker::ZtunnelDaemonSetUsesRevision { namespace, name } => (
+            format!("ztunnel ({namespace}/{name}, outside Helm) is on revision {old}: it gets its certificates and config from {old}'s istiod"),
+            format!(
+                "re-run the install that made it with revision {next} (istioctl: `istioctl install -f <your IstioOperator> --set revision={next}`); ztunnel is upgraded in place, then prune {old}"
+            ),
+        ),
     }
 }
 

@@ -365,6 +365,13 @@ pub enum Blocker {
         release: String,
         chart_version: String,
     },
+    /// The same for a ztunnel no Helm release manages (istioctl renders the same chart): its
+    /// pod template's `istio.io/rev` (or its own label) names OLD.
+    #[serde(rename_all = "camelCase")]
+    ZtunnelDaemonSetUsesRevision {
+        namespace: String,
+        name: String,
+    },
     /// Config pinned to OLD (DOMAIN §4): once OLD's istiod is gone no istiod loads it, so a
     /// pinned DENY AuthorizationPolicy or STRICT PeerAuthentication silently stops enforcing.
     /// A Gateway API gateway whose label (or tag) resolves to OLD loses its controller.
@@ -418,7 +425,9 @@ impl PruneBlocker {
             Blocker::CannotVerify { .. } => BlockerReason::CannotVerify,
             Blocker::DeleteHooksNeedHelm { .. } => BlockerReason::DeleteHooksNeedHelm,
             Blocker::UnreadableRelease { .. } => BlockerReason::UnreadableRelease,
-            Blocker::ZtunnelUsesRevision { .. } => BlockerReason::ZtunnelUsesRevision,
+            Blocker::ZtunnelUsesRevision { .. } | Blocker::ZtunnelDaemonSetUsesRevision { .. } => {
+                BlockerReason::ZtunnelUsesRevision
+            }
             Blocker::ConfigPinnedToRevision { .. } => BlockerReason::ConfigPinnedToRevision,
             Blocker::GatewayApiGatewayOnRevision { .. } => {
                 BlockerReason::GatewayApiGatewayOnRevision
@@ -1056,6 +1065,29 @@ impl<'a> Planner<'a> {
     }
 
     /// Tags and the default validator still pointing at OLD (istio/istio #35590, #43227, #60596).
+    /// A ztunnel outside Helm (istioctl) that OLD's istiod still serves: upgraded in place, so
+    /// OLD must stay until it names the new revision (Helm-managed ones: `releases`).
+    fn ztunnel_without_helm(&mut self) {
+        let (snapshot, old) = (self.snapshot, self.old);
+        for w in &snapshot.workloads {
+            let ztunnel = w.kind == WorkloadKind::DaemonSet
+                && w.helm_release.is_none()
+                && (w.labels.get(keys::OPERATOR_COMPONENT).map(String::as_str) == Some("Ztunnel")
+                    || w.labels.get(keys::APP_NAME).map(String::as_str) == Some("ztunnel"));
+            let revision = w
+                .template_annotations
+                .get(keys::REV)
+                .or_else(|| w.labels.get(keys::REV));
+            if ztunnel && revision.map(String::as_str) == Some(old) {
+                let blocker = Blocker::ZtunnelDaemonSetUsesRevision {
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                };
+                self.block(format!("daemonset/{}/{}", w.namespace, w.name), blocker);
+            }
+        }
+    }
+
     fn tags_and_validator(&mut self) {
         let (analysis, snapshot, old) = (self.analysis, self.snapshot, self.old);
         let cp = &analysis.control_plane;
@@ -1174,6 +1206,7 @@ pub fn plan_prune(
     planner.pinned_config();
     planner.pods(&removed);
     planner.tags_and_validator();
+    planner.ztunnel_without_helm();
     planner.gateways(&removed);
     let successor = successor(analysis, old);
     if successor.is_none() && !gone {

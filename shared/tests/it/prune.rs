@@ -737,6 +737,40 @@ fn istioctl_installed_cni_and_ztunnel_are_never_the_old_revisions() {
 }
 
 #[test]
+fn an_istioctl_ztunnel_on_the_old_revision_blocks_until_it_names_the_new_one() {
+    let mut s = mesh(&["prune-istioctl-ztunnel-on-old.yaml"]);
+    let p = plan(&s, "1-19");
+    assert_eq!(
+        reasons(&p),
+        [(
+            BlockerReason::ZtunnelUsesRevision,
+            "daemonset/istio-system/ztunnel".to_string()
+        )]
+    );
+    assert!(p.refused(), "not forced past: it is in use");
+    assert!(
+        message(&p, 0).contains("1-19's istiod"),
+        "{}",
+        message(&p, 0)
+    );
+    assert!(fix(&p, 0).contains("--set revision=1-20"), "{}", fix(&p, 0));
+    assert!(
+        names_planned(&p).iter().all(|n| !n.contains("ztunnel")),
+        "never deleted"
+    );
+    // Re-rendered with the new revision: nothing holds 1-19 any more.
+    let ztunnel = s
+        .workloads
+        .iter_mut()
+        .find(|w| w.name == "ztunnel")
+        .unwrap();
+    ztunnel
+        .template_annotations
+        .insert("istio.io/rev".into(), "1-20".into());
+    assert_eq!(reasons(&plan(&s, "1-19")), []);
+}
+
+#[test]
 fn a_live_cluster_singleton_is_left_alone_even_if_a_plan_lists_it() {
     let p = plan(&mesh(&[]), "1-19");
     let step = p
