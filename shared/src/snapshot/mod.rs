@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod dump;
+mod dump_json;
 pub mod helm;
 pub mod ingest;
 pub mod live;
