@@ -240,6 +240,9 @@ pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
         if let Some(message) = &o.message {
             let _ = writeln!(out, "{}/{}: {message}", o.kind.resource(), o.name);
         }
+        if let Some(cause) = &o.cause {
+            let _ = writeln!(out, "  why: {}", cause.describe());
+        }
         if !o.left_drifted.is_empty() {
             let _ = writeln!(
                 out,

@@ -15,4 +15,5 @@ mod prune_api;
 mod read_requests;
 mod readme;
 mod relabel_requests;
+mod rollout_api;
 mod runbook;
