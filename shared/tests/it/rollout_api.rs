@@ -307,3 +307,35 @@ async fn a_stuck_rollout_is_explained_by_the_newest_warning_of_its_new_replica_s
         "only the new ReplicaSet's pods: {queries:#?}"
     );
 }
+
+/// What the user reads when the first rollout timed out: the result, why (the cluster's
+/// event), and how to roll back.
+#[test]
+fn the_summary_of_a_stuck_rollout_shows_why_under_it() {
+    use rev_shared::exec::diagnose::RolloutEvent;
+    use rev_shared::output::restart::{RestartReport, render_summary};
+    let outcome = WorkloadOutcome {
+        kind: WorkloadKind::Deployment,
+        namespace: "bookinfo".into(),
+        name: "details-v1".into(),
+        result: RestartResult::TimedOut,
+        rollout_seconds: 8.0,
+        pods_verified: 0,
+        left_drifted: Vec::new(),
+        message: Some("rollout not complete after 8s (--timeout)".into()),
+        cause: Some(RolloutEvent {
+            object: "replicaset/details-v1-new".into(),
+            reason: "FailedCreate".into(),
+            message: DENIAL.into(),
+            count: 4,
+        }),
+        undo: Some("kubectl rollout undo deployment/details-v1 -n bookinfo".into()),
+        started_at: String::new(),
+        finished_at: String::new(),
+    };
+    let report = RestartReport {
+        workloads: vec![outcome],
+        skipped: Vec::new(),
+    };
+    insta::assert_snapshot!(render_summary(&report, false));
+}
