@@ -30,9 +30,15 @@ struct Cli {
     #[arg(value_name = "OLD_REVISION", value_parser = RevisionName::parse)]
     revision: RevisionName,
 
-    /// Delete even though interlocks refuse (cuts whatever still uses the revision)
+    /// Delete even though interlocks refuse (cuts whatever still uses the revision); an
+    /// address that disappears needs --allow-address-change, not this
     #[arg(long)]
     force: bool,
+
+    /// Delete Services whose external address no remaining Service holds: say so once DNS and
+    /// clients use the new gateway's address
+    #[arg(long)]
+    allow_address_change: bool,
 
     /// How long to wait for the deleted workloads' pods to go
     #[arg(long, default_value = "5m", value_parser = parse_kubectl_duration)]
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
 async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
     let options = PruneOptions {
         force: cli.force,
+        allow_address_change: cli.allow_address_change,
         helm_binary: find_helm_on_path().map(|p| p.display().to_string()),
     };
     let extras = Extras {

@@ -71,6 +71,9 @@ pub struct WorkloadOutcome {
     pub left_drifted: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why a failed or timed-out rollout did not progress: the cluster's newest Warning event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<super::diagnose::RolloutEvent>,
     /// How to go back, for failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undo: Option<String>,
@@ -606,7 +609,14 @@ pub async fn restart_one(
                 Err(e) => outcome.message = Some(e.to_string()),
             }
         }
-        Ok((result, _, detail)) => {
+        Ok((result, selector, detail)) => {
+            if matches!(
+                result,
+                RestartResult::RolloutFailed | RestartResult::TimedOut
+            ) {
+                let why = super::diagnose::stuck_rollout_event(cluster, item, selector.as_ref());
+                outcome.cause = why.await;
+            }
             outcome.result = result;
             outcome.message = (!detail.is_empty()).then_some(detail);
         }
@@ -711,6 +721,7 @@ fn not_run(item: &RestartItem) -> WorkloadOutcome {
         pods_verified: 0,
         left_drifted: Vec::new(),
         message: None,
+        cause: None,
         undo: None,
         started_at: String::new(),
         finished_at: String::new(),

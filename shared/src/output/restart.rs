@@ -321,6 +321,9 @@ pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
         if let Some(message) = &o.message {
             let _ = writeln!(out, "{}/{}: {message}", o.kind.resource(), o.name);
         }
+        if let Some(cause) = &o.cause {
+            let _ = writeln!(out, "  why: {}", cause.describe());
+        }
         for breach in &o.gate_breaches {
             let _ = writeln!(
                 out,

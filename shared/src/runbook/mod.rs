@@ -995,6 +995,7 @@ impl Planner<'_> {
     fn prunes(&self) -> Vec<Draft> {
         let options = PruneOptions {
             force: false,
+            allow_address_change: false,
             // rev-prune runs helm for releases with delete hooks; the runbook assumes it is there.
             helm_binary: Some("helm".into()),
         };

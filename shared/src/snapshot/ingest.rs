@@ -382,6 +382,7 @@ impl Snapshot {
             labels: labels(&svc.metadata),
             service_type: svc.spec.as_ref().and_then(|s| s.type_.clone()),
             load_balancer,
+            external_ips: svc.spec.and_then(|s| s.external_ips).unwrap_or_default(),
         });
     }
 

@@ -651,5 +651,40 @@ pub async fn read_revision_objects(
     }
     snapshot.operator_objects.sort();
     snapshot.operator_objects.dedup();
+    read_addressed_services(cluster, snapshot, counter).await
+}
+
+/// Every Service holding an external address (a load-balancer ingress or `spec.externalIPs`),
+/// for `rev-prune`: the address of a Service it deletes is cut unless a Service it leaves holds
+/// it too, and a shared address may be held anywhere. Services without one are not kept.
+async fn read_addressed_services(
+    cluster: &Cluster,
+    snapshot: &mut Snapshot,
+    counter: &ReadCounter,
+) -> Result<(), RevError> {
+    let api = Api::<Service>::all(cluster.client.clone());
+    let mut part = Snapshot::default();
+    let listed = list_pages(&api, &ListParams::default(), counter, |svc| {
+        part.ingest_service(svc)
+    })
+    .await;
+    if let Err(e) = listed {
+        if let ReadOutcome::Denied(w) = classify(&cluster.server, e, "list", "services")? {
+            snapshot.warnings.push(w);
+        }
+        return Ok(());
+    }
+    let known: BTreeSet<(String, String)> = snapshot
+        .services
+        .iter()
+        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .collect();
+    snapshot
+        .services
+        .extend(part.services.into_iter().filter(|s| {
+            (!s.load_balancer.is_empty() || !s.external_ips.is_empty())
+                && !known.contains(&(s.namespace.clone(), s.name.clone()))
+        }));
+    snapshot.normalize();
     Ok(())
 }

@@ -184,7 +184,10 @@ pub struct ServiceInfo {
     pub name: String,
     pub labels: Labels,
     pub service_type: Option<String>,
+    /// `status.loadBalancer.ingress[]`: each entry's `ip`, else its `hostname`.
     pub load_balancer: Vec<String>,
+    /// `spec.externalIPs`: addresses nodes accept for it, as clients may be pointed at them.
+    pub external_ips: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -16,4 +16,5 @@ mod read_requests;
 mod readme;
 mod relabel_requests;
 mod restart_probe;
+mod rollout_api;
 mod runbook;
