@@ -212,3 +212,29 @@ fn no_warning_without_remote_secrets_or_without_the_revisions_istiod() {
     let remote = load(REMOTE_ON_OLD);
     assert_eq!(remotes_may_depend(&remote, &analyze(&remote), &old()), None);
 }
+
+#[test]
+fn a_remote_relabels_onto_a_revision_whose_istiod_runs_on_the_primary() {
+    use rev_shared::plan::relabel::{Targets, plan_relabel};
+    let remote = load(REMOTE_ON_OLD);
+    let analysis = analyze(&remote);
+    let new = RevisionName::parse("1-31").expect("revision");
+    let plan = plan_relabel(
+        &remote,
+        &analysis,
+        &Targets::Names(vec!["payments".into()]),
+        &new,
+    )
+    .expect("plans");
+    assert!(plan.blockers.is_empty(), "{:#?}", plan.blockers);
+    // Without the 1-31 injector there is nothing to move to, remote or not.
+    let without = load(&REMOTE_ON_OLD[..1]);
+    let refused = plan_relabel(
+        &without,
+        &analyze(&without),
+        &Targets::Names(vec!["payments".into()]),
+        &new,
+    )
+    .expect("plans");
+    assert!(!refused.blockers.is_empty());
+}
