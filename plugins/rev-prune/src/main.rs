@@ -26,7 +26,7 @@ use rev_shared::view::{ClusterView, Extras, Scope};
 #[derive(Parser, Debug)]
 #[command(name = "kubectl rev-prune", bin_name = "kubectl rev-prune", version)]
 #[command(
-    after_help = "Examples:\n  kubectl rev-prune 1-30 --dry-run=client\n  kubectl rev-prune 1-30 --yes\n  kubectl rev-prune 1-30 --dry-run=server --yes\n  kubectl rev-prune 1-30 --from-file cluster-dump.yaml\n\nInterrupted or stopped midway, run the same command again: it plans from what is left.\nExit codes: 0 pruned or nothing left, 1 refused or failed, 2 usage."
+    after_help = "Examples:\n  kubectl rev-prune 1-30 --dry-run=client\n  kubectl rev-prune 1-30 --yes\n  kubectl rev-prune 1-30 --dry-run=server --yes\n  kubectl rev-prune 1-30 --from-file cluster-dump.yaml\n  kubectl rev-prune 1-30 --context primary --context remote --yes\n\nInterrupted or stopped midway, run the same command again: it plans from what is left.\nExit codes: 0 pruned or nothing left, 1 refused or failed, 2 usage."
 )]
 struct Cli {
     /// The revision to remove (e.g. 1-30)
