@@ -60,6 +60,23 @@ impl PruneClusters<'_> {
     }
 }
 
+impl PruneClusters<'_> {
+    /// The same prune, over the same contexts.
+    fn resume(&self) -> String {
+        let contexts: Vec<String> = self
+            .plan
+            .clusters
+            .iter()
+            .map(|c| format!("--context {}", c.cluster))
+            .collect();
+        format!(
+            "kubectl rev-prune {} {}",
+            self.plan.revision,
+            contexts.join(" ")
+        )
+    }
+}
+
 impl Mutation for PruneClusters<'_> {
     type Plan = ClustersPrunePlan;
     type Report = ClustersPruneReport;
@@ -146,12 +163,16 @@ impl Mutation for PruneClusters<'_> {
                 cluster: part.cluster.clone(),
                 report: execution.report,
             });
-            if !matches!(execution.end, End::Done) {
-                return Execution {
-                    report,
-                    end: execution.end,
-                };
-            }
+            let end = match execution.end {
+                End::Done => continue,
+                // A re-run must see every cluster again, not only the one that stopped.
+                End::Failed(RevError::Stopped { cause, .. }) => End::Failed(RevError::Stopped {
+                    resume: self.resume(),
+                    cause,
+                }),
+                other => other,
+            };
+            return Execution { report, end };
         }
         Execution {
             report,
