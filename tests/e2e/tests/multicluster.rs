@@ -3,7 +3,7 @@
 //! 1-30/1-31 injector webhooks call the primary's injector by URL (istio's remote profile,
 //! `istiodRemote.injectionURL`). One kubeconfig holds both contexts. rev-plan orders the steps
 //! across the clusters; rev-prune refuses to remove 1-30 while the remote still uses it, and
-//! removes it on both once the remote moved.
+//! removes it on both once the remote moved. rev-plan's `-o sh` script walks both clusters.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,9 +13,32 @@ use rev_e2e::{Cluster, NEW_REV, OLD_REV, plugin_dir, pod_revisions, show};
 /// This binary's clusters: state dirs of their own, so other checkouts' clusters are untouched.
 const PRIMARY_STATE: &str = "/tmp/multi-e2e-primary";
 const REMOTE_STATE: &str = "/tmp/multi-e2e-remote";
+/// The script walk's clusters (the tests may run concurrently).
+const WALK_PRIMARY_STATE: &str = "/tmp/multi-e2e-walk-primary";
+const WALK_REMOTE_STATE: &str = "/tmp/multi-e2e-walk-remote";
 /// Context names in the merged kubeconfig (cluster.sh names them `$REV_CLUSTER_NAME-admin`).
 const PRIMARY: &str = "primary-admin";
 const REMOTE: &str = "remote-admin";
+
+/// Stops both instances when the test ends, passed or failed: a failed assertion must not leave
+/// two control planes running on a shared machine.
+struct DownOnDrop {
+    root: PathBuf,
+    instances: [(&'static str, &'static str); 2],
+}
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        for (state, name) in self.instances {
+            let _ = Command::new("bash")
+                .args(["tests/cluster/cluster.sh", "down"])
+                .current_dir(&self.root)
+                .env("REV_CLUSTER_STATE", state)
+                .env("REV_CLUSTER_NAME", name)
+                .output();
+        }
+    }
+}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -128,36 +151,19 @@ fn merged_kubeconfig(primary: &Cluster, remote: &Cluster) -> PathBuf {
     path
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-#[test]
-#[ignore = "needs the local control plane (tests/cluster): run `make e2e`"]
-fn a_prune_across_two_clusters_waits_for_the_remote_to_leave_the_primarys_old_revision() {
-    let root = repo_root();
-    let started = std::time::Instant::now();
-    let primary = instance(&root, PRIMARY_STATE, "primary");
-    let remote = instance(&root, REMOTE_STATE, "remote");
+/// Guide step 1 on two clusters: the primary with 1-30 (istiod, default tag, gateways) and a
+/// remote secret naming the remote; the remote with 1-30's remote configuration and namespace
+/// payments on 1-30, whose pods the primary's injector injected.
+fn mesh_on_1_30(root: &Path, primary_state: &str, remote_state: &str) -> (Cluster, Cluster) {
+    let primary = instance(root, primary_state, "primary");
+    let remote = instance(root, remote_state, "remote");
     script(
-        &root,
-        PRIMARY_STATE,
+        root,
+        primary_state,
         "primary",
         &["tests/cluster/scenario.sh", "old"],
     );
-    script(
-        &root,
-        PRIMARY_STATE,
-        "primary",
-        &["tests/cluster/scenario.sh", "new"],
-    );
     install_remote_revision(&remote, &primary, OLD_REV);
-    install_remote_revision(&remote, &primary, NEW_REV);
-    // The remote's workload on 1-30: its pods are injected by the primary's injector.
     remote.kubectl_ok(&["create", "namespace", "payments"]);
     remote.kubectl_ok(&[
         "label",
@@ -185,17 +191,10 @@ fn a_prune_across_two_clusters_waits_for_the_remote_to_leave_the_primarys_old_re
         "--timeout=120s",
     ]);
     assert_eq!(
-        pod_revisions(&remote, "payments")
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect::<Vec<_>>(),
+        revisions(&remote, "payments"),
         [OLD_REV, OLD_REV],
         "the primary's injector injected the remote's pods"
     );
-    // The primary's own data plane is off 1-30 (guide step 5 there): the default tag and
-    // validator moved; the primary knows the remote through its remote secret.
-    let primary_only = primary.plugin("rev-relabel", &["--tag", "default", NEW_REV, "--yes"]);
-    assert!(primary_only.status.success(), "{}", show(&primary_only));
     let secret = primary.state.join("remote-secret.yaml");
     std::fs::write(
         &secret,
@@ -203,6 +202,46 @@ fn a_prune_across_two_clusters_waits_for_the_remote_to_leave_the_primarys_old_re
     )
     .expect("secret");
     primary.kubectl_ok(&["apply", "-f", &secret.display().to_string()]);
+    (primary, remote)
+}
+
+/// The sidecar revision of each pod of a namespace.
+fn revisions(c: &Cluster, namespace: &str) -> Vec<String> {
+    pod_revisions(c, namespace)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+#[ignore = "needs the local control plane (tests/cluster): run `make e2e`"]
+fn a_prune_across_two_clusters_waits_for_the_remote_to_leave_the_primarys_old_revision() {
+    let root = repo_root();
+    let _down = DownOnDrop {
+        root: root.clone(),
+        instances: [(PRIMARY_STATE, "primary"), (REMOTE_STATE, "remote")],
+    };
+    let started = std::time::Instant::now();
+    let (primary, remote) = mesh_on_1_30(&root, PRIMARY_STATE, REMOTE_STATE);
+    script(
+        &root,
+        PRIMARY_STATE,
+        "primary",
+        &["tests/cluster/scenario.sh", "new"],
+    );
+    install_remote_revision(&remote, &primary, NEW_REV);
+    // The primary's own data plane is off 1-30 (guide step 5 there): the default tag and
+    // validator moved; the primary knows the remote through its remote secret.
+    let primary_only = primary.plugin("rev-relabel", &["--tag", "default", NEW_REV, "--yes"]);
+    assert!(primary_only.status.success(), "{}", show(&primary_only));
     eprintln!("two clusters set up in {:.1?}", started.elapsed());
 
     let kubeconfig = merged_kubeconfig(&primary, &remote);
@@ -278,13 +317,7 @@ fn a_prune_across_two_clusters_waits_for_the_remote_to_leave_the_primarys_old_re
     };
     on_remote("rev-relabel", &["payments", NEW_REV]);
     on_remote("rev-restart", &["payments"]);
-    assert_eq!(
-        pod_revisions(&remote, "payments")
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect::<Vec<_>>(),
-        [NEW_REV, NEW_REV]
-    );
+    assert_eq!(revisions(&remote, "payments"), [NEW_REV, NEW_REV]);
 
     let pruned = run("rev-prune", &[OLD_REV, "--yes"]);
     assert!(pruned.status.success(), "{}", show(&pruned));
@@ -318,9 +351,146 @@ fn a_prune_across_two_clusters_waits_for_the_remote_to_leave_the_primarys_old_re
         "mutatingwebhookconfiguration",
         &format!("istio-sidecar-injector-{NEW_REV}"),
     ]);
+    let after = run("rev-plan", &[NEW_REV]);
+    assert!(after.status.success(), "{}", show(&after));
+    assert!(
+        String::from_utf8_lossy(&after.stdout).contains("Every step is done."),
+        "{}",
+        show(&after)
+    );
     eprintln!("whole test in {:.1?}", started.elapsed());
+}
 
-    for (state, name) in [(PRIMARY_STATE, "primary"), (REMOTE_STATE, "remote")] {
-        script(&root, state, name, &["tests/cluster/cluster.sh", "down"]);
-    }
+/// The extracted Istio charts of tests/cluster/lib.sh (`$CHARTS`), and NEW's image tag.
+fn charts_and_new_tag(root: &Path) -> (PathBuf, String) {
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            ". tests/cluster/lib.sh && printf '%s\\n%s' \"$CHARTS\" \"$NEW_TAG\"",
+        ])
+        .current_dir(root)
+        .output()
+        .expect("bash runs");
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (charts, tag) = text.split_once('\n').expect("two lines");
+    (PathBuf::from(charts), tag.to_string())
+}
+
+#[test]
+#[ignore = "needs the local control plane (tests/cluster): run `make e2e`"]
+fn the_plan_script_walks_both_clusters_and_the_plan_then_reports_every_step_done() {
+    let root = repo_root();
+    let _down = DownOnDrop {
+        root: root.clone(),
+        instances: [
+            (WALK_PRIMARY_STATE, "primary"),
+            (WALK_REMOTE_STATE, "remote"),
+        ],
+    };
+    let started = std::time::Instant::now();
+    let (primary, remote) = mesh_on_1_30(&root, WALK_PRIMARY_STATE, WALK_REMOTE_STATE);
+    let kubeconfig = merged_kubeconfig(&primary, &remote);
+    let work = primary.state.join("walk");
+    let stubs = work.join("stubs");
+    std::fs::create_dir_all(&stubs).expect("work dir");
+    // Nothing routes the local gateways' addresses: the probe step runs a stand-in that records
+    // its arguments (rev-probe has its own e2e).
+    let probe_log = work.join("probe.log");
+    let stub = stubs.join("kubectl-rev_probe");
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", probe_log.display()),
+    )
+    .expect("stub");
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let (charts, version) = charts_and_new_tag(&root);
+    let charts = charts.join(NEW_REV).display().to_string();
+    let values = work.join("values").display().to_string();
+    let tool = |program: &str| {
+        let mut cmd = Command::new(program);
+        cmd.env(
+            "PATH",
+            format!(
+                "{}:{}:{}:/usr/bin:/bin",
+                stubs.display(),
+                primary.plugins.display(),
+                primary.tools.display()
+            ),
+        )
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1")
+        .env("HELM_CONFIG_HOME", work.join("helm/config"))
+        .env("HELM_CACHE_HOME", work.join("helm/cache"))
+        .env("HELM_DATA_HOME", work.join("helm/data"))
+        .env_remove("KUBECTL_PLUGINS_PATH")
+        .current_dir(&work)
+        .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let plan = |format: &[&str]| {
+        let mut args = vec![
+            "rev-plan",
+            NEW_REV,
+            "--istio-version",
+            version.as_str(),
+            "--charts",
+            charts.as_str(),
+            "--values-dir",
+            values.as_str(),
+            "--context",
+            PRIMARY,
+            "--context",
+            REMOTE,
+        ];
+        args.extend_from_slice(format);
+        let out = tool("kubectl").args(&args).output().expect("kubectl runs");
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let script = plan(&["-o", "sh"]);
+    let script_path = work.join("upgrade.sh");
+    std::fs::write(&script_path, &script).expect("script");
+    let walked = std::time::Instant::now();
+    let ran = tool("bash")
+        .arg(&script_path)
+        .arg("--yes")
+        .output()
+        .expect("bash runs");
+    assert!(
+        ran.status.success(),
+        "script failed:\n{script}\n{}",
+        show(&ran)
+    );
+    eprintln!(
+        "the -o sh script walked both clusters in {:.1?}",
+        walked.elapsed()
+    );
+
+    // Through the API: the remote's pods on 1-31 (injected by the primary's injector), 1-30
+    // gone from both clusters.
+    assert_eq!(revisions(&remote, "payments"), [NEW_REV, NEW_REV]);
+    let old_istiod = primary.kubectl(&[
+        "get",
+        "deployment",
+        &format!("istiod-{OLD_REV}"),
+        "-n",
+        "istio-system",
+    ]);
+    assert!(!old_istiod.status.success(), "istiod-{OLD_REV} still there");
+    let old_injector = remote.kubectl(&[
+        "get",
+        "mutatingwebhookconfiguration",
+        &format!("istio-sidecar-injector-{OLD_REV}"),
+    ]);
+    assert!(
+        !old_injector.status.success(),
+        "the remote's 1-30 injector is still there"
+    );
+
+    let after = plan(&[]);
+    assert!(after.contains("Every step is done."), "{after}");
+    eprintln!("whole walk in {:.1?}", started.elapsed());
 }
