@@ -29,7 +29,7 @@ pub fn render_cross_blockers(plan: &ClustersPrunePlan) -> String {
         return String::new();
     }
     let mut out = format!(
-        "\nAcross clusters: {} on a primary serves its remotes until they left it ({} blocker(s)):\n",
+        "Across clusters: {} on a primary serves its remotes until they left it ({} blocker(s)):\n",
         plan.revision,
         plan.cross_cluster_blockers.len()
     );

@@ -238,3 +238,45 @@ fn a_remote_relabels_onto_a_revision_whose_istiod_runs_on_the_primary() {
     .expect("plans");
     assert!(!refused.blockers.is_empty());
 }
+
+/// The plan as people read it (`rev-prune 1-30 --context primary --context remote`, planned
+/// without a cluster): each part under its context, remotes first, and the remote's use of
+/// 1-30 named again as what holds the primary back.
+fn rendered(plan: ClustersPrunePlan) -> String {
+    use rev_shared::command::prune::Prune;
+    use rev_shared::command::prune_clusters::PruneClusters;
+    use rev_shared::driver::Mutation;
+    use rev_shared::exec::prune::PruneSettings;
+    let prunes = plan
+        .clusters
+        .iter()
+        .map(|part| Prune {
+            plan: part.plan.clone(),
+            live: None,
+            options: options(),
+            settings: PruneSettings {
+                dry_run: rev_shared::flags::DryRun::Client,
+                timeout: std::time::Duration::from_secs(300),
+                connection: Default::default(),
+            },
+        })
+        .collect();
+    let command = PruneClusters {
+        plan,
+        prunes,
+        break_lock: false,
+    };
+    command.render_plan(false)
+}
+
+#[test]
+fn the_refused_plan_names_each_cluster_and_what_holds_the_primary_back() {
+    let plan = plan(&[("primary", PRIMARY), ("remote", REMOTE_ON_OLD)]);
+    insta::assert_snapshot!(rendered(plan));
+}
+
+#[test]
+fn the_plan_once_the_remote_moved_says_which_cluster_each_deletion_is_on() {
+    let plan = plan(&[("primary", PRIMARY), ("remote", REMOTE_MOVED)]);
+    insta::assert_snapshot!(rendered(plan));
+}
