@@ -223,7 +223,8 @@ struct Planner<'a> {
     role: ClusterRole,
 }
 
-fn role_of(analysis: &Analysis) -> ClusterRole {
+/// A primary runs an istiod; a cluster whose revisions are all injectors without one is a remote.
+pub fn role_of(analysis: &Analysis) -> ClusterRole {
     let revisions = &analysis.control_plane.revisions;
     let remote = !revisions.is_empty()
         && revisions.iter().all(|r| r.istiod.is_none())

@@ -598,6 +598,7 @@ impl Snapshot {
             *self.finished_pods.entry(namespace).or_insert(0) += count;
         }
         self.admission.extend(other.admission);
+        self.remote_secrets.extend(other.remote_secrets);
         self.warnings.extend(other.warnings);
         self.dump_objects += other.dump_objects;
     }
@@ -642,13 +643,15 @@ pub async fn read_revision_objects(
         },
     ))
     .await;
-    for outcome in reads {
+    let remote_secrets = read_remote_secrets(cluster, counter).await;
+    for outcome in reads.into_iter().chain([remote_secrets]) {
         match outcome? {
             ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }
     }
+    snapshot.remote_secrets.sort();
     snapshot.operator_objects.sort();
     snapshot.operator_objects.dedup();
     read_addressed_services(cluster, snapshot, counter).await
@@ -687,4 +690,23 @@ async fn read_addressed_services(
         }));
     snapshot.normalize();
     Ok(())
+}
+
+/// Remote secrets, metadata only: which clusters this cluster's istiod may serve is all prune
+/// needs, never their credentials.
+async fn read_remote_secrets(
+    cluster: &Cluster,
+    counter: &ReadCounter,
+) -> Result<ReadOutcome, RevError> {
+    let api: Api<Secret> = Api::all(cluster.client.clone());
+    let params = ListParams::default().labels(&format!("{}=true", keys::MULTI_CLUSTER_SECRET));
+    let mut part = Snapshot::default();
+    match list_metadata_pages(&api, &params, counter, |meta| {
+        part.ingest_remote_secret(meta)
+    })
+    .await
+    {
+        Ok(()) => Ok(ReadOutcome::Done(Box::new(part))),
+        Err(e) => classify(cluster.server.as_str(), e, "list", "secrets"),
+    }
 }

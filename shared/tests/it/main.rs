@@ -12,6 +12,7 @@ mod plans;
 mod probe;
 mod prune;
 mod prune_api;
+mod prune_clusters;
 mod read_requests;
 mod readme;
 mod relabel_requests;
