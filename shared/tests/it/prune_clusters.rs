@@ -35,6 +35,7 @@ fn old() -> RevisionName {
 fn options() -> PruneOptions {
     PruneOptions {
         force: false,
+        allow_address_change: false,
         helm_binary: Some("helm".into()),
     }
 }

@@ -329,6 +329,8 @@ fn the_summary_of_a_stuck_rollout_shows_why_under_it() {
             message: DENIAL.into(),
             count: 4,
         }),
+        probe: None,
+        gate_breaches: Vec::new(),
         undo: Some("kubectl rollout undo deployment/details-v1 -n bookinfo".into()),
         started_at: String::new(),
         finished_at: String::new(),
@@ -336,6 +338,7 @@ fn the_summary_of_a_stuck_rollout_shows_why_under_it() {
     let report = RestartReport {
         workloads: vec![outcome],
         skipped: Vec::new(),
+        probe: None,
     };
     insta::assert_snapshot!(render_summary(&report, false));
 }
