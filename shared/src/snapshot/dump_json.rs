@@ -8,12 +8,69 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::Snapshot;
 use super::dump::{ObjectSource, ingest_object, ingest_value};
+use crate::keys;
+
+/// The annotations the snapshot reads of a pod, a ReplicaSet or a revision's object; others
+/// (a `last-applied-configuration` can be kilobytes) are skipped unallocated.
+const KEPT_ANNOTATIONS: &[&str] = &[
+    keys::SIDECAR_STATUS,
+    keys::REV,
+    keys::INJECT,
+    keys::HELM_RELEASE_NAME,
+    keys::HELM_RELEASE_NAMESPACE,
+];
+
+fn kept_annotations<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Kept;
+    impl<'de> Visitor<'de> for Kept {
+        type Value = Option<BTreeMap<String, String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of annotations")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kept = BTreeMap::new();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if KEPT_ANNOTATIONS.contains(&key.as_ref()) {
+                    kept.insert(key.into_owned(), map.next_value::<String>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Some(kept))
+        }
+    }
+    de.deserialize_option(OptionOf(Kept))
+}
+
+/// `null` or a map, like `Option<T>`'s own deserialiser.
+struct OptionOf<V>(V);
+
+impl<'de, V: Visitor<'de, Value = Option<BTreeMap<String, String>>>> Visitor<'de> for OptionOf<V> {
+    type Value = V::Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.0.expecting(f)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self.0)
+    }
+}
 
 impl ObjectSource for RawValue {
     fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
@@ -85,7 +142,7 @@ pub(super) struct SlimMeta {
     namespace: Option<String>,
     #[serde(default)]
     labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "kept_annotations")]
     annotations: Option<BTreeMap<String, String>>,
     #[serde(default)]
     owner_references: Option<Vec<OwnerReference>>,

@@ -79,13 +79,16 @@ fn annotation(meta: &ObjectMeta, key: &str) -> Option<String> {
 /// Sidecar evidence from annotations alone (DOMAIN §3, signals 1–2).
 pub fn sidecar_from_annotations(annotations: Option<&Labels>) -> Option<SidecarEvidence> {
     let annotations = annotations?;
+    /// The one field of the injector's status annotation read here; the rest is skipped.
+    #[derive(serde::Deserialize)]
+    struct SidecarStatus<'a> {
+        #[serde(borrow, default)]
+        revision: Option<std::borrow::Cow<'a, str>>,
+    }
     if let Some(status) = annotations.get(keys::SIDECAR_STATUS)
-        && let Ok(value) = serde_json::from_str::<serde_json::Value>(status)
+        && let Ok(status) = serde_json::from_str::<SidecarStatus>(status)
     {
-        let revision = value
-            .get("revision")
-            .and_then(|r| r.as_str())
-            .unwrap_or_default();
+        let revision = status.revision.as_deref().unwrap_or_default();
         let revision = if revision.is_empty() {
             crate::revision::DEFAULT_REVISION
         } else {
