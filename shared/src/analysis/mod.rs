@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use findings::{Finding, Severity};
+pub use findings::{Finding, FindingCode, Severity};
 pub use gateway::GatewayInfo;
 pub use injection::{EffectiveRevision, InjectionMode, InjectionModel, NamespaceLabels};
 pub use injector::{NoSidecar, PodFacts};
