@@ -246,164 +246,33 @@ macro_rules! read_kind {
     }};
 }
 
-/// Reads everything the analysis needs.
+/// Reads everything the analysis needs: one read per kind, run concurrently, then joined.
 pub async fn read_snapshot(
     cluster: &Cluster,
     scope: &NamespaceScope,
     counter: &ReadCounter,
 ) -> Result<Snapshot, RevError> {
-    let client = &cluster.client;
-    let server = cluster.server.as_str();
-    let all = NamespaceScope::All;
-    let everything = ListParams::default();
-    let helm_params = ListParams::default().labels("owner=helm");
-    let rev_params = ListParams::default().labels(keys::REV);
-
-    let namespaces = read_kind!(
-        server,
-        [Api::<Namespace>::all(client.clone())],
-        everything,
+    let reader = KindReader {
+        client: &cluster.client,
+        server: cluster.server.as_str(),
+        scope,
         counter,
-        "namespaces",
-        |snap, ns| snap.ingest_namespace(ns)
-    );
-    // Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
-    // out; a second list only counts them, for the report.
-    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
-    let finished_pods = ListParams::default().fields(FINISHED_POD_FIELDS);
-    let pods = async {
-        let mut snap = Snapshot::default();
-        for api in apis_for::<Pod>(client, scope) {
-            if let Err(e) = list_metadata_pages(&api, &live_pods, counter, |meta| {
-                snap.ingest_pod_metadata(meta)
-            })
-            .await
-            {
-                return classify(server, e, "list", "pods");
-            }
-            if let Err(e) = list_metadata_pages(&api, &finished_pods, counter, |meta| {
-                snap.count_finished_pod(meta)
-            })
-            .await
-            {
-                return classify(server, e, "list", "pods");
-            }
-        }
-        Ok(ReadOutcome::Done(Box::new(snap)))
     };
-    let replica_sets = async {
-        let mut snap = Snapshot::default();
-        for api in apis_for::<ReplicaSet>(client, scope) {
-            if let Err(e) = list_metadata_pages(&api, &everything, counter, |meta| {
-                snap.ingest_replica_set_metadata(meta)
-            })
-            .await
-            {
-                return classify(server, e, "list", "replicasets.apps");
-            }
-        }
-        Ok(ReadOutcome::Done(Box::new(snap)))
-    };
-    // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
-    // when scoped, and keep the out-of-scope ones only if they are Istio's.
-    let deployments = read_kind!(
-        server,
-        apis_for::<Deployment>(client, &all),
-        everything,
-        counter,
-        "deployments.apps",
-        |snap, d| {
-            let keep = in_scope(scope, d.metadata.namespace.as_deref());
-            snap.ingest_deployment(d);
-            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
-            if !keep
-                && snap
-                    .workloads
-                    .last()
-                    .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
-            {
-                snap.workloads.pop();
-            }
-        }
-    );
-    let stateful_sets = read_kind!(
-        server,
-        apis_for::<StatefulSet>(client, scope),
-        everything,
-        counter,
-        "statefulsets.apps",
-        |snap, s| snap.ingest_stateful_set(s)
-    );
-    let daemon_sets = read_kind!(
-        server,
-        apis_for::<DaemonSet>(client, scope),
-        everything,
-        counter,
-        "daemonsets.apps",
-        |snap, d| snap.ingest_daemon_set(d)
-    );
-    let mutating = read_kind!(
-        server,
-        [Api::<MutatingWebhookConfiguration>::all(client.clone())],
-        everything,
-        counter,
-        "mutatingwebhookconfigurations.admissionregistration.k8s.io",
-        |snap, m| snap.ingest_mutating_webhook(m)
-    );
-    let validating = read_kind!(
-        server,
-        [Api::<ValidatingWebhookConfiguration>::all(client.clone())],
-        everything,
-        counter,
-        "validatingwebhookconfigurations.admissionregistration.k8s.io",
-        |snap, v| snap.ingest_validating_webhook(v)
-    );
-    // Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
-    // them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
-    let injector_configs = read_kind!(
-        server,
-        [Api::<ConfigMap>::all(client.clone())],
-        rev_params,
-        counter,
-        "configmaps",
-        |snap, cm| snap.ingest_config_map(cm)
-    );
-    let secrets = read_kind!(
-        server,
-        [Api::<Secret>::all(client.clone())],
-        helm_params,
-        counter,
-        "secrets",
-        |snap, s| snap.ingest_secret(s)
-    );
-    // Revision tags' Services (Istio >= 1.28): istiod's tag watcher reads them with the tag
-    // webhooks, so the analysis compares the two (DOMAIN §1).
-    let tag_params = ListParams::default().labels(keys::TAG);
-    let tag_services = read_kind!(
-        server,
-        [Api::<Service>::all(client.clone())],
-        tag_params,
-        counter,
-        "services",
-        |snap, s| snap.ingest_service(s)
-    );
-    let config = read_revision_config(cluster, counter);
-
     let (namespaces, pods, replica_sets, deployments, stateful_sets, daemon_sets) = futures::join!(
-        namespaces,
-        pods,
-        replica_sets,
-        deployments,
-        stateful_sets,
-        daemon_sets
+        reader.namespaces(),
+        reader.pods(),
+        reader.replica_sets(),
+        reader.deployments(),
+        reader.stateful_sets(),
+        reader.daemon_sets()
     );
     let (mutating, validating, injector_configs, secrets, tag_services, config) = futures::join!(
-        mutating,
-        validating,
-        injector_configs,
-        secrets,
-        tag_services,
-        config
+        reader.mutating_webhooks(),
+        reader.validating_webhooks(),
+        reader.injector_configs(),
+        reader.helm_secrets(),
+        reader.tag_services(),
+        read_revision_config(cluster, counter)
     );
 
     let mut snapshot = Snapshot::default();
@@ -429,22 +298,213 @@ pub async fn read_snapshot(
             ReadOutcome::Absent => {}
         }
     }
-
-    if let NamespaceScope::Only(wanted) = scope {
-        let missing: Vec<String> = wanted
-            .iter()
-            .filter(|w| snapshot.namespace(w).is_none())
-            .cloned()
-            .collect();
-        if !missing.is_empty() && !snapshot.warnings.iter().any(|w| w.resource == "namespaces") {
-            return Err(RevError::UnknownNamespaces { names: missing });
-        }
-    }
+    refuse_unknown_namespaces(scope, &snapshot)?;
 
     read_pod_specs_where_needed(cluster, &mut snapshot, counter).await?;
     read_gateway_services(cluster, &mut snapshot, counter).await?;
     snapshot.normalize();
     Ok(snapshot)
+}
+
+/// `-n` naming a namespace the cluster does not have is an error, unless namespaces could not
+/// be read at all (then the warning says so).
+fn refuse_unknown_namespaces(scope: &NamespaceScope, snapshot: &Snapshot) -> Result<(), RevError> {
+    let NamespaceScope::Only(wanted) = scope else {
+        return Ok(());
+    };
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|w| snapshot.namespace(w).is_none())
+        .cloned()
+        .collect();
+    if !missing.is_empty() && !snapshot.warnings.iter().any(|w| w.resource == "namespaces") {
+        return Err(RevError::UnknownNamespaces { names: missing });
+    }
+    Ok(())
+}
+
+/// One read per kind, each into a partial snapshot.
+struct KindReader<'a> {
+    client: &'a Client,
+    server: &'a str,
+    scope: &'a NamespaceScope,
+    counter: &'a ReadCounter,
+}
+
+type KindRead = Result<ReadOutcome, RevError>;
+
+impl KindReader<'_> {
+    async fn namespaces(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            [Api::<Namespace>::all(self.client.clone())],
+            ListParams::default(),
+            self.counter,
+            "namespaces",
+            |snap, ns| snap.ingest_namespace(ns)
+        )
+        .await
+    }
+
+    /// Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
+    /// out; a second list only counts them, for the report.
+    async fn pods(&self) -> KindRead {
+        let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
+        let finished_pods = ListParams::default().fields(FINISHED_POD_FIELDS);
+        let mut snap = Snapshot::default();
+        for api in apis_for::<Pod>(self.client, self.scope) {
+            if let Err(e) = list_metadata_pages(&api, &live_pods, self.counter, |meta| {
+                snap.ingest_pod_metadata(meta)
+            })
+            .await
+            {
+                return classify(self.server, e, "list", "pods");
+            }
+            if let Err(e) = list_metadata_pages(&api, &finished_pods, self.counter, |meta| {
+                snap.count_finished_pod(meta)
+            })
+            .await
+            {
+                return classify(self.server, e, "list", "pods");
+            }
+        }
+        Ok(ReadOutcome::Done(Box::new(snap)))
+    }
+
+    async fn replica_sets(&self) -> KindRead {
+        let mut snap = Snapshot::default();
+        for api in apis_for::<ReplicaSet>(self.client, self.scope) {
+            if let Err(e) =
+                list_metadata_pages(&api, &ListParams::default(), self.counter, |meta| {
+                    snap.ingest_replica_set_metadata(meta)
+                })
+                .await
+            {
+                return classify(self.server, e, "list", "replicasets.apps");
+            }
+        }
+        Ok(ReadOutcome::Done(Box::new(snap)))
+    }
+
+    /// istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
+    /// when scoped, and keep the out-of-scope ones only if they are Istio's.
+    async fn deployments(&self) -> KindRead {
+        let scope = self.scope;
+        read_kind!(
+            self.server,
+            apis_for::<Deployment>(self.client, &NamespaceScope::All),
+            ListParams::default(),
+            self.counter,
+            "deployments.apps",
+            |snap, d| {
+                let keep = in_scope(scope, d.metadata.namespace.as_deref());
+                snap.ingest_deployment(d);
+                // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
+                if !keep
+                    && snap
+                        .workloads
+                        .last()
+                        .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
+                {
+                    snap.workloads.pop();
+                }
+            }
+        )
+        .await
+    }
+
+    async fn stateful_sets(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            apis_for::<StatefulSet>(self.client, self.scope),
+            ListParams::default(),
+            self.counter,
+            "statefulsets.apps",
+            |snap, s| snap.ingest_stateful_set(s)
+        )
+        .await
+    }
+
+    async fn daemon_sets(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            apis_for::<DaemonSet>(self.client, self.scope),
+            ListParams::default(),
+            self.counter,
+            "daemonsets.apps",
+            |snap, d| snap.ingest_daemon_set(d)
+        )
+        .await
+    }
+
+    async fn mutating_webhooks(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            [Api::<MutatingWebhookConfiguration>::all(
+                self.client.clone()
+            )],
+            ListParams::default(),
+            self.counter,
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+            |snap, m| snap.ingest_mutating_webhook(m)
+        )
+        .await
+    }
+
+    async fn validating_webhooks(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            [Api::<ValidatingWebhookConfiguration>::all(
+                self.client.clone()
+            )],
+            ListParams::default(),
+            self.counter,
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+            |snap, v| snap.ingest_validating_webhook(v)
+        )
+        .await
+    }
+
+    /// Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
+    /// them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
+    async fn injector_configs(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            [Api::<ConfigMap>::all(self.client.clone())],
+            ListParams::default().labels(keys::REV),
+            self.counter,
+            "configmaps",
+            |snap, cm| snap.ingest_config_map(cm)
+        )
+        .await
+    }
+
+    /// Helm's release records (DOMAIN §6).
+    async fn helm_secrets(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            [Api::<Secret>::all(self.client.clone())],
+            ListParams::default().labels("owner=helm"),
+            self.counter,
+            "secrets",
+            |snap, s| snap.ingest_secret(s)
+        )
+        .await
+    }
+
+    /// Revision tags' Services (Istio >= 1.28): istiod's tag watcher reads them with the tag
+    /// webhooks, so the analysis compares the two (DOMAIN §1).
+    async fn tag_services(&self) -> KindRead {
+        read_kind!(
+            self.server,
+            [Api::<Service>::all(self.client.clone())],
+            ListParams::default().labels(keys::TAG),
+            self.counter,
+            "services",
+            |snap, s| snap.ingest_service(s)
+        )
+        .await
+    }
 }
 
 fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {
