@@ -138,10 +138,52 @@ fn read_yaml_documents(reader: impl Read, snapshot: &mut Snapshot) -> Result<(),
 
 /// Adds one object (or a List of them) to the snapshot, by kind. Unknown kinds are ignored.
 pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String> {
-    let Value::Object(fields) = &value else {
+    let is_list = check_object_shape(&value)?;
+    if !is_list {
+        snapshot.dump_objects += 1;
+    }
+    let field = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (kind, api_version) = (field("kind"), field("apiVersion"));
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let bad = |e: serde_json::Error| format!("{kind} {name}: {e}");
+    if super::ingest::REVISION_OBJECT_KINDS
+        .iter()
+        .any(|(_, _, k, _, _)| *k == kind)
+        && let Some(meta) = value.get("metadata")
+    {
+        let meta = serde_json::from_value(meta.clone()).map_err(bad)?;
+        snapshot.ingest_revision_object(&api_version, &kind, &meta);
+    }
+    if matches!(kind.as_str(), "List" | "") && value.get("items").is_some() {
+        if let Value::Object(mut fields) = value
+            && let Some(Value::Array(items)) = fields.remove("items")
+        {
+            for item in items {
+                ingest_value(snapshot, item)?;
+            }
+        }
+        return Ok(());
+    }
+    ingest_object(snapshot, &kind, &api_version, value).map_err(bad)
+}
+
+/// Whether `value` is a List (true) or one object (false); anything else is an error saying
+/// what was found instead.
+fn check_object_shape(value: &Value) -> Result<bool, String> {
+    let Value::Object(fields) = value else {
         return Err(format!(
             "found {} where a Kubernetes object or List was expected",
-            describe(&value)
+            describe(value)
         ));
     };
     let is_list = fields.get("items").is_some_and(Value::is_array);
@@ -157,78 +199,46 @@ pub fn ingest_value(snapshot: &mut Snapshot, value: Value) -> Result<(), String>
             }
         ));
     }
-    if !is_list {
-        snapshot.dump_objects += 1;
-    }
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let api_version = value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_string();
-    let bad = |e: serde_json::Error| format!("{kind} {name}: {e}");
-    if super::ingest::REVISION_OBJECT_KINDS
-        .iter()
-        .any(|(_, _, k, _, _)| *k == kind)
-        && let Some(meta) = value.get("metadata")
-    {
-        let meta = serde_json::from_value(meta.clone()).map_err(bad)?;
-        snapshot.ingest_revision_object(&api_version, &kind, &meta);
-    }
-    match kind.as_str() {
-        "List" | "" if value.get("items").is_some() => {
-            if let Some(Value::Array(items)) = value.get("items").cloned() {
-                for item in items {
-                    ingest_value(snapshot, item)?;
-                }
-            }
-        }
-        "Namespace" => {
-            snapshot.ingest_namespace(serde_json::from_value::<Namespace>(value).map_err(bad)?)
-        }
-        "Pod" => snapshot.ingest_pod(serde_json::from_value::<Pod>(value).map_err(bad)?),
+    Ok(is_list)
+}
+
+/// One object of a kind the analysis reads, decoded as its type and summarised.
+fn ingest_object(
+    snapshot: &mut Snapshot,
+    kind: &str,
+    api_version: &str,
+    value: Value,
+) -> Result<(), serde_json::Error> {
+    match kind {
+        "Namespace" => snapshot.ingest_namespace(serde_json::from_value::<Namespace>(value)?),
+        "Pod" => snapshot.ingest_pod(serde_json::from_value::<Pod>(value)?),
         "ReplicaSet" => {
-            let rs = serde_json::from_value::<ReplicaSet>(value).map_err(bad)?;
+            let rs = serde_json::from_value::<ReplicaSet>(value)?;
             snapshot.ingest_replica_set_metadata(&rs.metadata)
         }
-        "Deployment" => {
-            snapshot.ingest_deployment(serde_json::from_value::<Deployment>(value).map_err(bad)?)
-        }
+        "Deployment" => snapshot.ingest_deployment(serde_json::from_value::<Deployment>(value)?),
         "StatefulSet" => {
-            snapshot.ingest_stateful_set(serde_json::from_value::<StatefulSet>(value).map_err(bad)?)
+            snapshot.ingest_stateful_set(serde_json::from_value::<StatefulSet>(value)?)
         }
-        "DaemonSet" => {
-            snapshot.ingest_daemon_set(serde_json::from_value::<DaemonSet>(value).map_err(bad)?)
-        }
-        "Service" => {
-            snapshot.ingest_service(serde_json::from_value::<Service>(value).map_err(bad)?)
-        }
-        "Secret" => snapshot.ingest_secret(serde_json::from_value::<Secret>(value).map_err(bad)?),
-        "ConfigMap" => {
-            snapshot.ingest_config_map(serde_json::from_value::<ConfigMap>(value).map_err(bad)?)
-        }
+        "DaemonSet" => snapshot.ingest_daemon_set(serde_json::from_value::<DaemonSet>(value)?),
+        "Service" => snapshot.ingest_service(serde_json::from_value::<Service>(value)?),
+        "Secret" => snapshot.ingest_secret(serde_json::from_value::<Secret>(value)?),
+        "ConfigMap" => snapshot.ingest_config_map(serde_json::from_value::<ConfigMap>(value)?),
         "MutatingWebhookConfiguration" => snapshot.ingest_mutating_webhook(
-            serde_json::from_value::<MutatingWebhookConfiguration>(value).map_err(bad)?,
+            serde_json::from_value::<MutatingWebhookConfiguration>(value)?,
         ),
-        "ValidatingWebhookConfiguration" => snapshot.ingest_validating_webhook(
-            serde_json::from_value::<ValidatingWebhookConfiguration>(value).map_err(bad)?,
-        ),
+        "ValidatingWebhookConfiguration" => {
+            snapshot.ingest_validating_webhook(serde_json::from_value::<
+                ValidatingWebhookConfiguration,
+            >(value)?)
+        }
         _ if api_version.contains('/')
             && api_version
                 .split('/')
                 .next()
-                .is_some_and(|g| super::ingest::is_revision_config(g, &kind)) =>
+                .is_some_and(|g| super::ingest::is_revision_config(g, kind)) =>
         {
-            let obj = serde_json::from_value::<DynamicObject>(value).map_err(bad)?;
+            let obj = serde_json::from_value::<DynamicObject>(value)?;
             snapshot.ingest_config_object(&obj)
         }
         _ => {}
