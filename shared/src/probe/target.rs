@@ -427,6 +427,14 @@ pub async fn resolve(
     }
 }
 
+async fn get_service(cluster: &Cluster, namespace: &str, name: &str) -> Result<Service, RevError> {
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
+    services
+        .get(name)
+        .await
+        .map_err(cluster.error(Action::new("get", "services").object(name, Some(namespace))))
+}
+
 /// `--gateway NS/NAME`: the gateway Service's load-balancer address and port.
 async fn resolve_gateway(
     cluster: &Cluster,
@@ -434,11 +442,7 @@ async fn resolve_gateway(
     name: &str,
     flags: &ProbeFlags,
 ) -> Result<ResolvedTarget, RevError> {
-    let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
-    let service = services
-        .get(name)
-        .await
-        .map_err(cluster.error(Action::new("get", "services").object(name, Some(namespace))))?;
+    let service = get_service(cluster, namespace, name).await?;
     let address = gateway_address(&service)?;
     let authority = if address.host.contains(':') {
         format!("[{}]:{}", address.host, address.port)
@@ -461,11 +465,7 @@ async fn resolve_port_forward(
     port: &ServicePort,
     flags: &ProbeFlags,
 ) -> Result<ResolvedTarget, RevError> {
-    let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
-    let svc = services
-        .get(service)
-        .await
-        .map_err(cluster.error(Action::new("get", "services").object(service, Some(namespace))))?;
+    let svc = get_service(cluster, namespace, service).await?;
     let selector = svc
         .spec
         .as_ref()

@@ -7,11 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectList};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -231,21 +228,6 @@ where
     }
 }
 
-/// Reads one kind into a partial snapshot.
-macro_rules! read_kind {
-    ($server:expr, $apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
-        async {
-            let mut $snap = Snapshot::default();
-            for api in $apis {
-                if let Err(e) = list_pages(&api, &$params, $counter, |$item| $body).await {
-                    return classify($server, e, "list", $resource);
-                }
-            }
-            Ok(ReadOutcome::Done(Box::new($snap)))
-        }
-    }};
-}
-
 /// Reads everything the analysis needs: one read per kind, run concurrently, then joined.
 pub async fn read_snapshot(
     cluster: &Cluster,
@@ -334,16 +316,64 @@ struct KindReader<'a> {
 type KindRead = Result<ReadOutcome, RevError>;
 
 impl KindReader<'_> {
+    /// Every page of one kind from `apis`, each object summarised by `ingest`.
+    async fn read<K>(
+        &self,
+        apis: Vec<Api<K>>,
+        params: ListParams,
+        resource: &str,
+        mut ingest: impl FnMut(&mut Snapshot, K),
+    ) -> KindRead
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let mut snap = Snapshot::default();
+        for api in apis {
+            let read = list_pages(&api, &params, self.counter, |item| ingest(&mut snap, item));
+            if let Err(e) = read.await {
+                return classify(self.server, e, "list", resource);
+            }
+        }
+        Ok(ReadOutcome::Done(Box::new(snap)))
+    }
+
+    /// A cluster-scoped kind, or a namespaced one across every namespace.
+    async fn read_everywhere<K>(
+        &self,
+        resource: &str,
+        params: ListParams,
+        ingest: impl FnMut(&mut Snapshot, K),
+    ) -> KindRead
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let apis = vec![Api::all(self.client.clone())];
+        self.read(apis, params, resource, ingest).await
+    }
+
+    /// A namespaced kind in the namespaces in scope.
+    async fn read_in_scope<K>(
+        &self,
+        resource: &str,
+        ingest: impl FnMut(&mut Snapshot, K),
+    ) -> KindRead
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let apis = apis_for::<K>(self.client, self.scope);
+        self.read(apis, ListParams::default(), resource, ingest)
+            .await
+    }
+
     async fn namespaces(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            [Api::<Namespace>::all(self.client.clone())],
-            ListParams::default(),
-            self.counter,
-            "namespaces",
-            |snap, ns| snap.ingest_namespace(ns)
-        )
-        .await
+        let everything = ListParams::default();
+        self.read_everywhere("namespaces", everything, Snapshot::ingest_namespace)
+            .await
     }
 
     /// Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
@@ -389,121 +419,68 @@ impl KindReader<'_> {
     /// istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
     /// when scoped, and keep the out-of-scope ones only if they are Istio's.
     async fn deployments(&self) -> KindRead {
-        let scope = self.scope;
-        read_kind!(
-            self.server,
-            apis_for::<Deployment>(self.client, &NamespaceScope::All),
-            ListParams::default(),
-            self.counter,
-            "deployments.apps",
-            |snap, d| {
-                let keep = in_scope(scope, d.metadata.namespace.as_deref());
-                snap.ingest_deployment(d);
-                // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
-                if !keep
-                    && snap
-                        .workloads
-                        .last()
-                        .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
-                {
-                    snap.workloads.pop();
-                }
+        let everything = ListParams::default();
+        self.read_everywhere("deployments.apps", everything, |snap, d: Deployment| {
+            let keep = in_scope(self.scope, d.metadata.namespace.as_deref());
+            snap.ingest_deployment(d);
+            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
+            if !keep
+                && snap
+                    .workloads
+                    .last()
+                    .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
+            {
+                snap.workloads.pop();
             }
-        )
+        })
         .await
     }
 
     async fn stateful_sets(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            apis_for::<StatefulSet>(self.client, self.scope),
-            ListParams::default(),
-            self.counter,
-            "statefulsets.apps",
-            |snap, s| snap.ingest_stateful_set(s)
-        )
-        .await
+        self.read_in_scope("statefulsets.apps", Snapshot::ingest_stateful_set)
+            .await
     }
 
     async fn daemon_sets(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            apis_for::<DaemonSet>(self.client, self.scope),
-            ListParams::default(),
-            self.counter,
-            "daemonsets.apps",
-            |snap, d| snap.ingest_daemon_set(d)
-        )
-        .await
+        self.read_in_scope("daemonsets.apps", Snapshot::ingest_daemon_set)
+            .await
     }
 
     async fn mutating_webhooks(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            [Api::<MutatingWebhookConfiguration>::all(
-                self.client.clone()
-            )],
-            ListParams::default(),
-            self.counter,
-            "mutatingwebhookconfigurations.admissionregistration.k8s.io",
-            |snap, m| snap.ingest_mutating_webhook(m)
-        )
-        .await
+        let resource = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
+        let ingest = Snapshot::ingest_mutating_webhook;
+        self.read_everywhere(resource, ListParams::default(), ingest)
+            .await
     }
 
     async fn validating_webhooks(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            [Api::<ValidatingWebhookConfiguration>::all(
-                self.client.clone()
-            )],
-            ListParams::default(),
-            self.counter,
-            "validatingwebhookconfigurations.admissionregistration.k8s.io",
-            |snap, v| snap.ingest_validating_webhook(v)
-        )
-        .await
+        let resource = "validatingwebhookconfigurations.admissionregistration.k8s.io";
+        let ingest = Snapshot::ingest_validating_webhook;
+        self.read_everywhere(resource, ListParams::default(), ingest)
+            .await
     }
 
     /// Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
     /// them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
     async fn injector_configs(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            [Api::<ConfigMap>::all(self.client.clone())],
-            ListParams::default().labels(keys::REV),
-            self.counter,
-            "configmaps",
-            |snap, cm| snap.ingest_config_map(cm)
-        )
-        .await
+        let params = ListParams::default().labels(keys::REV);
+        self.read_everywhere("configmaps", params, Snapshot::ingest_config_map)
+            .await
     }
 
     /// Helm's release records (DOMAIN §6).
     async fn helm_secrets(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            [Api::<Secret>::all(self.client.clone())],
-            ListParams::default().labels("owner=helm"),
-            self.counter,
-            "secrets",
-            |snap, s| snap.ingest_secret(s)
-        )
-        .await
+        let params = ListParams::default().labels("owner=helm");
+        self.read_everywhere("secrets", params, Snapshot::ingest_secret)
+            .await
     }
 
     /// Revision tags' Services (Istio >= 1.28): istiod's tag watcher reads them with the tag
     /// webhooks, so the analysis compares the two (DOMAIN §1).
     async fn tag_services(&self) -> KindRead {
-        read_kind!(
-            self.server,
-            [Api::<Service>::all(self.client.clone())],
-            ListParams::default().labels(keys::TAG),
-            self.counter,
-            "services",
-            |snap, s| snap.ingest_service(s)
-        )
-        .await
+        let params = ListParams::default().labels(keys::TAG);
+        self.read_everywhere("services", params, Snapshot::ingest_service)
+            .await
     }
 }
 

@@ -429,42 +429,20 @@ async fn retargeting_a_tag_replaces_its_service_guarded_by_resource_version() {
     );
 
     let service_path = "/api/v1/namespaces/istio-system/services/istiod-revision-tag-prod";
-    let service_reads = std::sync::atomic::AtomicUsize::new(0);
-    let service_writes = std::sync::atomic::AtomicUsize::new(0);
-    let (client, seen) = mock(Box::new(move |request, _| {
-        use std::sync::atomic::Ordering::SeqCst;
-        match (request.method.as_str(), request.path.as_str()) {
-            ("GET", path) if path.ends_with("/istio-revision-tag-prod") => (
-                StatusCode::OK,
-                webhook_configuration(
-                    "istio-revision-tag-prod",
-                    json!({"istio.io/rev": "1-20", "istio.io/tag": "prod"}),
-                    "https://injector/inject/1-20",
-                ),
-            ),
-            ("GET", path) if path.ends_with("/istio-sidecar-injector-1-20") => (
-                StatusCode::OK,
-                webhook_configuration(
-                    "istio-sidecar-injector-1-20",
-                    json!({"istio.io/rev": "1-20"}),
-                    "https://injector/inject/1-20",
-                ),
-            ),
-            ("GET", path) if path == service_path => {
-                let n = service_reads.fetch_add(1, SeqCst);
-                (StatusCode::OK, tag_service(&format!("{}", 7 + n)))
-            }
-            ("PUT", path) if path == service_path && service_writes.fetch_add(1, SeqCst) == 0 => (
-                StatusCode::CONFLICT,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                       "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
-            ),
-            _ => (StatusCode::OK, request.body.clone()),
+    let (client, seen) = mock(retarget_api(service_path, move |path, n| {
+        if path == service_path {
+            tag_service(&format!("{}", 7 + n))
+        } else if path.ends_with("/istio-revision-tag-prod") {
+            webhook_configuration(
+                "istio-revision-tag-prod",
+                json!({"istio.io/rev": "1-20", "istio.io/tag": "prod"}),
+                "https://injector/inject/1-20",
+            )
+        } else {
+            injector_1_20()
         }
     }));
-    let changed = relabel::apply_tag(&cluster(client), &plan, &kube::api::PostParams::default())
-        .await
-        .unwrap();
+    let changed = retarget(client, &plan).await;
     assert_eq!(
         changed,
         [
@@ -492,6 +470,47 @@ async fn retargeting_a_tag_replaces_its_service_guarded_by_resource_version() {
             json!({"app": "istiod", "istio.io/rev": "1-20"})
         );
     }
+}
+
+fn injector_1_20() -> Value {
+    webhook_configuration(
+        "istio-sidecar-injector-1-20",
+        json!({"istio.io/rev": "1-20"}),
+        "https://injector/inject/1-20",
+    )
+}
+
+/// The API a tag retarget talks to: each GET answered by `read(path, how many times that path
+/// was read before)`, the first PUT to `conflicting` refused with a 409 (a concurrent edit),
+/// every other write echoed back as stored.
+fn retarget_api(
+    conflicting: &'static str,
+    read: impl Fn(&str, usize) -> Value + Send + 'static,
+) -> Responder {
+    let reads = std::sync::Mutex::new(BTreeMap::<String, usize>::new());
+    let writes = std::sync::atomic::AtomicUsize::new(0);
+    Box::new(move |request, _| match request.method.as_str() {
+        "GET" => {
+            let mut reads = reads.lock().expect("read counts");
+            let n = reads.entry(request.path.clone()).or_insert(0);
+            *n += 1;
+            (StatusCode::OK, read(&request.path, *n - 1))
+        }
+        "PUT"
+            if request.path == conflicting
+                && writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 =>
+        {
+            (StatusCode::CONFLICT, conflict())
+        }
+        _ => (StatusCode::OK, request.body.clone()),
+    })
+}
+
+/// Carries out a tag plan against the mock: the objects it reports changed.
+async fn retarget(client: kube::Client, plan: &rev_shared::plan::relabel::TagPlan) -> Vec<String> {
+    relabel::apply_tag(&cluster(client), plan, &kube::api::PostParams::default())
+        .await
+        .expect("the retarget succeeds")
 }
 
 fn conflict() -> Value {
@@ -557,38 +576,19 @@ async fn tag_webhook_conflict_rereads_and_retargets_the_fresh_object() {
     assert_eq!(plan.service, None, "no tag Service in these fixtures");
 
     let tag_path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-revision-tag-prod";
-    let tag_reads = std::sync::atomic::AtomicUsize::new(0);
-    let tag_writes = std::sync::atomic::AtomicUsize::new(0);
-    let (client, seen) = mock(Box::new(move |request, _| {
-        use std::sync::atomic::Ordering::SeqCst;
-        match (request.method.as_str(), request.path.as_str()) {
-            ("GET", path) if path == tag_path => {
-                let n = tag_reads.fetch_add(1, SeqCst);
-                let mut tag = webhook_configuration(
-                    "istio-revision-tag-prod",
-                    json!({"istio.io/rev": "1-19", "istio.io/tag": "prod"}),
-                    "https://injector/inject/1-19",
-                );
-                tag["metadata"]["resourceVersion"] = json!(format!("{}", 40 + n));
-                (StatusCode::OK, tag)
-            }
-            ("GET", path) if path.ends_with("/istio-sidecar-injector-1-20") => (
-                StatusCode::OK,
-                webhook_configuration(
-                    "istio-sidecar-injector-1-20",
-                    json!({"istio.io/rev": "1-20"}),
-                    "https://injector/inject/1-20",
-                ),
-            ),
-            ("PUT", path) if path == tag_path && tag_writes.fetch_add(1, SeqCst) == 0 => {
-                (StatusCode::CONFLICT, conflict())
-            }
-            _ => (StatusCode::OK, request.body.clone()),
+    let (client, seen) = mock(retarget_api(tag_path, move |path, n| {
+        if path != tag_path {
+            return injector_1_20();
         }
+        let mut tag = webhook_configuration(
+            "istio-revision-tag-prod",
+            json!({"istio.io/rev": "1-19", "istio.io/tag": "prod"}),
+            "https://injector/inject/1-19",
+        );
+        tag["metadata"]["resourceVersion"] = json!(format!("{}", 40 + n));
+        tag
     }));
-    let changed = relabel::apply_tag(&cluster(client), &plan, &kube::api::PostParams::default())
-        .await
-        .unwrap();
+    let changed = retarget(client, &plan).await;
     assert_eq!(
         changed,
         ["mutatingwebhookconfiguration/istio-revision-tag-prod"]
