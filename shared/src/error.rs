@@ -264,6 +264,19 @@ pub enum RevError {
         target: String,
         breaches: Vec<String>,
     },
+
+    /// `rev-restart --probe`: traffic breached a gate while these workloads rolled (exit 1, like
+    /// a failed workload: the run stopped there, or went on under `--continue-on-error`).
+    #[error("traffic to {target} breached a gate while {} rolled: {}", workloads.join(", "), breaches.join("; "))]
+    RolloutGatesBreached {
+        target: String,
+        /// `deployment/reviews-v1 in bookinfo`, each workload blamed.
+        workloads: Vec<String>,
+        breaches: Vec<String>,
+        /// `kubectl rollout undo …` for each workload blamed.
+        undo: Vec<String>,
+        went_on: bool,
+    },
 }
 
 impl RevError {
@@ -374,6 +387,15 @@ impl RevError {
             RevError::GatesBreached { .. } => {
                 "`--save` keeps the report and `--plot` shows when it happened".into()
             }
+            RevError::RolloutGatesBreached { undo, went_on, .. } => format!(
+                "{}if its new pods are to blame, roll back with `{}`; once traffic is healthy, re-run to resume (workloads already moved are no longer drifted)",
+                if *went_on {
+                    "the run went on (--continue-on-error); "
+                } else {
+                    "the workloads after it were not restarted; "
+                },
+                undo.join("`, `")
+            ),
             RevError::Encode { .. }
             | RevError::Tls(_)
             | RevError::Output(_)

@@ -10,6 +10,8 @@ pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
 pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
 pub const INJECT_TEMPLATES: &str = "inject.istio.io/templates";
 pub const OPERATOR_COMPONENT: &str = "operator.istio.io/component";
+/// Kubernetes' recommended name label; Istio's charts set it (`ztunnel`, `istiod`, …).
+pub const APP_NAME: &str = "app.kubernetes.io/name";
 /// The sidecar container's name (also the gateway chart's proxy container).
 pub const PROXY_CONTAINER: &str = "istio-proxy";
 /// The ValidatingWebhookConfiguration that follows the default revision.
@@ -22,6 +24,11 @@ pub const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
 pub const GATEWAY_MANAGED: &str = "gateway.istio.io/managed";
 /// The `Gateway` a rendered Deployment belongs to.
 pub const GATEWAY_NAME: &str = "gateway.networking.k8s.io/gateway-name";
+/// On a remote secret (`istioctl create-remote-secret`): istiod reads the cluster's API server
+/// through it, so its proxies may be served by this cluster's istiod.
+pub const MULTI_CLUSTER_SECRET: &str = "istio/multiCluster";
+/// The remote secret's cluster name (its data key; the annotation carries the same name).
+pub const CLUSTER_NAME_ANNOTATION: &str = "networking.istio.io/cluster";
 
 // Helm (DOMAIN §6).
 pub const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";

@@ -10,7 +10,9 @@
 #   cluster.sh env      print `export ...` lines (KUBECONFIG, PATH, injector URL/CA) to eval
 #
 # Env: REV_CLUSTER_STATE (state dir, default tests/cluster/.state), REV_CLUSTER_CACHE,
-#      REV_INJECTOR_BIN. Everything listens on 127.0.0.1, on free ports picked at `up`.
+#      REV_INJECTOR_BIN, REV_CLUSTER_NAME (the kubeconfigs' cluster name and context prefix,
+#      default rev-test). Everything listens on 127.0.0.1, on free ports picked at `up`, so
+#      several instances run side by side, one state dir (and name) each.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -22,6 +24,9 @@ NODES=(kwok-node-0 kwok-node-1 kwok-node-2)
 # and anything that dials one anyway (a webhook or APIService given as a Service reference)
 # then stays on this machine and gets "connection refused" instead of leaving it.
 SERVICE_CIDR=127.16.0.0/16
+# Two instances' kubeconfigs merge into one with two contexts (KUBECONFIG=a:b kubectl config
+# view --flatten) only if their cluster, user and context names differ.
+CLUSTER_NAME="${REV_CLUSTER_NAME:-rev-test}"
 # Pod IPs are data only (kwok assigns them; no one dials them); Endpoints reject loopback.
 POD_CIDR=10.244.0.1/16
 
@@ -144,25 +149,28 @@ subjectAltName=IP:127.0.0.1,DNS:localhost"
 
 kubeconfig() {
     local user="$1" out="$2"
+    # The default instance keeps its historical user names (admin, limited).
+    local user_entry="$user"
+    [[ "$CLUSTER_NAME" == rev-test ]] || user_entry="$CLUSTER_NAME-$user"
     cat >"$out" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
-- name: rev-test
+- name: $CLUSTER_NAME
   cluster:
     server: https://127.0.0.1:$API_PORT
     certificate-authority-data: $(base64 -w0 <"$PKI/ca.crt")
 users:
-- name: $user
+- name: $user_entry
   user:
     client-certificate-data: $(base64 -w0 <"$PKI/$user.crt")
     client-key-data: $(base64 -w0 <"$PKI/$user.key")
 contexts:
-- name: rev-test-$user
+- name: $CLUSTER_NAME-$user
   context:
-    cluster: rev-test
-    user: $user
-current-context: rev-test-$user
+    cluster: $CLUSTER_NAME
+    user: $user_entry
+current-context: $CLUSTER_NAME-$user
 EOF
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use rev_shared::RevError;
 use rev_shared::command::prune::Prune;
+use rev_shared::command::prune_clusters::PruneClusters;
 use rev_shared::driver::drive;
 use rev_shared::exec::helm::find_helm_on_path;
 use rev_shared::exec::prune::{PruneSettings, inspect};
@@ -14,7 +15,9 @@ use rev_shared::flags::{
     ConnectionFlags, DumpFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration,
 };
 use rev_shared::output::io::Io;
+use rev_shared::output::prune_clusters::render_remotes_warning;
 use rev_shared::plan::prune::{PruneOptions, plan_prune};
+use rev_shared::plan::prune_clusters::{ClusterRead, plan_prune_clusters, remotes_may_depend};
 use rev_shared::revision::RevisionName;
 use rev_shared::view::{ClusterView, Extras, Scope};
 
@@ -23,16 +26,27 @@ use rev_shared::view::{ClusterView, Extras, Scope};
 #[derive(Parser, Debug)]
 #[command(name = "kubectl rev-prune", bin_name = "kubectl rev-prune", version)]
 #[command(
-    after_help = "Examples:\n  kubectl rev-prune 1-30 --dry-run=client\n  kubectl rev-prune 1-30 --yes\n  kubectl rev-prune 1-30 --dry-run=server --yes\n  kubectl rev-prune 1-30 --from-file cluster-dump.yaml\n\nInterrupted or stopped midway, run the same command again: it plans from what is left.\nExit codes: 0 pruned or nothing left, 1 refused or failed, 2 usage."
+    after_help = "Examples:\n  kubectl rev-prune 1-30 --dry-run=client\n  kubectl rev-prune 1-30 --yes\n  kubectl rev-prune 1-30 --dry-run=server --yes\n  kubectl rev-prune 1-30 --from-file cluster-dump.yaml\n  kubectl rev-prune 1-30 --context primary --context remote --yes\n\nInterrupted or stopped midway, run the same command again: it plans from what is left.\nExit codes: 0 pruned or nothing left, 1 refused or failed, 2 usage."
 )]
 struct Cli {
     /// The revision to remove (e.g. 1-30)
     #[arg(value_name = "OLD_REVISION", value_parser = RevisionName::parse)]
     revision: RevisionName,
 
-    /// Delete even though interlocks refuse (cuts whatever still uses the revision)
+    /// Delete even though interlocks refuse (cuts whatever still uses the revision); an
+    /// address that disappears needs --allow-address-change, not this
     #[arg(long)]
     force: bool,
+
+    /// Delete Services whose external address no remaining Service holds: say so once DNS and
+    /// clients use the new gateway's address
+    #[arg(long)]
+    allow_address_change: bool,
+
+    /// Prune across every context of the kubeconfig (multi-cluster meshes, upgrade step 6);
+    /// `--context` may also be given several times
+    #[arg(long, conflicts_with_all = ["contexts", "from_file"])]
+    all_contexts: bool,
 
     /// How long to wait for the deleted workloads' pods to go
     #[arg(long, default_value = "5m", value_parser = parse_kubectl_duration)]
@@ -55,6 +69,7 @@ fn main() -> ExitCode {
 async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
     let options = PruneOptions {
         force: cli.force,
+        allow_address_change: cli.allow_address_change,
         helm_binary: find_helm_on_path().map(|p| p.display().to_string()),
     };
     let extras = Extras {
@@ -62,6 +77,9 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         ..Extras::default()
     };
     let level = cli.verbosity.level;
+    if cli.all_contexts || cli.connection.contexts.len() > 1 {
+        return prune_clusters(cli, options, extras, io).await;
+    }
     let view = ClusterView::for_command(
         &cli.connection,
         level,
@@ -72,6 +90,9 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
     )
     .await?;
     let plan = plan_prune(&view.snapshot, &view.analysis, &cli.revision, &options)?;
+    if let Some(warning) = remotes_may_depend(&view.snapshot, &view.analysis, &cli.revision) {
+        io.err(&render_remotes_warning(&warning, &view.name));
+    }
     let live = match &view.cluster {
         Some(cluster) => Some((cluster, inspect(cluster, &plan).await?)),
         None => None,
@@ -85,6 +106,66 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
             timeout: cli.timeout,
             connection: cli.connection.clone(),
         },
+    };
+    drive(&command, &cli.mutation, io).await
+}
+
+/// Several clusters: read together, planned together (a remote still on OLD blocks the
+/// primary's prune), pruned remotes first.
+async fn prune_clusters(
+    cli: Cli,
+    options: PruneOptions,
+    extras: Extras,
+    io: &mut Io,
+) -> Result<(), RevError> {
+    let (views, _) = ClusterView::observe_for_reading(
+        &cli.connection,
+        cli.all_contexts,
+        &cli.dumps,
+        cli.verbosity.level,
+        &Scope::All,
+        extras,
+    )
+    .await?;
+    let reads: Vec<ClusterRead<'_>> = views
+        .iter()
+        .map(|v| ClusterRead {
+            name: &v.name,
+            snapshot: &v.snapshot,
+            analysis: &v.analysis,
+        })
+        .collect();
+    let plan = plan_prune_clusters(&reads, &cli.revision, &options)?;
+    let mut prunes = Vec::new();
+    for part in &plan.clusters {
+        let cluster = views
+            .iter()
+            .find(|v| v.name == part.cluster)
+            .map(ClusterView::cluster)
+            .transpose()?;
+        let live = match cluster {
+            Some(cluster) => Some((cluster, inspect(cluster, &part.plan).await?)),
+            None => None,
+        };
+        prunes.push(Prune {
+            plan: part.plan.clone(),
+            live,
+            options: options.clone(),
+            settings: PruneSettings {
+                dry_run: cli.mutation.dry_run,
+                timeout: cli.timeout,
+                // helm must reach this cluster: its context only.
+                connection: ConnectionFlags {
+                    contexts: vec![part.cluster.clone()],
+                    ..cli.connection.clone()
+                },
+            },
+        });
+    }
+    let command = PruneClusters {
+        plan,
+        prunes,
+        break_lock: cli.mutation.break_lock,
     };
     drive(&command, &cli.mutation, io).await
 }

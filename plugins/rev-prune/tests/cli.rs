@@ -73,11 +73,56 @@ fn help_reads_as_a_kubectl_command() {
 #[test]
 fn plan_after_step_3_lists_releases_in_order_with_kept_objects() {
     let dump = after_step_3_dump();
-    let out = prune(&["1-19", "--from-file", &dump.display().to_string()]);
+    // Each gateway has its own address (as clouds give): the plan runs as after clients moved.
+    let out = prune(&[
+        "1-19",
+        "--allow-address-change",
+        "--from-file",
+        &dump.display().to_string(),
+    ]);
     let _ = std::fs::remove_file(&dump);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out), "dry run (client): nothing was sent\n");
     insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn an_address_that_would_disappear_is_refused_naming_old_and_new_even_with_force() {
+    let dump = after_step_3_dump();
+    let out = prune(&[
+        "1-19",
+        "--force",
+        "--from-file",
+        &dump.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: refused: 2 preflight check(s) failed (listed above); nothing was changed\n"
+    );
+    let text = stdout(&out);
+    insta::assert_snapshot!(text);
+
+    let json = prune(&[
+        "1-19",
+        "-o",
+        "json",
+        "--from-file",
+        &dump.display().to_string(),
+    ]);
+    let _ = std::fs::remove_file(&dump);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("a JSON plan");
+    let blocker = &doc["blockers"][1];
+    assert_eq!(blocker["reason"], "address-would-disappear");
+    assert_eq!(blocker["addresses"], serde_json::json!(["203.0.113.10"]));
+    assert_eq!(
+        blocker["successors"][0]["addresses"],
+        serde_json::json!(["203.0.113.20"])
+    );
+    assert_eq!(blocker["forceable"], false);
+    let old = &doc["addresses"][2];
+    assert_eq!(old["gateway"], "istio-ingressgateway-1-19");
+    assert_eq!(old["services"][0]["addresses"][0]["survives"], false);
 }
 
 #[test]

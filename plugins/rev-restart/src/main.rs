@@ -5,10 +5,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgGroup, Args, Parser, ValueEnum};
 use rev_shared::RevError;
 use rev_shared::client::current_namespace;
-use rev_shared::command::restart::{Restart, admission_preflight};
+use rev_shared::command::restart::{Restart, RestartProbe, admission_preflight};
 use rev_shared::driver::drive;
 use rev_shared::exec::restart::RestartOptions;
 use rev_shared::flags::{
@@ -16,6 +16,7 @@ use rev_shared::flags::{
 };
 use rev_shared::output::io::Io;
 use rev_shared::plan::restart::{RestartRequest, plan_restart};
+use rev_shared::probe::{ProbeFlags, read_baseline};
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::WorkloadKind;
 use rev_shared::view::{ClusterView, Extras, Scope};
@@ -28,15 +29,42 @@ enum OnDelete {
     DeletePods,
 }
 
+/// `--probe`: rev-probe's options, spelled the same, for traffic measured through the run.
+#[derive(Args, Debug)]
+struct ProbeOption {
+    /// Send steady traffic to a target from the first restart to the last; each workload's row
+    /// gets the figures of its rollout, and a gate breached while it rolls stops the run
+    #[arg(long, requires = "probe_target", help_heading = "Probe target")]
+    probe: bool,
+
+    #[command(flatten)]
+    flags: ProbeFlags,
+}
+
 /// Restart drifted workloads one at a time and verify their new sidecars.
 #[derive(Parser, Debug)]
+// --probe needs a target; the probe's options need --probe (none is taken silently).
+// The probe spans the whole run, so --duration is refused; hidden from this command's help.
+#[command(mut_arg("duration", |arg| arg.hide(true)))]
+#[command(group(ArgGroup::new("probe_target").args(["urls", "gateway", "port_forward"])))]
+#[command(group(
+    ArgGroup::new("probe_options")
+        .multiple(true)
+        .requires("probe")
+        .args([
+            "urls", "gateway", "port_forward", "host", "path", "method", "headers", "body",
+            "cacert", "probe_insecure_skip_tls_verify", "http_version", "rate", "duration",
+            "probe_timeout", "max_in_flight", "max_error_rate", "max_p99", "save", "compare",
+            "plot",
+        ])
+))]
 #[command(
     name = "kubectl rev-restart",
     bin_name = "kubectl rev-restart",
     version
 )]
 #[command(
-    after_help = "Examples:\n  kubectl rev-restart -n bookinfo --dry-run=client\n  kubectl rev-restart bookinfo reviews --yes\n  kubectl rev-restart -A --kind deployment -o json --yes\n\nCtrl-C once: finish the current workload, print the summary, exit 130; twice: stop now.\nExit codes: 0 done or nothing to do, 1 a workload failed or refused, 2 usage, 4 drift remains that needs you (paused, OnDelete, partition, bare pods), 130 interrupted."
+    after_help = "Examples:\n  kubectl rev-restart -n bookinfo --dry-run=client\n  kubectl rev-restart bookinfo reviews --yes\n  kubectl rev-restart -A --kind deployment -o json --yes\n  kubectl rev-restart bookinfo --probe --gateway istio-ingress/istio-ingressgateway-1-31 --path /productpage --max-error-rate 1% --yes\n\nCtrl-C once: finish the current workload, print the summary, exit 130; twice: stop now.\nExit codes: 0 done or nothing to do, 1 a workload failed or refused, or traffic breached a --probe gate while it rolled, 2 usage, 4 drift remains that needs you (paused, OnDelete, partition, bare pods), 130 interrupted."
 )]
 struct Cli {
     /// Namespaces to restart in (default: -n, else the context's namespace)
@@ -95,6 +123,9 @@ struct Cli {
     field_manager: String,
 
     #[command(flatten)]
+    probe: ProbeOption,
+
+    #[command(flatten)]
     dumps: DumpFlags,
     #[command(flatten)]
     mutation: MutationFlags,
@@ -118,6 +149,24 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         (true, _) => None,
         (false, false) => Some(cli.namespaces.clone()),
         (false, true) => Some(vec![current_namespace(&cli.connection, &cli.dumps)?]),
+    };
+    // Checked before anything is read: a wrong probe flag changes nothing.
+    let probe = if cli.probe.probe {
+        let namespace = current_namespace(&cli.connection, &cli.dumps)?;
+        Some(RestartProbe {
+            intent: cli.probe.flags.restart_intent(&namespace)?,
+            baseline: cli
+                .probe
+                .flags
+                .compare
+                .as_deref()
+                .map(read_baseline)
+                .transpose()?,
+            flags: cli.probe.flags.clone(),
+            namespace,
+        })
+    } else {
+        None
     };
     let scope = namespaces.clone().map_or(Scope::All, Scope::Named);
     let (level, extras) = (cli.verbosity.level, Extras::default());
@@ -157,6 +206,7 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
             max_parallel: usize::from(cli.max_parallel),
             continue_on_error: cli.continue_on_error,
         },
+        probe,
     };
     drive(&command, &cli.mutation, io).await
 }

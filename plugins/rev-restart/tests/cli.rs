@@ -84,3 +84,77 @@ fn plan_names_the_pods_a_partition_keeps_and_deletes_ondelete_daemonset_pods() {
     );
     insta::assert_snapshot!(stdout);
 }
+
+/// The probe's options are rev-probe's, behind `--probe`: none is taken without it, `--probe`
+/// needs a target, and `--duration` is refused (the probe spans the whole run).
+#[test]
+fn probe_flags_need_probe_and_probe_needs_a_target() {
+    for (args, expected) in [
+        (
+            &["--probe"][..],
+            "--url <URL>|--gateway <NS/NAME>|--port-forward",
+        ),
+        (&["--url", "http://127.0.0.1:9/"][..], "--probe"),
+        (&["--rate", "10"][..], "--probe"),
+        (&["--max-error-rate", "1%"][..], "--probe"),
+        (
+            &[
+                "--probe",
+                "--url",
+                "http://127.0.0.1:9/",
+                "--duration",
+                "1m",
+            ][..],
+            "--duration does not apply to rev-restart --probe",
+        ),
+        (
+            &[
+                "--probe",
+                "--url",
+                "http://127.0.0.1:9/",
+                "--gateway",
+                "a/b",
+            ][..],
+            "cannot be used with",
+        ),
+        (&["--probe", "--url", "not a url"][..], "--url"),
+    ] {
+        let mut all = vec!["-n", "bookinfo"];
+        all.extend_from_slice(args);
+        let out = restart(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+/// The plan of a `--probe` run says what is probed, at what rate, and what stops the run;
+/// a client dry run sends nothing to the target.
+#[test]
+fn plan_with_probe_names_the_target_and_its_gates() {
+    let out = restart(&[
+        "bookinfo",
+        "--dry-run=client",
+        "--from-file",
+        &fixture("control-plane-1-19-and-1-20.yaml"),
+        "--from-file",
+        &fixture("bookinfo-mid-upgrade.yaml"),
+        "--probe",
+        "--url",
+        "http://127.0.0.1:9/productpage",
+        "--rate",
+        "20",
+        "--max-error-rate",
+        "1%",
+        "--max-p99",
+        "500ms",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!(stdout);
+}

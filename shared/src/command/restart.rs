@@ -6,10 +6,13 @@ use crate::driver::{End, ExecContext, Execution, Mutation};
 use crate::error::{Refusal, RevError};
 use crate::exec::lock::{LockRequest, LockScope};
 use crate::exec::restart::{RestartOptions, RestartResult, run_plan};
+use crate::flags::DryRun;
 use crate::output::progress::RestartBar;
 use crate::output::restart as words;
-use crate::output::restart::RestartReport;
+use crate::output::restart::{ProbeSummary, RestartReport};
 use crate::plan::restart::RestartPlan;
+use crate::probe::report::render_comparison;
+use crate::probe::{ProbeFlags, ProbeIntent, ProbeSession, Report, WindowFigures};
 use crate::view::connected;
 
 pub struct Restart<'a> {
@@ -18,6 +21,20 @@ pub struct Restart<'a> {
     pub plan: RestartPlan,
     pub control_plane: ControlPlane,
     pub options: RestartOptions,
+    /// `--probe`: traffic measured for the whole run, each rollout blamed for its own window.
+    pub probe: Option<RestartProbe>,
+}
+
+/// The probe of a `--probe` run: started after the confirmation, before the first workload
+/// (never under a dry run), finished after the last.
+pub struct RestartProbe {
+    pub flags: ProbeFlags,
+    /// What the plan says will be probed (checked before anything is asked or sent).
+    pub intent: ProbeIntent,
+    /// For `--port-forward` (-n, else the context's namespace).
+    pub namespace: String,
+    /// `--compare`: the saved report the whole run is compared with.
+    pub baseline: Option<Report>,
 }
 
 impl Mutation for Restart<'_> {
@@ -32,7 +49,16 @@ impl Mutation for Restart<'_> {
     }
 
     fn render_plan(&self, no_headers: bool) -> String {
-        words::render_plan(&self.plan, no_headers)
+        let mut text = words::render_plan(&self.plan, no_headers);
+        if let Some(probe) = &self.probe
+            && !self.plan.items.is_empty()
+        {
+            text.push_str(&words::render_probe_intent(
+                &probe.intent,
+                self.options.continue_on_error,
+            ));
+        }
+        text
     }
 
     fn refusal(&self) -> Option<Refusal> {
@@ -91,6 +117,21 @@ impl Mutation for Restart<'_> {
                 };
             }
         };
+        // After the confirmation, before the first workload: the baseline traffic of the run.
+        let session = match (&self.probe, ctx.dry_run) {
+            (Some(probe), DryRun::None) => {
+                match ProbeSession::start(&probe.flags, Some(cluster), &probe.namespace).await {
+                    Ok(session) => Some(session),
+                    Err(e) => {
+                        return Execution {
+                            report: self.nothing_done(),
+                            end: End::Failed(e),
+                        };
+                    }
+                }
+            }
+            _ => None,
+        };
         let bar = RestartBar::new(self.plan.items.len());
         let stop = || ctx.stop_requested();
         let outcomes = run_plan(
@@ -100,9 +141,27 @@ impl Mutation for Restart<'_> {
             &options,
             &stop,
             &bar,
+            session.as_ref().map(|s| &s.probe),
         )
         .await;
         bar.clear();
+        let (probe, probe_error) = match (session, &self.probe) {
+            (Some(session), Some(probe)) => {
+                let target = session.target.description.clone();
+                match session.finish(&probe.flags).await {
+                    Ok(run) => (
+                        Some(ProbeSummary {
+                            target,
+                            figures: WindowFigures::from(&run.report),
+                            report: run.report,
+                        }),
+                        None,
+                    ),
+                    Err(e) => (None, Some(e)),
+                }
+            }
+            _ => (None, None),
+        };
         let failed = outcomes
             .iter()
             .filter(|o| {
@@ -112,10 +171,30 @@ impl Mutation for Restart<'_> {
                 )
             })
             .count();
+        let blamed: Vec<_> = outcomes
+            .iter()
+            .filter(|o| !o.gate_breaches.is_empty())
+            .collect();
         let end = if ctx.stop_requested() {
             End::Interrupted
+        } else if !blamed.is_empty() {
+            End::Failed(RevError::RolloutGatesBreached {
+                target: probe.as_ref().map(|p| p.target.clone()).unwrap_or_default(),
+                workloads: blamed
+                    .iter()
+                    .map(|o| format!("{}/{} in {}", o.kind.resource(), o.name, o.namespace))
+                    .collect(),
+                breaches: blamed
+                    .iter()
+                    .flat_map(|o| o.gate_breaches.iter().map(ToString::to_string))
+                    .collect(),
+                undo: blamed.iter().filter_map(|o| o.undo.clone()).collect(),
+                went_on: self.options.continue_on_error,
+            })
         } else if failed > 0 {
             End::Failed(RevError::WorkloadsFailed { failed })
+        } else if let Some(e) = probe_error {
+            End::Failed(e)
         } else {
             End::Done
         };
@@ -123,13 +202,21 @@ impl Mutation for Restart<'_> {
             report: RestartReport {
                 workloads: outcomes,
                 skipped: words::skipped_report(&self.plan.skipped),
+                probe,
             },
             end,
         }
     }
 
     fn render_report(&self, report: &RestartReport, _: &ExecContext, no_headers: bool) -> String {
-        words::render_summary(report, no_headers)
+        let mut text = words::render_summary(report, no_headers);
+        if let (Some(summary), Some(baseline)) = (
+            &report.probe,
+            self.probe.as_ref().and_then(|p| p.baseline.as_ref()),
+        ) {
+            text.push_str(&render_comparison(baseline, &summary.report));
+        }
+        text
     }
 
     fn report_names(&self, report: &RestartReport) -> Vec<String> {
@@ -140,6 +227,7 @@ impl Mutation for Restart<'_> {
         RestartReport {
             workloads: Vec::new(),
             skipped: words::skipped_report(&self.plan.skipped),
+            probe: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! I/O: carrying out a confirmed plan against the API. The only code besides the snapshot
 //! reader that talks to the cluster.
 
+pub mod diagnose;
 pub mod helm;
 pub mod lock;
 pub mod prune;

@@ -2,6 +2,7 @@
 //! until kubectl would call the rollout complete (no sleeping), then check every new pod carries
 //! a sidecar of the target revision. One workload at a time unless asked otherwise.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use crate::error::{Action, RevError};
 use crate::flags::DryRun;
 use crate::keys;
 use crate::plan::restart::{RestartItem, RestartMethod};
+use crate::probe::{GateBreach, Probe, WindowFigures};
 use crate::snapshot::ingest::LIVE_POD_FIELDS;
 use crate::snapshot::{Snapshot, WorkloadInfo, WorkloadKind};
 
@@ -69,6 +71,9 @@ pub struct WorkloadOutcome {
     pub left_drifted: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why a failed or timed-out rollout did not progress: the cluster's newest Warning event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<super::diagnose::RolloutEvent>,
     /// How to go back, for failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undo: Option<String>,
@@ -76,6 +81,13 @@ pub struct WorkloadOutcome {
     /// be checked for overlap.
     pub started_at: String,
     pub finished_at: String,
+    /// `--probe`: the figures of the requests sent while it rolled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<WindowFigures>,
+    /// `--probe`: the gates those figures breach; the run stops after this workload unless
+    /// `--continue-on-error`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gate_breaches: Vec<GateBreach>,
 }
 
 /// What the executor reports while it works (a bar on a terminal, lines otherwise).
@@ -597,7 +609,14 @@ pub async fn restart_one(
                 Err(e) => outcome.message = Some(e.to_string()),
             }
         }
-        Ok((result, _, detail)) => {
+        Ok((result, selector, detail)) => {
+            if matches!(
+                result,
+                RestartResult::RolloutFailed | RestartResult::TimedOut
+            ) {
+                let why = super::diagnose::stuck_rollout_event(cluster, item, selector.as_ref());
+                outcome.cause = why.await;
+            }
             outcome.result = result;
             outcome.message = (!detail.is_empty()).then_some(detail);
         }
@@ -614,7 +633,9 @@ pub async fn restart_one(
 }
 
 /// Runs the plan: `max_parallel` workloads at a time (1: strictly one after another), stopping
-/// at the first failure unless `continue_on_error`, and after the current ones on Ctrl-C.
+/// at the first failure unless `continue_on_error`, and after the current ones on Ctrl-C. With
+/// a `probe` (`--probe`), each workload's rollout is a window of traffic: its figures go in its
+/// outcome, and a gate breached in it stops the run like a failure.
 pub async fn run_plan(
     cluster: &Cluster,
     items: &[RestartItem],
@@ -622,15 +643,36 @@ pub async fn run_plan(
     opts: &RestartOptions,
     stop: &dyn Fn() -> bool,
     progress: &dyn RestartProgress,
+    probe: Option<&Probe>,
 ) -> Vec<WorkloadOutcome> {
+    run_in_order(items, opts, stop, probe, |item| {
+        restart_one(cluster, item, cp, opts, progress)
+    })
+    .await
+}
+
+/// The order, halting and probing of [`run_plan`], with the restart of one workload given as
+/// `restart` (tests drive it without a cluster).
+pub async fn run_in_order<'a, R, F>(
+    items: &'a [RestartItem],
+    opts: &RestartOptions,
+    stop: &dyn Fn() -> bool,
+    probe: Option<&Probe>,
+    restart: R,
+) -> Vec<WorkloadOutcome>
+where
+    R: Fn(&'a RestartItem) -> F,
+    F: Future<Output = WorkloadOutcome>,
+{
     let (max_parallel, continue_on_error) = (opts.max_parallel, opts.continue_on_error);
-    let failed = Arc::new(AtomicUsize::new(0));
+    let halting = Arc::new(AtomicUsize::new(0));
+    let restart = &restart;
     // Outcomes come back as workloads finish; report them in plan order.
     futures::stream::iter(items.iter().enumerate())
         .map(|(i, item)| {
-            let failed = failed.clone();
+            let halting = halting.clone();
             async move {
-                let halted = stop() || (!continue_on_error && failed.load(Ordering::SeqCst) > 0);
+                let halted = stop() || (!continue_on_error && halting.load(Ordering::SeqCst) > 0);
                 if halted {
                     return (i, not_run(item));
                 }
@@ -639,12 +681,23 @@ pub async fn run_plan(
                 {
                     tokio::time::sleep(pause).await;
                 }
-                let outcome = restart_one(cluster, item, cp, opts, progress).await;
-                if !matches!(
+                let subject = format!("{}/{}/{}", item.kind.resource(), item.namespace, item.name);
+                let window = probe.map(|p| p.rollout_started(&subject));
+                let mut outcome = restart(item).await;
+                if let (Some(probe), Some(window)) = (probe, window) {
+                    let traffic = probe.rollout_finished(window).await;
+                    outcome.probe = Some(traffic.figures);
+                    if !traffic.breaches.is_empty() {
+                        outcome.gate_breaches = traffic.breaches;
+                        outcome.undo.get_or_insert_with(|| undo_command(item));
+                    }
+                }
+                let failed = !matches!(
                     outcome.result,
                     RestartResult::Restarted | RestartResult::ServerDryRun
-                ) {
-                    failed.fetch_add(1, Ordering::SeqCst);
+                );
+                if failed || !outcome.gate_breaches.is_empty() {
+                    halting.fetch_add(1, Ordering::SeqCst);
                 }
                 (i, outcome)
             }
@@ -668,8 +721,11 @@ fn not_run(item: &RestartItem) -> WorkloadOutcome {
         pods_verified: 0,
         left_drifted: Vec::new(),
         message: None,
+        cause: None,
         undo: None,
         started_at: String::new(),
         finished_at: String::new(),
+        probe: None,
+        gate_breaches: Vec::new(),
     }
 }

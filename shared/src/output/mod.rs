@@ -6,6 +6,7 @@ pub mod plan;
 pub mod progress;
 pub mod prompt;
 pub mod prune;
+pub mod prune_clusters;
 pub mod relabel;
 pub mod restart;
 

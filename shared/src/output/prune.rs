@@ -7,8 +7,8 @@ use super::table;
 use crate::analysis::Analysis;
 use crate::exec::prune::{InspectedObject, Inspection, LiveState, PruneReport};
 use crate::plan::prune::{
-    Blocker, ObjectKey, OtherGateway, PruneBlocker, PrunePlan, PruneStep, PruneWarning, Selection,
-    UninstallMethod,
+    AddressHolder, AddressSource, Blocker, BlockerReason, ObjectKey, OtherGateway, PruneBlocker,
+    PrunePlan, PruneStep, PruneWarning, Selection, UninstallMethod,
 };
 use crate::snapshot::Snapshot;
 
@@ -63,10 +63,58 @@ pub fn render_plan(plan: &PrunePlan, inspection: Option<&Inspection>, no_headers
             plan.releases().count()
         );
     }
+    out.push_str(&render_addresses(plan, no_headers));
     for w in &plan.warnings {
         let _ = writeln!(out, "warning: {}", warning_text(w, plan));
     }
     out
+}
+
+/// Per gateway, the external addresses of its Services and whether each survives the prune:
+/// clients and DNS records point at addresses, so this is what they will notice.
+fn render_addresses(plan: &PrunePlan, no_headers: bool) -> String {
+    if plan.addresses.is_empty() {
+        return String::new();
+    }
+    let mut rows = Vec::new();
+    for g in &plan.addresses {
+        for s in &g.services {
+            for a in &s.addresses {
+                let after = match (s.deleted, a.survives) {
+                    (false, _) => "stays".to_string(),
+                    (true, true) => format!("stays: also held by {}", a.also_held_by.join(", ")),
+                    (true, false) if plan.allow_address_change => {
+                        "GOES (--allow-address-change)".to_string()
+                    }
+                    (true, false) => "GOES: no Service left holds it".to_string(),
+                };
+                rows.push(vec![
+                    format!("{}/{}", g.namespace, g.gateway),
+                    g.revision.clone().unwrap_or_else(|| "<none>".into()),
+                    format!("{}{}", s.name, if s.deleted { " (deleted)" } else { "" }),
+                    a.address.clone(),
+                    match a.source {
+                        AddressSource::LoadBalancer => "load balancer",
+                        AddressSource::ExternalIp => "externalIPs",
+                    }
+                    .to_string(),
+                    after,
+                ]);
+            }
+        }
+    }
+    let headers = [
+        "gateway",
+        "revision",
+        "service",
+        "address",
+        "from",
+        "after the prune",
+    ];
+    format!(
+        "\nExternal addresses (clients and DNS reach the mesh on these):\n{}",
+        indent(&table(&headers, rows, no_headers), "   ")
+    )
 }
 
 /// One step: its heading, a row per object (with what was found live), its release records.
@@ -211,6 +259,12 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
             addresses,
             others,
         } => gateway_text(namespace, name, addresses, others, next),
+        Blocker::AddressWouldDisappear {
+            namespace,
+            service,
+            addresses,
+            successors,
+        } => address_text(namespace, service, addresses, successors, old, next),
         Blocker::OnlyRevision => (
             format!("{old} is the only installed revision: pruning it removes the mesh's control plane"),
             "install the new revision first (upgrade guide step 2), or use `istioctl uninstall --purge` to remove Istio".into(),
@@ -258,6 +312,12 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
             format!("ztunnel's revision value is {old}: it gets its certificates and config from {old}'s istiod"),
             format!(
                 "helm upgrade {release} istio/ztunnel -n {namespace} --version {chart_version} --reuse-values --set revision={next}"
+            ),
+        ),
+        Blocker::ZtunnelDaemonSetUsesRevision { namespace, name } => (
+            format!("ztunnel ({namespace}/{name}, outside Helm) is on revision {old}: it gets its certificates and config from {old}'s istiod"),
+            format!(
+                "re-run the install that made it with revision {next} (istioctl: `istioctl install -f <your IstioOperator> --set revision={next}`); ztunnel is upgraded in place, then prune {old}"
             ),
         ),
     }
@@ -344,6 +404,45 @@ fn gateway_text(
     )
 }
 
+fn address_text(
+    namespace: &str,
+    service: &str,
+    addresses: &[String],
+    successors: &[AddressHolder],
+    old: &str,
+    next: &str,
+) -> (String, String) {
+    let going = addresses.join(", ");
+    let rerun = format!("kubectl rev-prune {old} --allow-address-change");
+    let new_address = successors
+        .iter()
+        .find(|s| s.revision.as_deref() == Some(next))
+        .or_else(|| successors.first());
+    match new_address {
+        Some(new) => (
+            format!(
+                "deleting {service} removes address {going}, which no Service left holds: clients and DNS records still pointing there lose the mesh; gateway {} ({}) has {}",
+                new.gateway,
+                new.revision.as_deref().unwrap_or("no revision"),
+                new.addresses.join(", ")
+            ),
+            format!(
+                "point DNS and clients at {}, check it serves (kubectl rev-probe --gateway {namespace}/{} --duration 30s --max-error-rate 0); then re-run: {rerun}",
+                new.addresses.join(", "),
+                new.gateway
+            ),
+        ),
+        None => (
+            format!(
+                "deleting {service} removes address {going}, which no Service left holds, and no other gateway in {namespace} has an address: clients lose the mesh"
+            ),
+            format!(
+                "install the {next} gateway (upgrade guide step 3), wait for its address (kubectl get svc -n {namespace}), point DNS and clients at it, check it serves (kubectl rev-probe --gateway {namespace}/<new gateway>); then re-run: {rerun}"
+            ),
+        ),
+    }
+}
+
 /// Every blocker with its fix; empty when there is none.
 pub fn render_blockers(plan: &PrunePlan) -> String {
     if plan.blockers.is_empty() {
@@ -369,10 +468,12 @@ pub fn render_blockers(plan: &PrunePlan) -> String {
         let _ = writeln!(
             out,
             "      fix: {fix}{}",
-            if b.forceable {
-                ""
-            } else {
-                "   (--force cannot override this)"
+            match (b.forceable, b.reason()) {
+                (true, _) => "",
+                (false, BlockerReason::AddressWouldDisappear) => {
+                    "   (--force does not override this: --allow-address-change does, and only this)"
+                }
+                (false, _) => "   (--force cannot override this)",
             }
         );
     }

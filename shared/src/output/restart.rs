@@ -8,6 +8,8 @@ use serde::Serialize;
 use super::table;
 use crate::exec::restart::{RestartResult, WorkloadOutcome};
 use crate::plan::restart::{RestartMethod, RestartPlan, SkipReason, Skipped};
+use crate::probe::report::{go_duration, vegeta_round};
+use crate::probe::{ProbeIntent, Report, WindowFigures};
 
 pub const API_VERSION: &str = "restart.kubectl-rev.dev/v1alpha1";
 
@@ -17,6 +19,20 @@ pub const API_VERSION: &str = "restart.kubectl-rev.dev/v1alpha1";
 pub struct RestartReport {
     pub workloads: Vec<WorkloadOutcome>,
     pub skipped: Vec<SkippedReport>,
+    /// `--probe`: the target and the figures of the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeSummary>,
+}
+
+/// The probe of a `--probe` run, over the whole run (each workload's window is in its outcome).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSummary {
+    pub target: String,
+    pub figures: WindowFigures,
+    /// vegeta's full report of the run, for `--compare` (`--save` writes it).
+    #[serde(skip)]
+    pub report: Report,
 }
 
 /// A workload or pod left alone, with why and what moves it.
@@ -188,6 +204,45 @@ pub fn render_plan(plan: &RestartPlan, no_headers: bool) -> String {
     out
 }
 
+/// What `--probe` will do, under the plan: the target, the rate, and what stops the run.
+pub fn render_probe_intent(intent: &ProbeIntent, continue_on_error: bool) -> String {
+    let rate = if intent.rate.fract() == 0.0 {
+        format!("{:.0}", intent.rate)
+    } else {
+        format!("{:.2}", intent.rate)
+    };
+    let mut out = format!(
+        "Probe: {rate} {}/s to {}, from the first restart to the last; each workload's figures cover the requests sent while it rolled.\n",
+        intent.method, intent.target
+    );
+    let mut gates = Vec::new();
+    if let Some(ratio) = intent.gates.max_error_rate {
+        gates.push(format!("error rate above {:.2}%", ratio * 100.0));
+    }
+    if let Some(p99) = intent.gates.max_p99 {
+        gates.push(format!("p99 above {}", go_duration(p99.as_nanos() as u64)));
+    }
+    let _ = if gates.is_empty() {
+        writeln!(
+            out,
+            "  no gate (--max-error-rate, --max-p99): the figures are reported, nothing stops the run"
+        )
+    } else if continue_on_error {
+        writeln!(
+            out,
+            "  gates: {}: a breach is reported with the workload blamed and the run goes on (--continue-on-error)",
+            gates.join(", ")
+        )
+    } else {
+        writeln!(
+            out,
+            "  gates: {}: a breach while a workload rolls stops the run before the next one",
+            gates.join(", ")
+        )
+    };
+    out
+}
+
 pub fn question(plan: &RestartPlan, max_parallel: usize) -> String {
     format!(
         "Restart {} workload(s), {max_parallel} at a time?",
@@ -207,38 +262,75 @@ fn result_text(result: RestartResult) -> &'static str {
     }
 }
 
+/// A latency in milliseconds as vegeta prints it (`1.234ms`).
+fn latency(ms: f64) -> String {
+    go_duration(vegeta_round((ms * 1e6) as u64))
+}
+
+/// The traffic columns of a workload's row (`--probe`): requests, success, p50, p99, errors.
+fn traffic_cells(figures: Option<&WindowFigures>) -> Vec<String> {
+    match figures {
+        Some(f) if f.requests > 0 => vec![
+            f.requests.to_string(),
+            format!("{:.2}%", f.success * 100.0),
+            latency(f.p50_ms),
+            latency(f.p99_ms),
+            f.errors.to_string(),
+        ],
+        Some(_) => vec!["0".into(), "-".into(), "-".into(), "-".into(), "0".into()],
+        // Not rolled (stopped before it): nothing was measured for it.
+        None => vec!["-".into(); 5],
+    }
+}
+
 pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
+    let probed = report.probe.is_some();
     let rows = report
         .workloads
         .iter()
         .map(|o| {
-            vec![
+            let mut row = vec![
                 o.namespace.clone(),
                 format!("{}/{}", o.kind.resource(), o.name),
                 result_text(o.result).to_string(),
                 format!("{:.1}", o.rollout_seconds),
                 o.pods_verified.to_string(),
-            ]
+            ];
+            if probed {
+                row.extend(traffic_cells(o.probe.as_ref()));
+            }
+            row
         })
         .collect();
+    let mut headers = vec![
+        "namespace",
+        "workload",
+        "result",
+        "seconds",
+        "pods verified",
+    ];
+    if probed {
+        headers.extend(["requests", "success", "p50", "p99", "errors"]);
+    }
     let mut out = if report.workloads.is_empty() {
         String::new()
     } else {
-        table(
-            &[
-                "namespace",
-                "workload",
-                "result",
-                "seconds",
-                "pods verified",
-            ],
-            rows,
-            no_headers,
-        )
+        table(&headers, rows, no_headers)
     };
     for o in &report.workloads {
         if let Some(message) = &o.message {
             let _ = writeln!(out, "{}/{}: {message}", o.kind.resource(), o.name);
+        }
+        if let Some(cause) = &o.cause {
+            let _ = writeln!(out, "  why: {}", cause.describe());
+        }
+        for breach in &o.gate_breaches {
+            let _ = writeln!(
+                out,
+                "{}/{}: traffic breached a gate while it rolled: {breach}",
+                o.kind.resource(),
+                o.name
+            );
         }
         if !o.left_drifted.is_empty() {
             let _ = writeln!(
@@ -254,6 +346,19 @@ pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
         {
             let _ = writeln!(out, "  to roll back: {undo}");
         }
+    }
+    if let Some(probe) = &report.probe {
+        let f = &probe.figures;
+        let _ = writeln!(
+            out,
+            "Probe, whole run: {} request(s) to {}, {:.2}% success, p50 {}, p99 {}, max {}",
+            f.requests,
+            probe.target,
+            f.success * 100.0,
+            latency(f.p50_ms),
+            latency(f.p99_ms),
+            latency(f.max_ms)
+        );
     }
     let needs_user: Vec<Skipped> = report
         .skipped

@@ -3,5 +3,6 @@
 //! outside the plan is ever touched.
 
 pub mod prune;
+pub mod prune_clusters;
 pub mod relabel;
 pub mod restart;

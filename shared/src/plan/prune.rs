@@ -17,7 +17,7 @@ use crate::analysis::{Analysis, InjectionMode, SidecarRevision};
 use crate::error::RevError;
 use crate::keys;
 use crate::revision::RevisionName;
-use crate::snapshot::{HelmRelease, Labels, ObjectRef, Snapshot, WorkloadKind};
+use crate::snapshot::{HelmRelease, Labels, ObjectRef, ServiceInfo, Snapshot, WorkloadKind};
 
 /// Helm 4's `UninstallOrder` (pkg/release/v1/util/kind_sorter.go): kinds earlier in the list
 /// are deleted first; kinds not in it go last, sorted by kind name, keeping manifest order
@@ -261,6 +261,8 @@ pub enum BlockerReason {
     TagPointsAtRevision,
     DefaultValidatorPointsAtRevision,
     GatewayStillServing,
+    /// Overridden by `--allow-address-change` alone, never by `--force`.
+    AddressWouldDisappear,
     OnlyRevision,
     HelmOperationPending,
     CannotVerify,
@@ -292,6 +294,63 @@ pub struct OtherGateway {
     pub name: String,
     pub revision: Option<String>,
     pub has_address: bool,
+}
+
+/// A gateway Service the prune leaves, with its external addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressHolder {
+    pub service: String,
+    /// The gateway (its Deployment) the Service belongs to, and that gateway's revision.
+    pub gateway: String,
+    pub revision: Option<String>,
+    pub addresses: Vec<String>,
+}
+
+/// Where a Service's external address comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddressSource {
+    /// `status.loadBalancer.ingress[]` (`ip`, else `hostname`): the cloud's load balancer.
+    LoadBalancer,
+    /// `spec.externalIPs`.
+    ExternalIp,
+}
+
+/// One external address of a Service, and whether clients can still reach the mesh on it after
+/// the prune.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalAddress {
+    pub address: String,
+    pub source: AddressSource,
+    /// `namespace/name` of the other Services left after the prune that hold it too.
+    pub also_held_by: Vec<String>,
+    /// False: the prune deletes the Service and nothing left holds the address.
+    pub survives: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAddresses {
+    pub name: String,
+    /// The prune deletes this Service.
+    pub deleted: bool,
+    pub addresses: Vec<ExternalAddress>,
+}
+
+/// A gateway's Services and their external addresses: which survive the prune and which go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayAddresses {
+    pub namespace: String,
+    /// The gateway Deployment (the gateway chart names its Service after it); for a Service of
+    /// no gateway, the Service itself.
+    pub gateway: String,
+    pub revision: Option<String>,
+    /// The prune deletes this gateway.
+    pub deleted: bool,
+    pub services: Vec<ServiceAddresses>,
 }
 
 /// What blocks the prune, with the facts its message and fix are written from.
@@ -332,6 +391,18 @@ pub enum Blocker {
         addresses: Vec<String>,
         others: Vec<OtherGateway>,
     },
+    /// A Service the prune deletes holds external addresses no Service it leaves holds: the
+    /// clients and DNS records pointing at them lose the mesh (issue 11 item 8).
+    #[serde(rename_all = "camelCase")]
+    AddressWouldDisappear {
+        namespace: String,
+        service: String,
+        /// The addresses that go with it.
+        addresses: Vec<String>,
+        /// The Services of other gateways in its namespace that keep an address: where clients
+        /// move to.
+        successors: Vec<AddressHolder>,
+    },
     OnlyRevision,
     #[serde(rename_all = "camelCase")]
     HelmOperationPending {
@@ -364,6 +435,13 @@ pub enum Blocker {
         namespace: String,
         release: String,
         chart_version: String,
+    },
+    /// The same for a ztunnel no Helm release manages (istioctl renders the same chart): its
+    /// pod template's `istio.io/rev` (or its own label) names OLD.
+    #[serde(rename_all = "camelCase")]
+    ZtunnelDaemonSetUsesRevision {
+        namespace: String,
+        name: String,
     },
     /// Config pinned to OLD (DOMAIN §4): once OLD's istiod is gone no istiod loads it, so a
     /// pinned DENY AuthorizationPolicy or STRICT PeerAuthentication silently stops enforcing.
@@ -413,12 +491,15 @@ impl PruneBlocker {
                 BlockerReason::DefaultValidatorPointsAtRevision
             }
             Blocker::GatewayStillServing { .. } => BlockerReason::GatewayStillServing,
+            Blocker::AddressWouldDisappear { .. } => BlockerReason::AddressWouldDisappear,
             Blocker::OnlyRevision => BlockerReason::OnlyRevision,
             Blocker::HelmOperationPending { .. } => BlockerReason::HelmOperationPending,
             Blocker::CannotVerify { .. } => BlockerReason::CannotVerify,
             Blocker::DeleteHooksNeedHelm { .. } => BlockerReason::DeleteHooksNeedHelm,
             Blocker::UnreadableRelease { .. } => BlockerReason::UnreadableRelease,
-            Blocker::ZtunnelUsesRevision { .. } => BlockerReason::ZtunnelUsesRevision,
+            Blocker::ZtunnelUsesRevision { .. } | Blocker::ZtunnelDaemonSetUsesRevision { .. } => {
+                BlockerReason::ZtunnelUsesRevision
+            }
             Blocker::ConfigPinnedToRevision { .. } => BlockerReason::ConfigPinnedToRevision,
             Blocker::GatewayApiGatewayOnRevision { .. } => {
                 BlockerReason::GatewayApiGatewayOnRevision
@@ -454,7 +535,12 @@ pub struct PrunePlan {
     pub steps: Vec<PruneStep>,
     pub blockers: Vec<PruneBlocker>,
     pub warnings: Vec<PruneWarning>,
+    /// Per gateway in the namespaces where the prune deletes a Service holding an external
+    /// address: every Service there with one, and whether each address survives.
+    pub addresses: Vec<GatewayAddresses>,
     pub force: bool,
+    /// `--allow-address-change`: the user moved clients off the addresses that go.
+    pub allow_address_change: bool,
 }
 
 impl PrunePlan {
@@ -483,6 +569,9 @@ impl PrunePlan {
 #[derive(Debug, Clone, Default)]
 pub struct PruneOptions {
     pub force: bool,
+    /// `--allow-address-change`: lifts the blocker for addresses that disappear, and only that
+    /// one (`--force` does not: one flag per decision).
+    pub allow_address_change: bool,
     /// Path of a `helm` executable on PATH, if any (found by the caller: lookup is I/O).
     pub helm_binary: Option<String>,
 }
@@ -716,11 +805,13 @@ struct Planner<'a> {
 impl<'a> Planner<'a> {
     fn block(&mut self, subject: String, blocker: Blocker) {
         // What could not be read cannot be proved unused: no --force past it.
+        // An address that goes is its own decision: `--allow-address-change`, never `--force`.
         let forceable = !matches!(
             blocker,
             Blocker::DeleteHooksNeedHelm { .. }
                 | Blocker::UnreadableRelease { .. }
                 | Blocker::CannotVerify { .. }
+                | Blocker::AddressWouldDisappear { .. }
         );
         self.blockers.push(PruneBlocker {
             subject,
@@ -1056,6 +1147,29 @@ impl<'a> Planner<'a> {
     }
 
     /// Tags and the default validator still pointing at OLD (istio/istio #35590, #43227, #60596).
+    /// A ztunnel outside Helm (istioctl) that OLD's istiod still serves: upgraded in place, so
+    /// OLD must stay until it names the new revision (Helm-managed ones: `releases`).
+    fn ztunnel_without_helm(&mut self) {
+        let (snapshot, old) = (self.snapshot, self.old);
+        for w in &snapshot.workloads {
+            let ztunnel = w.kind == WorkloadKind::DaemonSet
+                && w.helm_release.is_none()
+                && (w.labels.get(keys::OPERATOR_COMPONENT).map(String::as_str) == Some("Ztunnel")
+                    || w.labels.get(keys::APP_NAME).map(String::as_str) == Some("ztunnel"));
+            let revision = w
+                .template_annotations
+                .get(keys::REV)
+                .or_else(|| w.labels.get(keys::REV));
+            if ztunnel && revision.map(String::as_str) == Some(old) {
+                let blocker = Blocker::ZtunnelDaemonSetUsesRevision {
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                };
+                self.block(format!("daemonset/{}/{}", w.namespace, w.name), blocker);
+            }
+        }
+    }
+
     fn tags_and_validator(&mut self) {
         let (analysis, snapshot, old) = (self.analysis, self.snapshot, self.old);
         let cp = &analysis.control_plane;
@@ -1116,6 +1230,141 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The external addresses of the Services this prune deletes, per gateway, beside those of
+    /// the Services it leaves in the same namespaces. Clients and DNS point at addresses, not
+    /// at revisions: one that no remaining Service holds is cut, whatever else serves, so it is
+    /// a blocker until the user says clients have moved (`--allow-address-change`).
+    fn addresses(&mut self) -> Vec<GatewayAddresses> {
+        let (snapshot, analysis) = (self.snapshot, self.analysis);
+        let deleted: BTreeSet<(&str, &str)> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.objects())
+            .filter(|o| o.kind == "Service")
+            .filter_map(|o| Some((o.namespace.as_deref()?, o.name.as_str())))
+            .collect();
+        let is_deleted =
+            |s: &ServiceInfo| deleted.contains(&(s.namespace.as_str(), s.name.as_str()));
+        let external = |s: &ServiceInfo| -> Vec<(String, AddressSource)> {
+            let mut all: Vec<(String, AddressSource)> = s
+                .load_balancer
+                .iter()
+                .map(|a| (a.clone(), AddressSource::LoadBalancer))
+                .chain(
+                    s.external_ips
+                        .iter()
+                        .map(|a| (a.clone(), AddressSource::ExternalIp)),
+                )
+                .collect();
+            let mut seen = BTreeSet::new();
+            all.retain(|(a, _)| seen.insert(a.clone()));
+            all
+        };
+        // Who holds each address once the prune is done.
+        let mut held_after: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for s in snapshot.services.iter().filter(|s| !is_deleted(s)) {
+            for (address, _) in external(s) {
+                held_after
+                    .entry(address)
+                    .or_default()
+                    .push(format!("{}/{}", s.namespace, s.name));
+            }
+        }
+        let namespaces: BTreeSet<&str> = snapshot
+            .services
+            .iter()
+            .filter(|s| is_deleted(s) && !external(s).is_empty())
+            .map(|s| s.namespace.as_str())
+            .collect();
+        let gateway_of = |s: &ServiceInfo| {
+            analysis
+                .gateways
+                .iter()
+                .find(|g| g.namespace == s.namespace && g.name == s.name)
+        };
+        let mut groups: BTreeMap<(String, String), GatewayAddresses> = BTreeMap::new();
+        for s in snapshot
+            .services
+            .iter()
+            .filter(|s| namespaces.contains(s.namespace.as_str()))
+        {
+            let addresses: Vec<ExternalAddress> = external(s)
+                .into_iter()
+                .map(|(address, source)| {
+                    let own = format!("{}/{}", s.namespace, s.name);
+                    let also_held_by: Vec<String> = held_after
+                        .get(&address)
+                        .into_iter()
+                        .flatten()
+                        .filter(|h| **h != own)
+                        .cloned()
+                        .collect();
+                    let survives = !is_deleted(s) || !also_held_by.is_empty();
+                    ExternalAddress {
+                        address,
+                        source,
+                        also_held_by,
+                        survives,
+                    }
+                })
+                .collect();
+            if addresses.is_empty() {
+                continue;
+            }
+            let gateway = gateway_of(s);
+            let group = groups
+                .entry((s.namespace.clone(), s.name.clone()))
+                .or_insert_with(|| GatewayAddresses {
+                    namespace: s.namespace.clone(),
+                    gateway: gateway.map_or(s.name.clone(), |g| g.name.clone()),
+                    revision: gateway.and_then(|g| g.revision.clone()),
+                    deleted: is_deleted(s),
+                    services: Vec::new(),
+                });
+            group.services.push(ServiceAddresses {
+                name: s.name.clone(),
+                deleted: is_deleted(s),
+                addresses,
+            });
+        }
+        let groups: Vec<GatewayAddresses> = groups.into_values().collect();
+        if !self.options.allow_address_change {
+            for g in &groups {
+                for s in g.services.iter().filter(|s| s.deleted) {
+                    let going: Vec<String> = s
+                        .addresses
+                        .iter()
+                        .filter(|a| !a.survives)
+                        .map(|a| a.address.clone())
+                        .collect();
+                    if going.is_empty() {
+                        continue;
+                    }
+                    let successors = groups
+                        .iter()
+                        .filter(|o| o.namespace == g.namespace && !o.deleted)
+                        .flat_map(|o| {
+                            o.services.iter().map(|os| AddressHolder {
+                                service: os.name.clone(),
+                                gateway: o.gateway.clone(),
+                                revision: o.revision.clone(),
+                                addresses: os.addresses.iter().map(|a| a.address.clone()).collect(),
+                            })
+                        })
+                        .collect();
+                    let blocker = Blocker::AddressWouldDisappear {
+                        namespace: g.namespace.clone(),
+                        service: s.name.clone(),
+                        addresses: going,
+                        successors,
+                    };
+                    self.block(format!("service/{}/{}", g.namespace, s.name), blocker);
+                }
+            }
+        }
+        groups
+    }
+
     /// Config pinned to OLD stops applying once OLD is gone (DOMAIN §4): a blocker, never
     /// deleted. Istio config labelled with a tag is loaded by no istiod before or after: a
     /// finding of the inventory, not this prune's business.
@@ -1174,7 +1423,9 @@ pub fn plan_prune(
     planner.pinned_config();
     planner.pods(&removed);
     planner.tags_and_validator();
+    planner.ztunnel_without_helm();
     planner.gateways(&removed);
+    let addresses = planner.addresses();
     let successor = successor(analysis, old);
     if successor.is_none() && !gone {
         planner.block(format!("revision/{old}"), Blocker::OnlyRevision);
@@ -1193,7 +1444,9 @@ pub fn plan_prune(
         steps,
         blockers,
         warnings,
+        addresses,
         force: options.force,
+        allow_address_change: options.allow_address_change,
     })
 }
 

@@ -302,6 +302,9 @@ fn check_target(
             ready: istiod.ready,
             desired: istiod.desired,
         }),
+        // A remote (primary-remote) has no istiod of its own: its injector, checked below,
+        // calls the primary's.
+        None if crate::runbook::role_of(analysis) == crate::runbook::ClusterRole::Remote => {}
         None => blockers.push(RelabelBlocker::NoIstiod {
             revision: revision.clone(),
         }),

@@ -122,11 +122,11 @@ pub struct ProbeFlags {
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Probe load")]
     pub max_in_flight: u32,
 
-    /// Fail (exit 1) when more than this share of requests fail: 0.01 or 1%
+    /// Fail when more than this share of requests fail (rev-restart: while any one workload rolls): 0.01 or 1%
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio, help_heading = "Probe gates")]
     pub max_error_rate: Option<f64>,
 
-    /// Fail (exit 1) when the 99th percentile latency exceeds this, e.g. 500ms
+    /// Fail when the 99th percentile latency exceeds this (rev-restart: while any one workload rolls), e.g. 500ms
     #[arg(long, value_name = "DURATION", value_parser = parse_kubectl_duration, help_heading = "Probe gates")]
     pub max_p99: Option<Duration>,
 

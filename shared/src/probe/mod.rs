@@ -10,12 +10,10 @@
 //! ```ignore
 //! let session = probe::ProbeSession::start(&flags, Some(&cluster), &cluster.namespace).await?;
 //! for workload in plan {
-//!     let started = session.probe.mark(format!("restart {workload} started"));
+//!     let window = session.probe.rollout_started("deployment/bookinfo/reviews-v1");
 //!     // … restart and wait …
-//!     let finished = session.probe.mark(format!("restart {workload} finished"));
-//!     let during = session.probe.settled_figures_between(&started, &finished).await;
-//!     let figures = WindowFigures::from(&during);            // for the summary row and -o json
-//!     let breaches = session.probe.gates().check(&during);   // non-empty: stop, blame, undo
+//!     let traffic = session.probe.rollout_finished(window).await; // marks, settled figures
+//!     // traffic.figures: the summary row and -o json; traffic.breaches non-empty: stop, blame, undo
 //! }
 //! let run = session.finish(&flags).await?;                   // writes --save and --plot
 //! ```
@@ -27,6 +25,7 @@ pub mod http;
 pub mod live;
 pub mod plot;
 pub mod report;
+pub mod rollout;
 pub mod target;
 
 use std::io::IsTerminal;
@@ -38,6 +37,7 @@ pub use engine::{LoadOptions, Mark, Probe, ProbeRun};
 pub use flags::ProbeFlags;
 pub use gates::{GateBreach, Gates};
 pub use report::Report;
+pub use rollout::{ProbeIntent, RolloutTraffic, RolloutWindow};
 
 use self::http::{ClientOptions, ProbeClient, RequestTemplate};
 use self::target::{ResolvedTarget, TargetSpec};

@@ -223,7 +223,8 @@ struct Planner<'a> {
     role: ClusterRole,
 }
 
-fn role_of(analysis: &Analysis) -> ClusterRole {
+/// A primary runs an istiod; a cluster whose revisions are all injectors without one is a remote.
+pub fn role_of(analysis: &Analysis) -> ClusterRole {
     let revisions = &analysis.control_plane.revisions;
     let remote = !revisions.is_empty()
         && revisions.iter().all(|r| r.istiod.is_none())
@@ -995,6 +996,7 @@ impl Planner<'_> {
     fn prunes(&self) -> Vec<Draft> {
         let options = PruneOptions {
             force: false,
+            allow_address_change: false,
             // rev-prune runs helm for releases with delete hooks; the runbook assumes it is there.
             helm_binary: Some("helm".into()),
         };

@@ -382,6 +382,7 @@ impl Snapshot {
             labels: labels(&svc.metadata),
             service_type: svc.spec.as_ref().and_then(|s| s.type_.clone()),
             load_balancer,
+            external_ips: svc.spec.and_then(|s| s.external_ips).unwrap_or_default(),
         });
     }
 
@@ -468,6 +469,14 @@ impl Snapshot {
     /// Helm release Secrets; other Secrets are ignored. Only the newest record of each release
     /// is kept (older ones are history).
     pub fn ingest_secret(&mut self, secret: Secret) {
+        if labels(&secret.metadata)
+            .get(keys::MULTI_CLUSTER_SECRET)
+            .map(String::as_str)
+            == Some("true")
+        {
+            self.ingest_remote_secret(&secret.metadata);
+            return;
+        }
         if secret.type_.as_deref() != Some("helm.sh/release.v1") {
             return;
         }
@@ -592,6 +601,22 @@ pub const REVISION_OBJECT_KINDS: &[(&str, &str, &str, &str, bool)] = &[
 ];
 
 impl Snapshot {
+    /// A remote secret (`istio/multiCluster=true`), from its metadata.
+    pub fn ingest_remote_secret(&mut self, meta: &ObjectMeta) {
+        let name = name(meta);
+        let cluster = annotation(meta, keys::CLUSTER_NAME_ANNOTATION)
+            .or_else(|| {
+                name.strip_prefix("istio-remote-secret-")
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| name.clone());
+        self.remote_secrets.push(super::RemoteSecretInfo {
+            namespace: namespace(meta),
+            name,
+            cluster,
+        });
+    }
+
     /// An object that may belong to a revision installed without Helm: labelled `istio.io/rev`,
     /// or an Istio cluster role (the istiod chart does not label those). Prune decides.
     pub fn ingest_revision_object(&mut self, api_version: &str, kind: &str, meta: &ObjectMeta) {

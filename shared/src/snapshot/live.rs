@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectList};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -635,6 +635,7 @@ impl Snapshot {
             *self.finished_pods.entry(namespace).or_insert(0) += count;
         }
         self.admission.extend(other.admission);
+        self.remote_secrets.extend(other.remote_secrets);
         self.warnings.extend(other.warnings);
         self.dump_objects += other.dump_objects;
     }
@@ -679,14 +680,70 @@ pub async fn read_revision_objects(
         },
     ))
     .await;
-    for outcome in reads {
+    let remote_secrets = read_remote_secrets(cluster, counter).await;
+    for outcome in reads.into_iter().chain([remote_secrets]) {
         match outcome? {
             ReadOutcome::Done(part) => snapshot.merge(*part),
             ReadOutcome::Denied(w) => snapshot.warnings.push(w),
             ReadOutcome::Absent => {}
         }
     }
+    snapshot.remote_secrets.sort();
     snapshot.operator_objects.sort();
     snapshot.operator_objects.dedup();
+    read_addressed_services(cluster, snapshot, counter).await
+}
+
+/// Every Service holding an external address (a load-balancer ingress or `spec.externalIPs`),
+/// for `rev-prune`: the address of a Service it deletes is cut unless a Service it leaves holds
+/// it too, and a shared address may be held anywhere. Services without one are not kept.
+async fn read_addressed_services(
+    cluster: &Cluster,
+    snapshot: &mut Snapshot,
+    counter: &ReadCounter,
+) -> Result<(), RevError> {
+    let api = Api::<Service>::all(cluster.client.clone());
+    let mut part = Snapshot::default();
+    let listed = list_pages(&api, &ListParams::default(), counter, |svc| {
+        part.ingest_service(svc)
+    })
+    .await;
+    if let Err(e) = listed {
+        if let ReadOutcome::Denied(w) = classify(&cluster.server, e, "list", "services")? {
+            snapshot.warnings.push(w);
+        }
+        return Ok(());
+    }
+    let known: BTreeSet<(String, String)> = snapshot
+        .services
+        .iter()
+        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .collect();
+    snapshot
+        .services
+        .extend(part.services.into_iter().filter(|s| {
+            (!s.load_balancer.is_empty() || !s.external_ips.is_empty())
+                && !known.contains(&(s.namespace.clone(), s.name.clone()))
+        }));
+    snapshot.normalize();
     Ok(())
+}
+
+/// Remote secrets, metadata only: which clusters this cluster's istiod may serve is all prune
+/// needs, never their credentials.
+async fn read_remote_secrets(
+    cluster: &Cluster,
+    counter: &ReadCounter,
+) -> Result<ReadOutcome, RevError> {
+    let api: Api<Secret> = Api::all(cluster.client.clone());
+    let params = ListParams::default().labels(&format!("{}=true", keys::MULTI_CLUSTER_SECRET));
+    let mut part = Snapshot::default();
+    match list_metadata_pages(&api, &params, counter, |meta| {
+        part.ingest_remote_secret(meta)
+    })
+    .await
+    {
+        Ok(()) => Ok(ReadOutcome::Done(Box::new(part))),
+        Err(e) => classify(cluster.server.as_str(), e, "list", "secrets"),
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod dump;
+mod dump_json;
 pub mod helm;
 pub mod ingest;
 pub mod live;
@@ -41,10 +42,23 @@ pub struct Snapshot {
     /// What the cluster's admission chain answered for workload templates
     /// (`rev-inventory --check-injection`), compared with the analysis.
     pub admission: Vec<admission::AdmissionCheck>,
+    /// Remote secrets (`istio/multiCluster=true`): clusters whose proxies this cluster's istiod
+    /// may serve (read for `rev-prune`).
+    pub remote_secrets: Vec<RemoteSecretInfo>,
     /// Kinds that could not be read, with why; the analysis goes on without them.
     pub warnings: Vec<ReadWarning>,
     /// Kubernetes objects read from dumps, of any kind: a dump with none is refused.
     pub dump_objects: usize,
+}
+
+/// A remote secret, from its metadata only (its data is another cluster's credentials).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RemoteSecretInfo {
+    pub namespace: String,
+    pub name: String,
+    /// The remote cluster's name: the `networking.istio.io/cluster` annotation, else the name
+    /// after `istio-remote-secret-`.
+    pub cluster: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -183,7 +197,10 @@ pub struct ServiceInfo {
     pub name: String,
     pub labels: Labels,
     pub service_type: Option<String>,
+    /// `status.loadBalancer.ingress[]`: each entry's `ip`, else its `hostname`.
     pub load_balancer: Vec<String>,
+    /// `spec.externalIPs`: addresses nodes accept for it, as clients may be pointed at them.
+    pub external_ips: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -347,3 +347,100 @@ async fn injector_configmaps_are_read_by_their_revision_label() {
         configmaps.uri
     );
 }
+
+/// `rev-prune` reads every Service holding an external address (issue 11 item 8): a shared
+/// address may be held by a Service anywhere. Those without one are not kept.
+fn addressed_services(path: &str, uri: &str) -> (StatusCode, Value) {
+    let service = |name: &str, spec: Value, status: Value| {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": name, "namespace": "istio-ingress"},
+               "spec": spec, "status": status})
+    };
+    match path {
+        "/api/v1/services" if !uri.contains("labelSelector") => (
+            StatusCode::OK,
+            list(
+                vec![
+                    service(
+                        "cloud-lb",
+                        json!({"type": "LoadBalancer"}),
+                        json!({"loadBalancer": {"ingress": [{"hostname": "a1.elb.example.com"}]}}),
+                    ),
+                    service(
+                        "external-ip",
+                        json!({"type": "ClusterIP", "externalIPs": ["198.51.100.7"]}),
+                        json!({}),
+                    ),
+                    service("internal", json!({"type": "ClusterIP"}), json!({})),
+                ],
+                None,
+            ),
+        ),
+        _ => (StatusCode::OK, list(vec![], None)),
+    }
+}
+
+#[tokio::test]
+async fn prune_reads_every_service_holding_an_external_address() {
+    use rev_shared::snapshot::live::read_revision_objects;
+    let (client, seen) = mock_api(addressed_services);
+    let mut snapshot = rev_shared::snapshot::Snapshot::default();
+    read_revision_objects(
+        &Cluster::from_client(client, "https://mock"),
+        &mut snapshot,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
+    let held: Vec<(&str, &[String], &[String])> = snapshot
+        .services
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.load_balancer.as_slice(),
+                s.external_ips.as_slice(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [
+            ("cloud-lb", &["a1.elb.example.com".to_string()][..], &[][..]),
+            ("external-ip", &[][..], &["198.51.100.7".to_string()][..]),
+        ]
+    );
+    let all_services = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.path == "/api/v1/services" && !s.uri.contains("labelSelector"))
+        .count();
+    assert_eq!(all_services, 1, "one cluster-wide list");
+}
+
+#[tokio::test]
+async fn services_that_cannot_be_listed_become_a_warning_for_prune_to_refuse_on() {
+    use rev_shared::snapshot::live::read_revision_objects;
+    let (client, _) = mock_api(|path, uri| match path {
+        "/api/v1/services" if !uri.contains("labelSelector") => (
+            StatusCode::FORBIDDEN,
+            status(403, "Forbidden", "services is forbidden"),
+        ),
+        _ => (StatusCode::OK, list(vec![], None)),
+    });
+    let mut snapshot = rev_shared::snapshot::Snapshot::default();
+    read_revision_objects(
+        &Cluster::from_client(client, "https://mock"),
+        &mut snapshot,
+        &ReadCounter::default(),
+    )
+    .await
+    .unwrap();
+    let warnings: Vec<(&str, &str)> = snapshot
+        .warnings
+        .iter()
+        .map(|w| (w.verb.as_str(), w.resource.as_str()))
+        .collect();
+    assert_eq!(warnings, [("list", "services")]);
+}

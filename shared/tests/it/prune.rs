@@ -62,8 +62,18 @@ fn mesh(extra: &[&str]) -> Snapshot {
     snapshot
 }
 
+/// The base mesh gives each gateway its own load-balancer address, as clouds do, so pruning
+/// 1-19 takes 203.0.113.10 and .11 away: every test but the address ones plans as after DNS
+/// and clients moved (`--allow-address-change`), and changes only the one thing it is about.
 fn plan(snapshot: &Snapshot, revision: &str) -> PrunePlan {
-    plan_with(snapshot, revision, &PruneOptions::default())
+    plan_with(snapshot, revision, &clients_moved())
+}
+
+fn clients_moved() -> PruneOptions {
+    PruneOptions {
+        allow_address_change: true,
+        ..PruneOptions::default()
+    }
 }
 
 fn plan_with(snapshot: &Snapshot, revision: &str, options: &PruneOptions) -> PrunePlan {
@@ -462,6 +472,177 @@ fn an_old_gateway_still_serving_while_the_new_one_has_no_address_blocks_naming_b
     );
 }
 
+/// Issue 11 item 8: the base mesh as clouds leave it, each gateway Service with an address of
+/// its own. Pruning 1-19 deletes the old gateways' Services, and with them 203.0.113.10 and
+/// .11, where clients and DNS still point.
+#[test]
+fn an_address_no_remaining_service_holds_blocks_naming_it_and_the_new_gateways_address() {
+    let p = plan_with(&mesh(&[]), "1-19", &PruneOptions::default());
+    assert_eq!(
+        reasons(&p),
+        [
+            (
+                BlockerReason::AddressWouldDisappear,
+                "service/istio-eastwest/istio-eastwestgateway-1-19".into()
+            ),
+            (
+                BlockerReason::AddressWouldDisappear,
+                "service/istio-ingress/istio-ingressgateway-1-19".into()
+            ),
+        ]
+    );
+    assert!(p.refused());
+    let (m, f) = (message(&p, 1), fix(&p, 1));
+    assert!(
+        m.contains("removes address 203.0.113.10")
+            && m.contains("istio-ingressgateway-1-20 (1-20) has 203.0.113.20"),
+        "{m}"
+    );
+    assert!(
+        f.contains("point DNS and clients at 203.0.113.20")
+            && f.contains("kubectl rev-probe --gateway istio-ingress/istio-ingressgateway-1-20")
+            && f.ends_with("kubectl rev-prune 1-19 --allow-address-change"),
+        "{f}"
+    );
+}
+
+#[test]
+fn force_does_not_lift_an_address_blocker_and_allow_address_change_lifts_only_that() {
+    let mut s = mesh(&[]);
+    set_namespace_labels(&mut s, "bookinfo", &[("istio.io/rev", "1-19")]);
+    let forced = PruneOptions {
+        force: true,
+        ..PruneOptions::default()
+    };
+    let p = plan_with(&s, "1-19", &forced);
+    assert!(p.refused(), "--force alone does not cut an address");
+    let unforceable: Vec<BlockerReason> = p
+        .blockers
+        .iter()
+        .filter(|b| !b.forceable)
+        .map(|b| b.reason())
+        .collect();
+    assert_eq!(unforceable, [BlockerReason::AddressWouldDisappear; 2]);
+
+    let moved = plan_with(&s, "1-19", &clients_moved());
+    assert_eq!(
+        reasons(&moved),
+        [(
+            BlockerReason::NamespaceSelectsRevision,
+            "namespace/bookinfo".into()
+        )],
+        "--allow-address-change answers for the addresses, not for the namespace"
+    );
+    assert!(moved.refused());
+    let both = PruneOptions {
+        force: true,
+        ..clients_moved()
+    };
+    assert!(!plan_with(&s, "1-19", &both).refused());
+}
+
+#[test]
+fn the_plan_shows_per_gateway_which_addresses_go_and_which_stay() {
+    let p = plan_with(&mesh(&[]), "1-19", &PruneOptions::default());
+    let shown: Vec<(String, Option<String>, bool, String, bool)> = p
+        .addresses
+        .iter()
+        .flat_map(|g| {
+            g.services.iter().flat_map(move |svc| {
+                svc.addresses.iter().map(move |a| {
+                    (
+                        format!("{}/{}", g.namespace, g.gateway),
+                        g.revision.clone(),
+                        svc.deleted,
+                        a.address.clone(),
+                        a.survives,
+                    )
+                })
+            })
+        })
+        .collect();
+    let row = |gw: &str, rev: &str, deleted: bool, address: &str, survives: bool| {
+        (
+            gw.to_string(),
+            Some(rev.to_string()),
+            deleted,
+            address.to_string(),
+            survives,
+        )
+    };
+    assert_eq!(
+        shown,
+        [
+            row(
+                "istio-eastwest/istio-eastwestgateway-1-19",
+                "1-19",
+                true,
+                "203.0.113.11",
+                false
+            ),
+            row(
+                "istio-eastwest/istio-eastwestgateway-1-20",
+                "1-20",
+                false,
+                "203.0.113.21",
+                true
+            ),
+            row(
+                "istio-ingress/istio-ingressgateway-1-19",
+                "1-19",
+                true,
+                "203.0.113.10",
+                false
+            ),
+            row(
+                "istio-ingress/istio-ingressgateway-1-20",
+                "1-20",
+                false,
+                "203.0.113.20",
+                true
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_address_a_remaining_service_shares_stays_and_blocks_nothing() {
+    let p = plan_with(
+        &mesh(&["prune-stable-gateway-services.yaml"]),
+        "1-19",
+        &PruneOptions::default(),
+    );
+    assert_eq!(reasons(&p), []);
+    let old_ingress = p
+        .addresses
+        .iter()
+        .find(|g| g.gateway == "istio-ingressgateway-1-19")
+        .unwrap();
+    let address = &old_ingress.services[0].addresses[0];
+    assert_eq!(address.address, "203.0.113.10");
+    assert!(address.survives);
+    assert_eq!(address.also_held_by, ["istio-ingress/istio-ingressgateway"]);
+}
+
+#[test]
+fn external_ips_are_addresses_clients_use_too() {
+    let mut s = mesh(&[]);
+    let old = s
+        .services
+        .iter_mut()
+        .find(|svc| svc.name == "istio-ingressgateway-1-19")
+        .unwrap();
+    old.load_balancer.clear();
+    old.external_ips = vec!["198.51.100.7".into()];
+    let p = plan_with(&s, "1-19", &PruneOptions::default());
+    let ingress = p
+        .blockers
+        .iter()
+        .position(|b| b.subject == "service/istio-ingress/istio-ingressgateway-1-19")
+        .expect("an address blocker for the old ingress Service");
+    assert!(message(&p, ingress).contains("removes address 198.51.100.7"));
+}
+
 #[test]
 fn the_only_installed_revision_is_not_pruned() {
     let mut s = mesh(&[]);
@@ -492,6 +673,7 @@ fn delete_hooks_need_helm_and_force_cannot_override_that() {
     let forced = PruneOptions {
         force: true,
         helm_binary: None,
+        allow_address_change: true,
     };
     let p = plan_with(&s, "1-19", &forced);
     assert_eq!(
@@ -507,6 +689,7 @@ fn delete_hooks_need_helm_and_force_cannot_override_that() {
     let with_helm = PruneOptions {
         force: false,
         helm_binary: Some("/usr/local/bin/helm".into()),
+        allow_address_change: true,
     };
     let p = plan_with(&s, "1-19", &with_helm);
     assert!(p.blockers.is_empty());
@@ -529,6 +712,7 @@ fn force_overrides_usage_interlocks() {
         &PruneOptions {
             force: true,
             helm_binary: None,
+            allow_address_change: true,
         },
     );
     assert_eq!(p.blockers.len(), 1);
@@ -608,7 +792,7 @@ fn a_kind_that_could_not_be_read_blocks_prune_even_with_force() {
         "1-19",
         &PruneOptions {
             force: true,
-            ..PruneOptions::default()
+            ..clients_moved()
         },
     );
     let blocker = plan
@@ -648,7 +832,7 @@ fn helm_installed_cni_and_ztunnel_are_never_the_old_revisions() {
         "1-19",
         &PruneOptions {
             force: true,
-            ..Default::default()
+            ..clients_moved()
         },
     );
     assert_eq!(
@@ -734,6 +918,40 @@ fn istioctl_installed_cni_and_ztunnel_are_never_the_old_revisions() {
             .iter()
             .all(|s| matches!(s, PruneStep::HelmRelease(_)))
     );
+}
+
+#[test]
+fn an_istioctl_ztunnel_on_the_old_revision_blocks_until_it_names_the_new_one() {
+    let mut s = mesh(&["prune-istioctl-ztunnel-on-old.yaml"]);
+    let p = plan(&s, "1-19");
+    assert_eq!(
+        reasons(&p),
+        [(
+            BlockerReason::ZtunnelUsesRevision,
+            "daemonset/istio-system/ztunnel".to_string()
+        )]
+    );
+    assert!(p.refused(), "not forced past: it is in use");
+    assert!(
+        message(&p, 0).contains("1-19's istiod"),
+        "{}",
+        message(&p, 0)
+    );
+    assert!(fix(&p, 0).contains("--set revision=1-20"), "{}", fix(&p, 0));
+    assert!(
+        names_planned(&p).iter().all(|n| !n.contains("ztunnel")),
+        "never deleted"
+    );
+    // Re-rendered with the new revision: nothing holds 1-19 any more.
+    let ztunnel = s
+        .workloads
+        .iter_mut()
+        .find(|w| w.name == "ztunnel")
+        .unwrap();
+    ztunnel
+        .template_annotations
+        .insert("istio.io/rev".into(), "1-20".into());
+    assert_eq!(reasons(&plan(&s, "1-19")), []);
 }
 
 #[test]

@@ -62,7 +62,11 @@ fn generations(c: &Cluster) -> Vec<i64> {
 #[test]
 #[ignore = "needs the local control plane (tests/cluster): run `make e2e`"]
 fn upgrade_guide_end_to_end() {
-    let c = Cluster::fresh();
+    // $REV_GUIDE_E2E_STATE: a state dir of its own, beside other checkouts' clusters.
+    let c = match std::env::var_os("REV_GUIDE_E2E_STATE") {
+        Some(state) => Cluster::fresh_in(std::path::Path::new(&state)),
+        None => Cluster::fresh(),
+    };
 
     // The plugins are found by kubectl itself, with no warning.
     let list = c.kubectl(&["plugin", "list"]);
@@ -566,6 +570,22 @@ fn step3_restart_stops_at_the_first_failure_with_the_undo_command(c: &Cluster) {
     assert_eq!(
         report["workloads"][0]["undo"],
         "kubectl rollout undo deployment/details-v1 -n bookinfo"
+    );
+    // Why it is stuck, in the cluster's words: the new ReplicaSet's FailedCreate event carrying
+    // the webhook's denial (issue 11 item 9).
+    let cause = &report["workloads"][0]["cause"];
+    assert_eq!(cause["reason"], "FailedCreate", "{report}");
+    assert!(
+        cause["object"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("replicaset/details-v1-")),
+        "{report}"
+    );
+    let denial = cause["message"].as_str().unwrap_or_default();
+    assert!(
+        denial.contains("denied the request")
+            && denial.contains(&format!("no istiod serves revision \"{NEW_REV}\"")),
+        "{report}"
     );
     let generations_after = generations(c);
     assert_eq!(

@@ -77,9 +77,11 @@ impl KrewUser<'_> {
     }
 
     /// What bash offers for `line<TAB>`, through kubectl's own completion script (as installed
-    /// by `source <(kubectl completion bash)`), which calls `kubectl __complete`.
+    /// by `source <(kubectl completion bash)` over the bash-completion package, as kubectl's
+    /// docs ask), which calls `kubectl __complete`.
     fn bash_complete(&self, line: &str) -> Vec<String> {
         let script = r#"
+            source "$BASH_COMPLETION"
             source <(kubectl completion bash)
             read -ra COMP_WORDS <<<"$LINE"
             [[ "$LINE" == *" " ]] && COMP_WORDS+=("")
@@ -92,6 +94,7 @@ impl KrewUser<'_> {
             .command("bash")
             .args(["-c", script])
             .env("LINE", line)
+            .env("BASH_COMPLETION", bash_completion())
             .output()
             .expect("bash runs");
         assert!(
@@ -105,6 +108,27 @@ impl KrewUser<'_> {
             .filter(|l| !l.is_empty())
             .collect()
     }
+}
+
+/// The bash-completion package's entry script, which kubectl's completion needs
+/// (`_get_comp_words_by_ref`); installed with apt when missing, as a user would.
+fn bash_completion() -> &'static str {
+    const SCRIPT: &str = "/usr/share/bash-completion/bash_completion";
+    if !Path::new(SCRIPT).is_file() {
+        eprintln!("no bash-completion: installing Debian's bash-completion with apt-get");
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        assert!(
+            apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "bash-completion"]),
+            "cannot install bash-completion: run `apt-get install bash-completion` as root"
+        );
+    }
+    SCRIPT
 }
 
 fn run_ok(cmd: &mut Command, what: &str) -> String {
@@ -190,6 +214,46 @@ fn krew_installs_every_plugin_and_kubectl_completes_through_it() {
             );
         }
     }
+    // The repository's index layout (krew-manifests/plugins/*.yaml, five platforms each) as a
+    // custom index: krew clones it with git, which takes a local path. It comes before `krew
+    // list`: every krew command but install and `index add` refuses to run without an index
+    // (a user gets krew's default one from GitHub with `kubectl krew update`; no network here).
+    let index = temp.join("index");
+    std::fs::create_dir_all(&index).expect("index dir");
+    run_ok(
+        Command::new("cp")
+            .args(["-R", "krew-manifests/plugins"])
+            .arg(&index)
+            .current_dir(&root),
+        "copy index",
+    );
+    let git = |args: &[&str]| {
+        run_ok(
+            Command::new("git")
+                .args(["-c", "user.name=e2e", "-c", "user.email=e2e@localhost"])
+                .args(args)
+                .current_dir(&index),
+            "git",
+        )
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "index"]);
+    user.kubectl_ok(&["krew", "index", "add", "rev", &index.display().to_string()]);
+    let found = user.kubectl_ok(&["krew", "search", "rev-"]);
+    for plugin in &plugins {
+        assert!(
+            found.contains(&format!("rev/{plugin}")),
+            "krew search: {found}"
+        );
+    }
+    let info = user.kubectl_ok(&["krew", "info", "rev/rev-inventory"]);
+    assert!(info.contains(&format!("VERSION: {}", version())), "{info}");
+    assert!(
+        info.contains(&format!("rev-inventory_{}_linux_amd64.tar.gz", version())),
+        "{info}"
+    );
+
     let listed = user.kubectl_ok(&["krew", "list"]);
     for plugin in &plugins {
         assert!(listed.contains(plugin.as_str()), "krew list: {listed}");
@@ -258,44 +322,6 @@ fn krew_installs_every_plugin_and_kubectl_completes_through_it() {
             "krew left {plugin}'s files"
         );
     }
-
-    // The repository's index layout (krew-manifests/plugins/*.yaml, five platforms each) as a
-    // custom index: krew clones it with git, which takes a local path.
-    let index = temp.join("index");
-    std::fs::create_dir_all(&index).expect("index dir");
-    run_ok(
-        Command::new("cp")
-            .args(["-R", "krew-manifests/plugins"])
-            .arg(&index)
-            .current_dir(&root),
-        "copy index",
-    );
-    let git = |args: &[&str]| {
-        run_ok(
-            Command::new("git")
-                .args(["-c", "user.name=e2e", "-c", "user.email=e2e@localhost"])
-                .args(args)
-                .current_dir(&index),
-            "git",
-        )
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "index"]);
-    user.kubectl_ok(&["krew", "index", "add", "rev", &index.display().to_string()]);
-    let found = user.kubectl_ok(&["krew", "search", "rev-"]);
-    for plugin in &plugins {
-        assert!(
-            found.contains(&format!("rev/{plugin}")),
-            "krew search: {found}"
-        );
-    }
-    let info = user.kubectl_ok(&["krew", "info", "rev/rev-inventory"]);
-    assert!(info.contains(&format!("VERSION: {}", version())), "{info}");
-    assert!(
-        info.contains(&format!("rev-inventory_{}_linux_amd64.tar.gz", version())),
-        "{info}"
-    );
 
     let _ = std::fs::remove_dir_all(&temp);
 }

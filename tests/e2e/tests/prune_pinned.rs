@@ -4,7 +4,9 @@
 //! although it labels everything `istio.io/rev=OLD`), and an AuthorizationPolicy and a
 //! PeerAuthentication pinned to OLD (once OLD is gone no istiod enforces them). The prune
 //! refuses naming both policies; the fix commands it prints, run as printed, clear it; then it
-//! prunes, and the istio-cni DaemonSet is untouched before and after.
+//! prunes, and the istio-cni DaemonSet is untouched before and after. A Gateway API `Gateway`
+//! pinned to OLD (on the real Gateway API CRDs, of the version the Istio module requires) blocks
+//! the same way until its label is moved.
 //!
 //! Runs on a fresh cluster of its own: $REV_PRUNE_PINNED_E2E_STATE names its state dir (default
 //! tests/cluster/.state, like the other e2e binaries, which run one after another).
@@ -36,29 +38,51 @@ fn pinned_version(root: &Path, key: &str) -> String {
         .unwrap_or_else(|| panic!("{key} in tests/cluster/versions.env"))
 }
 
-/// The real `cni` chart of the old revision's Istio module (the module build.sh extracts the
-/// other charts from; already in Go's module cache), stamped with the old version as Istio's
-/// release builder does, copied into the cluster's state dir.
-fn cni_chart(c: &Cluster) -> PathBuf {
-    let module = pinned_version(&c.root, "ISTIO_OLD_MODULE");
-    let tag = pinned_version(&c.root, "OLD_TAG");
+/// A Go module's directory in Go's module cache (downloaded on first use, through the module
+/// proxy like every pinned tool of the cluster).
+fn module_dir(c: &Cluster, module: &str) -> PathBuf {
     let scratch = c.state.join("go-mod-download");
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let out = Command::new("go")
-        .args([
-            "mod",
-            "download",
-            "-json",
-            &format!("istio.io/istio@{module}"),
-        ])
+        .args(["mod", "download", "-json", module])
         .env("GO111MODULE", "on")
         .env("GOFLAGS", "-mod=mod")
         .current_dir(&scratch)
         .output()
         .expect("go runs");
-    assert!(out.status.success(), "go mod download: {}", show(&out));
+    assert!(
+        out.status.success(),
+        "go mod download {module}: {}",
+        show(&out)
+    );
     let info: Value = serde_json::from_slice(&out.stdout).expect("go mod download JSON");
-    let dir = PathBuf::from(info["Dir"].as_str().expect("module Dir"));
+    PathBuf::from(info["Dir"].as_str().expect("module Dir"))
+}
+
+/// The old revision's Istio module (the one build.sh extracts the charts from).
+fn istio_old_module(c: &Cluster) -> PathBuf {
+    let module = pinned_version(&c.root, "ISTIO_OLD_MODULE");
+    module_dir(c, &format!("istio.io/istio@{module}"))
+}
+
+/// The standard Gateway API CRDs of the version the old Istio module itself requires
+/// (`sigs.k8s.io/gateway-api` in its go.mod): pinned by the Istio pin, nothing to keep in step.
+fn gateway_api_crds(c: &Cluster) -> PathBuf {
+    let go_mod = std::fs::read_to_string(istio_old_module(c).join("go.mod")).expect("istio go.mod");
+    let version = go_mod
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sigs.k8s.io/gateway-api "))
+        .map(|v| v.split_whitespace().next().unwrap_or(v).to_string())
+        .expect("sigs.k8s.io/gateway-api in istio's go.mod");
+    module_dir(c, &format!("sigs.k8s.io/gateway-api@{version}")).join("config/crd/standard")
+}
+
+/// The real `cni` chart of the old revision's Istio module (the module build.sh extracts the
+/// other charts from; already in Go's module cache), stamped with the old version as Istio's
+/// release builder does, copied into the cluster's state dir.
+fn cni_chart(c: &Cluster) -> PathBuf {
+    let tag = pinned_version(&c.root, "OLD_TAG");
+    let dir = istio_old_module(c);
     let source = dir.join("manifests/charts/istio-cni");
     let chart = c.state.join("charts/cni");
     let _ = std::fs::remove_dir_all(&chart);
@@ -190,6 +214,42 @@ spec:
   mtls: {mode: STRICT}
 "#;
 
+/// A Gateway API `Gateway` pinned to the old revision, and the Deployment the old istiod's
+/// gateway controller renders for it (its naming, labels and pod annotation; no istiod runs
+/// here, so the test writes what it would).
+const PINNED_GATEWAY: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: edge
+  namespace: bookinfo
+  labels: {istio.io/rev: OLD}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: edge-istio
+  namespace: bookinfo
+  labels:
+    gateway.istio.io/managed: istio.io-gateway-controller
+    gateway.networking.k8s.io/gateway-name: edge
+    gateway.networking.k8s.io/gateway-class-name: istio
+spec:
+  selector: {matchLabels: {gateway.networking.k8s.io/gateway-name: edge}}
+  template:
+    metadata:
+      labels:
+        sidecar.istio.io/inject: "false"
+        gateway.networking.k8s.io/gateway-name: edge
+        gateway.istio.io/managed: istio.io-gateway-controller
+      annotations: {istio.io/rev: OLD}
+    spec:
+      containers: [{name: istio-proxy, image: docker.io/istio/proxyv2:OLD}]
+"#;
+
 #[test]
 #[ignore = "needs the local cluster (tests/cluster); run with --ignored"]
 fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touched() {
@@ -223,16 +283,39 @@ fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touch
     let policies = c.state.join("pinned-policies.yaml");
     std::fs::write(&policies, PINNED_POLICIES.replace("OLD", OLD_REV)).expect("write policies");
     c.kubectl_ok(&["apply", "-f", &policies.display().to_string()]);
+
+    // The real Gateway API CRDs (server-side: their annotations would outgrow client-side
+    // apply's), then a Gateway pinned to the old revision with its rendered gateway.
+    let crds = gateway_api_crds(&c);
+    c.kubectl_ok(&["apply", "--server-side", "-f", &crds.display().to_string()]);
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gateways.gateway.networking.k8s.io",
+        "--timeout=60s",
+    ]);
+    let gateway = c.state.join("pinned-gateway.yaml");
+    std::fs::write(&gateway, PINNED_GATEWAY.replace("OLD", OLD_REV)).expect("write gateway");
+    c.kubectl_ok(&["apply", "-f", &gateway.display().to_string()]);
+    c.kubectl_ok(&[
+        "rollout",
+        "status",
+        "deployment/edge-istio",
+        "-n",
+        "bookinfo",
+        "--timeout=120s",
+    ]);
     finish_the_upgrade(&c);
 
     // Only the pinned policies hold the old revision now.
     let refused = c.plugin("rev-prune", &[OLD_REV, "--yes"]);
     assert_eq!(refused.status.code(), Some(1), "{}", show(&refused));
     let text = stdout(&refused);
-    assert!(text.contains("(2 blocker(s))"), "{}", show(&refused));
+    assert!(text.contains("(3 blocker(s))"), "{}", show(&refused));
     for subject in [
         "authorizationpolicy.security.istio.io/bookinfo/deny-all",
         "peerauthentication.security.istio.io/bookinfo/strict",
+        "gateway.gateway.networking.k8s.io/bookinfo/edge",
     ] {
         assert!(text.contains(subject), "{subject} named:\n{text}");
     }
@@ -249,12 +332,34 @@ fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touch
         .filter_map(|l| l.trim().strip_prefix("fix: "))
         .map(|fix| fix.split_whitespace().map(str::to_string).collect())
         .collect();
-    assert_eq!(fixes.len(), 2, "{text}");
+    assert_eq!(fixes.len(), 3, "{text}");
     for fix in &fixes {
         assert_eq!(fix[..2], ["kubectl", "label"], "{fix:?}");
         let args: Vec<&str> = fix[1..].iter().map(String::as_str).collect();
         c.kubectl_ok(&args);
     }
+    // The Gateway now names the new revision, whose istiod re-renders its Deployment; no
+    // istiod runs here, so the test does that controller's part.
+    let rendered = format!(
+        r#"{{"spec":{{"template":{{"metadata":{{"annotations":{{"istio.io/rev":"{NEW_REV}"}}}}}}}}}}"#
+    );
+    c.kubectl_ok(&[
+        "patch",
+        "deployment/edge-istio",
+        "-n",
+        "bookinfo",
+        "--type=merge",
+        "-p",
+        &rendered,
+    ]);
+    c.kubectl_ok(&[
+        "rollout",
+        "status",
+        "deployment/edge-istio",
+        "-n",
+        "bookinfo",
+        "--timeout=120s",
+    ]);
 
     let pruned = c.plugin("rev-prune", &[OLD_REV, "--yes", "--timeout=2m"]);
     assert!(pruned.status.success(), "{}", show(&pruned));
@@ -275,7 +380,11 @@ fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touch
     );
     let releases = c.helm_ok(&["ls", "-n", "istio-system", "-q"]);
     assert!(releases.lines().any(|r| r == "istio-cni"), "{releases}");
-    for policy in ["authorizationpolicy/deny-all", "peerauthentication/strict"] {
+    for policy in [
+        "authorizationpolicy/deny-all",
+        "peerauthentication/strict",
+        "gateway.gateway.networking.k8s.io/edge",
+    ] {
         let obj = c.get_json(&[policy, "-n", "bookinfo"]);
         assert_eq!(
             obj["metadata"]["labels"]["istio.io/rev"].as_str(),
