@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::findings::{Finding, Severity, finding};
+use super::findings::{Finding, FindingCode, finding};
 use super::{Analysis, NoSidecar};
 use crate::snapshot::admission::{AdmissionAnswer, AdmissionCheck};
 use crate::snapshot::{ReadWarning, WorkloadKind};
@@ -90,8 +90,7 @@ pub fn disagreements(analysis: &Analysis, checks: &[AdmissionCheck]) -> Vec<Find
                     expected,
                     admission,
                 } => Some(finding(
-                    "analysis-disagrees-with-admission",
-                    Severity::Error,
+                    FindingCode::AnalysisDisagreesWithAdmission,
                     subject,
                     format!("the analysis expects {expected}; a dry-run create got {admission}"),
                     format!(

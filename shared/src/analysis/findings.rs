@@ -2,8 +2,9 @@
 //! and a one-line fix. The codes are part of the JSON interface: never renumber or reuse them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::injection::InjectionMode;
 use super::{Analysis, RestartExclusion, SidecarRevision};
@@ -27,9 +28,192 @@ impl Severity {
     }
 }
 
+/// What a finding is about. Its string is the stable code `-o json` prints and `--fail-on`
+/// users script against; the README's table is tested against [`FindingCode::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingCode {
+    LegacyLabelOverridesRev,
+    TargetHasNoInjector,
+    SidecarRevisionNotInstalled,
+    WorkloadDrifted,
+    GatewayDrifted,
+    TagServiceDisagrees,
+    TagTargetMissing,
+    DefaultValidatorTargetMissing,
+    PodRevLabelIgnored,
+    ConfigPinnedToDepartingRevision,
+    ConfigPinnedToTag,
+    RevisionSkew,
+    InjectorWithoutIstiod,
+    IstiodNotReady,
+    AnalysisDisagreesWithAdmission,
+}
+
+/// One code's row: its string, the severities it can have (the default first), its meaning.
+struct CodeSpec {
+    code: &'static str,
+    severities: &'static [Severity],
+    meaning: &'static str,
+}
+
+const WARNING: &[Severity] = &[Severity::Warning];
+const ERROR: &[Severity] = &[Severity::Error];
+const WARNING_OR_ERROR: &[Severity] = &[Severity::Warning, Severity::Error];
+
+impl FindingCode {
+    pub const ALL: &'static [FindingCode] = &[
+        FindingCode::LegacyLabelOverridesRev,
+        FindingCode::TargetHasNoInjector,
+        FindingCode::SidecarRevisionNotInstalled,
+        FindingCode::WorkloadDrifted,
+        FindingCode::GatewayDrifted,
+        FindingCode::TagServiceDisagrees,
+        FindingCode::TagTargetMissing,
+        FindingCode::DefaultValidatorTargetMissing,
+        FindingCode::PodRevLabelIgnored,
+        FindingCode::ConfigPinnedToDepartingRevision,
+        FindingCode::ConfigPinnedToTag,
+        FindingCode::RevisionSkew,
+        FindingCode::InjectorWithoutIstiod,
+        FindingCode::IstiodNotReady,
+        FindingCode::AnalysisDisagreesWithAdmission,
+    ];
+
+    fn spec(self) -> CodeSpec {
+        let (code, severities, meaning) = match self {
+            FindingCode::LegacyLabelOverridesRev => (
+                "legacy-label-overrides-rev",
+                WARNING,
+                "namespace has both istio-injection and istio.io/rev; the legacy label wins",
+            ),
+            FindingCode::TargetHasNoInjector => (
+                "target-has-no-injector",
+                ERROR,
+                "namespace selects a revision or tag with no injector: new pods start without sidecar",
+            ),
+            FindingCode::SidecarRevisionNotInstalled => (
+                "sidecar-revision-not-installed",
+                ERROR,
+                "pods run sidecars of a revision that is no longer installed",
+            ),
+            FindingCode::WorkloadDrifted => (
+                "workload-drifted",
+                WARNING,
+                "workload's pods run another revision than their namespace selects: restart it",
+            ),
+            FindingCode::GatewayDrifted => (
+                "gateway-drifted",
+                WARNING,
+                "gateway installed without a revision runs another revision than the default injects: restart it (upgraded in place)",
+            ),
+            FindingCode::TagServiceDisagrees => (
+                "tag-service-disagrees",
+                ERROR,
+                "a revision tag's webhooks and its Service istiod-revision-tag-<tag> point at different revisions (or the Service has no webhooks)",
+            ),
+            FindingCode::TagTargetMissing => (
+                "tag-target-missing",
+                ERROR,
+                "revision tag points at a revision that is not installed",
+            ),
+            FindingCode::DefaultValidatorTargetMissing => (
+                "default-validator-target-missing",
+                ERROR,
+                "istiod-default-validator points at a revision that is not installed: Istio config applies fail",
+            ),
+            FindingCode::PodRevLabelIgnored => (
+                "pod-rev-label-ignored",
+                WARNING,
+                "pod-level istio.io/rev is ignored because the namespace is labelled",
+            ),
+            FindingCode::ConfigPinnedToDepartingRevision => (
+                "config-pinned-to-departing-revision",
+                WARNING,
+                "config pinned to a revision its namespace is leaving (or no namespace uses) stops applying",
+            ),
+            FindingCode::ConfigPinnedToTag => (
+                "config-pinned-to-tag",
+                ERROR,
+                "Istio config labelled istio.io/rev=<tag>: istiod resolves no tags for config, so no istiod applies it",
+            ),
+            // DOMAIN §5: two minor versions apart warns, more is beyond what canaries support.
+            FindingCode::RevisionSkew => (
+                "revision-skew",
+                WARNING_OR_ERROR,
+                "installed revisions are two minor versions apart (warning) or more (error); the guide upgrades one at a time",
+            ),
+            FindingCode::InjectorWithoutIstiod => (
+                "injector-without-istiod",
+                ERROR,
+                "injector webhook whose istiod is missing: injection fails for its pods",
+            ),
+            FindingCode::IstiodNotReady => (
+                "istiod-not-ready",
+                ERROR,
+                "istiod has no ready replica: injection and config for its revision fail",
+            ),
+            FindingCode::AnalysisDisagreesWithAdmission => (
+                "analysis-disagrees-with-admission",
+                ERROR,
+                "a dry-run create of the workload's pod template (the cluster's real admission chain) gives another sidecar than the analysis expects",
+            ),
+        };
+        CodeSpec {
+            code,
+            severities,
+            meaning,
+        }
+    }
+
+    /// The stable code, as `-o json` and the tables print it.
+    pub fn as_str(self) -> &'static str {
+        self.spec().code
+    }
+
+    /// The severity a finding of this code has unless it says otherwise.
+    pub fn severity(self) -> Severity {
+        self.spec().severities[0]
+    }
+
+    /// Every severity a finding of this code can have, the default first.
+    pub fn severities(self) -> &'static [Severity] {
+        self.spec().severities
+    }
+
+    /// One line on what it means, for the documentation.
+    pub fn meaning(self) -> &'static str {
+        self.spec().meaning
+    }
+}
+
+impl fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FindingCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Scripts and tests compare codes with their strings.
+impl PartialEq<&str> for FindingCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for FindingCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub code: &'static str,
+    pub code: FindingCode,
     pub severity: Severity,
     /// The namespace it concerns, for namespaced subjects (scoping with -n/-l keeps these).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,88 +224,9 @@ pub struct Finding {
     pub hint: String,
 }
 
-/// Every code, with its severity and meaning, for the documentation and the tests.
-pub const CODES: &[(&str, Severity, &str)] = &[
-    (
-        "legacy-label-overrides-rev",
-        Severity::Warning,
-        "namespace has both istio-injection and istio.io/rev; the legacy label wins",
-    ),
-    (
-        "target-has-no-injector",
-        Severity::Error,
-        "namespace selects a revision or tag with no injector: new pods start without sidecar",
-    ),
-    (
-        "sidecar-revision-not-installed",
-        Severity::Error,
-        "pods run sidecars of a revision that is no longer installed",
-    ),
-    (
-        "workload-drifted",
-        Severity::Warning,
-        "workload's pods run another revision than their namespace selects: restart it",
-    ),
-    (
-        "gateway-drifted",
-        Severity::Warning,
-        "gateway installed without a revision runs another revision than the default injects: restart it (upgraded in place)",
-    ),
-    (
-        "tag-service-disagrees",
-        Severity::Error,
-        "a revision tag's webhooks and its Service istiod-revision-tag-<tag> point at different revisions (or the Service has no webhooks)",
-    ),
-    (
-        "tag-target-missing",
-        Severity::Error,
-        "revision tag points at a revision that is not installed",
-    ),
-    (
-        "default-validator-target-missing",
-        Severity::Error,
-        "istiod-default-validator points at a revision that is not installed: Istio config applies fail",
-    ),
-    (
-        "pod-rev-label-ignored",
-        Severity::Warning,
-        "pod-level istio.io/rev is ignored because the namespace is labelled",
-    ),
-    (
-        "config-pinned-to-departing-revision",
-        Severity::Warning,
-        "config pinned to a revision its namespace is leaving (or no namespace uses) stops applying",
-    ),
-    (
-        "config-pinned-to-tag",
-        Severity::Error,
-        "Istio config labelled istio.io/rev=<tag>: istiod resolves no tags for config, so no istiod applies it",
-    ),
-    (
-        "revision-skew",
-        Severity::Warning,
-        "installed revisions are more minor versions apart than the upgrade policy allows",
-    ),
-    (
-        "injector-without-istiod",
-        Severity::Error,
-        "injector webhook whose istiod is missing: injection fails for its pods",
-    ),
-    (
-        "istiod-not-ready",
-        Severity::Error,
-        "istiod has no ready replica: injection and config for its revision fail",
-    ),
-    (
-        "analysis-disagrees-with-admission",
-        Severity::Error,
-        "a dry-run create of the workload's pod template (the cluster's real admission chain) gives another sidecar than the analysis expects",
-    ),
-];
-
+/// A finding with its code's default severity.
 pub(super) fn finding(
-    code: &'static str,
-    severity: Severity,
+    code: FindingCode,
     subject: String,
     message: String,
     hint: String,
@@ -135,7 +240,7 @@ pub(super) fn finding(
     };
     Finding {
         code,
-        severity,
+        severity: code.severity(),
         namespace,
         subject,
         message,
@@ -143,15 +248,28 @@ pub(super) fn finding(
     }
 }
 
+/// Every finding of the analysis, worst first.
 pub fn findings(analysis: &Analysis) -> Vec<Finding> {
-    let cp = &analysis.control_plane;
     let mut out = Vec::new();
+    namespace_label_findings(analysis, &mut out);
+    orphaned_sidecar_findings(analysis, &mut out);
+    drift_findings(analysis, &mut out);
+    tag_findings(analysis, &mut out);
+    default_validator_findings(analysis, &mut out);
+    ignored_pod_label_findings(analysis, &mut out);
+    pinned_config_findings(analysis, &mut out);
+    revision_skew_findings(analysis, &mut out);
+    control_plane_health_findings(analysis, &mut out);
+    sort(&mut out);
+    out
+}
 
+/// Namespace labels that do not do what they say: the legacy label winning, or no injector.
+fn namespace_label_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
     for ns in &analysis.namespaces {
         if ns.injection_label.as_deref() == Some("enabled") && ns.rev_label.is_some() {
             out.push(finding(
-                "legacy-label-overrides-rev",
-                Severity::Warning,
+                FindingCode::LegacyLabelOverridesRev,
                 format!("namespace/{}", ns.name),
                 format!(
                     "istio-injection=enabled overrides istio.io/rev={}: the default revision ({}) injects",
@@ -169,15 +287,18 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
         {
             let selector = ns.effective.selector.clone().unwrap_or_default();
             out.push(finding(
-                "target-has-no-injector",
-                Severity::Error,
+                FindingCode::TargetHasNoInjector,
                 format!("namespace/{}", ns.name),
                 format!("selects {selector:?}, which no installed revision or tag injects: new pods start without sidecar"),
                 format!("kubectl rev-relabel {} <installed revision>", ns.name),
             ));
         }
     }
+}
 
+/// Pods whose sidecar revision is gone, counted per namespace and revision.
+fn orphaned_sidecar_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
+    let cp = &analysis.control_plane;
     let mut orphaned: BTreeMap<(String, String), usize> = BTreeMap::new();
     for pod in &analysis.pods {
         if let SidecarRevision::Revision(rev) = &pod.sidecar
@@ -190,22 +311,23 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
     }
     for ((ns, rev), count) in orphaned {
         out.push(finding(
-            "sidecar-revision-not-installed",
-            Severity::Error,
+            FindingCode::SidecarRevisionNotInstalled,
             format!("namespace/{ns}"),
             format!("{count} pod(s) run sidecars of revision {rev}, which is not installed"),
             format!("kubectl rev-restart -n {ns}"),
         ));
     }
+}
 
+/// Workloads, and gateways installed without a revision, whose pods are not on their revision.
+fn drift_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
     for w in analysis
         .workloads
         .iter()
         .filter(|w| w.is_drifted() && w.exclusion.is_none())
     {
         out.push(finding(
-            "workload-drifted",
-            Severity::Warning,
+            FindingCode::WorkloadDrifted,
             format!("{}/{}/{}", w.kind.resource(), w.namespace, w.name),
             format!(
                 "{} of {} pod(s) not on {}",
@@ -224,8 +346,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
         .filter(|w| w.is_drifted() && w.exclusion == Some(RestartExclusion::RevisionlessGateway))
     {
         out.push(finding(
-            "gateway-drifted",
-            Severity::Warning,
+            FindingCode::GatewayDrifted,
             format!("{}/{}/{}", w.kind.resource(), w.namespace, w.name),
             format!(
                 "gateway installed without a revision: {} of {} pod(s) not on {}",
@@ -236,13 +357,16 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             format!("kubectl rev-restart {} --gateways", w.namespace),
         ));
     }
+}
 
+/// Revision tags: webhooks and Service that disagree, or a target that is not installed.
+fn tag_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
+    let cp = &analysis.control_plane;
     // istiod's tag watcher reads the tag's webhooks and its Service (Istio >= 1.28, DOMAIN §1).
     for tag in &cp.tags {
         if let Some(service) = tag.service.as_ref().filter(|s| s.revision != tag.revision) {
             out.push(finding(
-                "tag-service-disagrees",
-                Severity::Error,
+                FindingCode::TagServiceDisagrees,
                 format!("tag/{}", tag.name),
                 format!(
                     "tag {}: its webhooks ({}) point at {}, its Service {}/{} at {}",
@@ -262,8 +386,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
     }
     for service in &cp.tag_services_without_webhook {
         out.push(finding(
-            "tag-service-disagrees",
-            Severity::Error,
+            FindingCode::TagServiceDisagrees,
             format!("tag/{}", service.tag),
             format!(
                 "Service {}/{} names tag {} (at {}), which has no webhook configuration",
@@ -278,8 +401,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
 
     for tag in cp.tags.iter().filter(|t| !t.revision_installed) {
         out.push(finding(
-            "tag-target-missing",
-            Severity::Error,
+            FindingCode::TagTargetMissing,
             format!("tag/{}", tag.name),
             format!(
                 "tag {} points at revision {}, which is not installed",
@@ -291,13 +413,15 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             ),
         ));
     }
+}
 
-    if let Some(v) = &cp.default_validator
+/// The default validator pointing at a revision that is gone: every config apply fails.
+fn default_validator_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
+    if let Some(v) = &analysis.control_plane.default_validator
         && !v.revision_installed
     {
         out.push(finding(
-            "default-validator-target-missing",
-            Severity::Error,
+            FindingCode::DefaultValidatorTargetMissing,
             format!("validatingwebhookconfiguration/{}", v.name),
             format!(
                 "points at revision {}, which is not installed: every apply of Istio config fails",
@@ -306,7 +430,10 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             "kubectl rev-relabel --tag default <installed revision>".into(),
         ));
     }
+}
 
+/// Pod-level `istio.io/rev` labels a namespace label overrides, one finding per namespace.
+fn ignored_pod_label_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
     let mut ignored: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for pod in &analysis.pods {
         if let Some(label) = &pod.ignored_rev_label {
@@ -318,8 +445,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
     }
     for (ns, labels) in ignored {
         out.push(finding(
-            "pod-rev-label-ignored",
-            Severity::Warning,
+            FindingCode::PodRevLabelIgnored,
             format!("namespace/{ns}"),
             format!(
                 "pod label istio.io/rev={} is ignored: the namespace label decides",
@@ -328,7 +454,11 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             "remove the pod-level label, or the namespace label if pods should choose".into(),
         ));
     }
+}
 
+/// Istio config pinned to a tag (loaded by no istiod) or to a revision on its way out.
+fn pinned_config_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
+    let cp = &analysis.control_plane;
     let targeted: BTreeSet<&str> = analysis
         .namespaces
         .iter()
@@ -346,8 +476,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             .flatten();
         if c.pinned_to_tag(cp) {
             out.push(finding(
-                "config-pinned-to-tag",
-                Severity::Error,
+                FindingCode::ConfigPinnedToTag,
                 format!("{}/{}/{}", c.kubectl_resource(), c.namespace, c.name),
                 format!(
                     "labelled istio.io/rev={} (a tag): no istiod loads it, so it is not enforced",
@@ -371,8 +500,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
         };
         if departing || !c.revision_installed {
             out.push(finding(
-                "config-pinned-to-departing-revision",
-                Severity::Warning,
+                FindingCode::ConfigPinnedToDepartingRevision,
                 format!("{}/{}/{}", c.kind.to_ascii_lowercase(), c.namespace, c.name),
                 format!(
                     "pinned to istio.io/rev={} but {}",
@@ -389,8 +517,12 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             ));
         }
     }
+}
 
-    let versions: Vec<(&str, IstioVersion)> = cp
+/// Installed revisions too many minor versions apart (DOMAIN §5: +2 warns, more is an error).
+fn revision_skew_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
+    let versions: Vec<(&str, IstioVersion)> = analysis
+        .control_plane
         .revisions
         .iter()
         .filter_map(|r| Some((r.name.as_str(), IstioVersion::parse(r.version.as_deref()?)?)))
@@ -401,22 +533,29 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
                 continue;
             };
             if distance >= 2 {
-                out.push(finding(
-                    "revision-skew",
-                    if distance > 2 { Severity::Error } else { Severity::Warning },
+                let skew = finding(
+                    FindingCode::RevisionSkew,
                     format!("revision/{a}"),
                     format!("{a} ({va}) and {b} ({vb}) are {distance} minor versions apart"),
                     "upgrade one minor version at a time (the guide's rule; two at most for canaries)".into(),
-                ));
+                );
+                let severity = if distance > 2 {
+                    Severity::Error
+                } else {
+                    skew.severity
+                };
+                out.push(Finding { severity, ..skew });
             }
         }
     }
+}
 
-    for rev in &cp.revisions {
+/// Revisions whose istiod is missing behind its webhooks, or not ready.
+fn control_plane_health_findings(analysis: &Analysis, out: &mut Vec<Finding>) {
+    for rev in &analysis.control_plane.revisions {
         if !rev.injector_webhooks.is_empty() && rev.istiod.is_none() {
             out.push(finding(
-                "injector-without-istiod",
-                Severity::Error,
+                FindingCode::InjectorWithoutIstiod,
                 format!("revision/{}", rev.name),
                 format!(
                     "injector webhook(s) {} call an istiod that is not running",
@@ -433,8 +572,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             && istiod.desired > 0
         {
             out.push(finding(
-                "istiod-not-ready",
-                Severity::Error,
+                FindingCode::IstiodNotReady,
                 format!("revision/{}", rev.name),
                 format!(
                     "{}/{} has 0 of {} replicas ready",
@@ -447,9 +585,6 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             ));
         }
     }
-
-    sort(&mut out);
-    out
 }
 
 /// Worst first, then by code and subject: the order every report shows.
@@ -457,7 +592,7 @@ pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
-            .then(a.code.cmp(b.code))
+            .then(a.code.as_str().cmp(b.code.as_str()))
             .then(a.subject.cmp(&b.subject))
     });
 }

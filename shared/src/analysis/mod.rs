@@ -11,11 +11,12 @@ pub mod rollout;
 pub mod sidecar;
 pub mod webhooks;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use findings::{Finding, Severity};
+pub use findings::{Finding, FindingCode, Severity};
 pub use gateway::GatewayInfo;
 pub use injection::{EffectiveRevision, InjectionMode, InjectionModel, NamespaceLabels};
 pub use injector::{NoSidecar, PodFacts};
@@ -61,6 +62,16 @@ pub struct WorkloadRef {
     pub kind: WorkloadKind,
     pub namespace: String,
     pub name: String,
+}
+
+impl WorkloadRef {
+    pub fn of(w: &WorkloadInfo) -> Self {
+        WorkloadRef {
+            kind: w.kind,
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+        }
+    }
 }
 
 /// Why a workload is left alone by rev-restart even when drifted.
@@ -223,154 +234,12 @@ pub fn owning_workload(pod: &PodInfo, snapshot: &Snapshot) -> Option<WorkloadRef
 pub fn analyze(snapshot: &Snapshot) -> Analysis {
     let cp = ControlPlane::from_snapshot(snapshot);
     let model = InjectionModel::new(snapshot, &cp);
-
-    // Each namespace once: its labels as selectors see them and its effective revision.
-    let contexts: BTreeMap<&str, (NamespaceLabels, EffectiveRevision)> = snapshot
-        .namespaces
-        .iter()
-        .map(|ns| {
-            let labels = NamespaceLabels::new(&ns.name, &ns.labels);
-            let effective = model.namespace_effective_revision(&labels);
-            (ns.name.as_str(), (labels, effective))
-        })
-        .collect();
-    // A namespace the read could not see (RBAC) is judged as unlabelled.
-    let unseen = |name: &str| {
-        let labels = NamespaceLabels::new(name, &Labels::new());
-        let effective = model.namespace_effective_revision(&labels);
-        (labels, effective)
-    };
-
-    // What each workload's pod template gets: a restart recreates its pods from the template,
-    // so that (not the pod's own, possibly older, labels) is what its pods are judged against.
-    let context_of = |namespace: &str| match contexts.get(namespace) {
-        Some((labels, _)) => labels.clone(),
-        None => unseen(namespace).0,
-    };
-    let template_expected: BTreeMap<WorkloadRef, EffectiveRevision> = snapshot
-        .workloads
-        .iter()
-        .map(|w| {
-            let key = WorkloadRef {
-                kind: w.kind,
-                namespace: w.namespace.clone(),
-                name: w.name.clone(),
-            };
-            let labels = context_of(&w.namespace);
-            (
-                key,
-                model.pod_expected_revision(&labels, &template_facts(w)),
-            )
-        })
-        .collect();
-
-    let pods: Vec<PodStatus> = snapshot
-        .pods
-        .iter()
-        .filter(|p| !p.terminating)
-        .map(|pod| {
-            let workload = owning_workload(pod, snapshot);
-            let fallback;
-            let (labels, ns) = match contexts.get(pod.namespace.as_str()) {
-                Some(found) => found,
-                None => {
-                    fallback = unseen(&pod.namespace);
-                    &fallback
-                }
-            };
-            let own;
-            let expected = match workload.as_ref().and_then(|w| template_expected.get(w)) {
-                Some(from_template) => from_template,
-                None => {
-                    own = model.pod_expected_revision(labels, &pod_facts(pod));
-                    &own
-                }
-            };
-            let sidecar = sidecar::sidecar_revision(&pod.sidecar, &cp);
-            PodStatus {
-                namespace: pod.namespace.clone(),
-                name: pod.name.clone(),
-                drift: sidecar::pod_drift(&sidecar, expected),
-                sidecar,
-                expected: expected.revision.clone(),
-                workload,
-                ignored_rev_label: injection::ignored_pod_rev_label(ns, &pod.labels)
-                    .map(str::to_string),
-            }
-        })
-        .collect();
-
-    // One pass over the pods, indexed by namespace.
-    let mut per_namespace: BTreeMap<&str, (BTreeMap<String, usize>, usize)> = BTreeMap::new();
-    for pod in &pods {
-        let (by_revision, needing_restart) = per_namespace.entry(&pod.namespace).or_default();
-        *by_revision.entry(pod.sidecar.key()).or_insert(0) += 1;
-        if pod.drift.needs_restart() {
-            *needing_restart += 1;
-        }
-    }
-    let namespaces = snapshot
-        .namespaces
-        .iter()
-        .map(|ns| {
-            let (pods_by_revision, pods_needing_restart) =
-                per_namespace.remove(ns.name.as_str()).unwrap_or_default();
-            NamespaceStatus {
-                name: ns.name.clone(),
-                rev_label: ns.labels.get(keys::REV).cloned(),
-                injection_label: ns.labels.get(keys::INJECTION).cloned(),
-                effective: contexts
-                    .get(ns.name.as_str())
-                    .map(|(_, effective)| effective.clone())
-                    .unwrap_or_else(|| unseen(&ns.name).1),
-                pods_by_revision,
-                pods_needing_restart,
-                finished_pods: snapshot.finished_pods.get(&ns.name).copied().unwrap_or(0),
-            }
-        })
-        .collect();
-
-    let mut pods_of: BTreeMap<WorkloadRef, Vec<&PodStatus>> = BTreeMap::new();
-    for pod in &pods {
-        if let Some(w) = &pod.workload {
-            pods_of.entry(w.clone()).or_default().push(pod);
-        }
-    }
-    let workloads = snapshot
-        .workloads
-        .iter()
-        .filter_map(|w| {
-            let key = WorkloadRef {
-                kind: w.kind,
-                namespace: w.namespace.clone(),
-                name: w.name.clone(),
-            };
-            let expected = template_expected.get(&key)?;
-            Some(workload_status(w, &pods_of, expected))
-        })
-        .collect();
-
-    let pinned_config = snapshot
-        .config_objects
-        .iter()
-        .map(|c| {
-            let mut pinned = PinnedConfig {
-                api_version: c.api_version.clone(),
-                kind: c.kind.clone(),
-                namespace: c.namespace.clone(),
-                name: c.name.clone(),
-                revision: c.revision.clone(),
-                revision_installed: cp.revision(&c.revision).is_some(),
-                pinned_revision: None,
-            };
-            pinned.pinned_revision = match cp.resolve(&c.revision) {
-                _ if pinned.pinned_to_tag(&cp) => None,
-                revisions::Resolution::Missing => Some(c.revision.clone()),
-                resolved => resolved.revision().map(str::to_string),
-            };
-            pinned
-        })
-        .collect();
+    let contexts = NamespaceContexts::new(snapshot, &model);
+    let template_expected = template_expectations(snapshot, &model, &contexts);
+    let pods = pod_statuses(snapshot, &cp, &model, &contexts, &template_expected);
+    let namespaces = namespace_statuses(snapshot, &contexts, &pods);
+    let workloads = workload_statuses(snapshot, &pods, &template_expected);
+    let pinned_config = pinned_config(snapshot, &cp);
 
     let mut analysis = Analysis {
         gateways: gateway::gateways(snapshot),
@@ -390,17 +259,187 @@ pub fn analyze(snapshot: &Snapshot) -> Analysis {
     analysis
 }
 
+/// Each namespace once: its labels as selectors see them and its effective revision.
+struct NamespaceContexts<'a> {
+    model: &'a InjectionModel,
+    known: BTreeMap<&'a str, (NamespaceLabels, EffectiveRevision)>,
+}
+
+impl<'a> NamespaceContexts<'a> {
+    fn new(snapshot: &'a Snapshot, model: &'a InjectionModel) -> Self {
+        let known = snapshot
+            .namespaces
+            .iter()
+            .map(|ns| {
+                let labels = NamespaceLabels::new(&ns.name, &ns.labels);
+                let effective = model.namespace_effective_revision(&labels);
+                (ns.name.as_str(), (labels, effective))
+            })
+            .collect();
+        NamespaceContexts { model, known }
+    }
+
+    /// A namespace the read could not see (RBAC) is judged as unlabelled.
+    fn get(&self, name: &str) -> Cow<'_, (NamespaceLabels, EffectiveRevision)> {
+        match self.known.get(name) {
+            Some(found) => Cow::Borrowed(found),
+            None => {
+                let labels = NamespaceLabels::new(name, &Labels::new());
+                let effective = self.model.namespace_effective_revision(&labels);
+                Cow::Owned((labels, effective))
+            }
+        }
+    }
+}
+
+/// What each workload's pod template gets: a restart recreates its pods from the template,
+/// so that (not the pod's own, possibly older, labels) is what its pods are judged against.
+fn template_expectations(
+    snapshot: &Snapshot,
+    model: &InjectionModel,
+    contexts: &NamespaceContexts,
+) -> BTreeMap<WorkloadRef, EffectiveRevision> {
+    snapshot
+        .workloads
+        .iter()
+        .map(|w| {
+            let context = contexts.get(&w.namespace);
+            (
+                WorkloadRef::of(w),
+                model.pod_expected_revision(&context.0, &template_facts(w)),
+            )
+        })
+        .collect()
+}
+
+/// Every live pod: its sidecar revision, the revision it should have, and the drift between.
+fn pod_statuses(
+    snapshot: &Snapshot,
+    cp: &ControlPlane,
+    model: &InjectionModel,
+    contexts: &NamespaceContexts,
+    template_expected: &BTreeMap<WorkloadRef, EffectiveRevision>,
+) -> Vec<PodStatus> {
+    snapshot
+        .pods
+        .iter()
+        .filter(|p| !p.terminating)
+        .map(|pod| {
+            let workload = owning_workload(pod, snapshot);
+            let context = contexts.get(&pod.namespace);
+            let (labels, ns) = context.as_ref();
+            let own;
+            let expected = match workload.as_ref().and_then(|w| template_expected.get(w)) {
+                Some(from_template) => from_template,
+                None => {
+                    own = model.pod_expected_revision(labels, &pod_facts(pod));
+                    &own
+                }
+            };
+            let sidecar = sidecar::sidecar_revision(&pod.sidecar, cp);
+            PodStatus {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                drift: sidecar::pod_drift(&sidecar, expected),
+                sidecar,
+                expected: expected.revision.clone(),
+                workload,
+                ignored_rev_label: injection::ignored_pod_rev_label(ns, &pod.labels)
+                    .map(str::to_string),
+            }
+        })
+        .collect()
+}
+
+/// Each namespace's labels, effective revision and pod counts (one pass over the pods).
+fn namespace_statuses(
+    snapshot: &Snapshot,
+    contexts: &NamespaceContexts,
+    pods: &[PodStatus],
+) -> Vec<NamespaceStatus> {
+    let mut per_namespace: BTreeMap<&str, (BTreeMap<String, usize>, usize)> = BTreeMap::new();
+    for pod in pods {
+        let (by_revision, needing_restart) = per_namespace.entry(&pod.namespace).or_default();
+        *by_revision.entry(pod.sidecar.key()).or_insert(0) += 1;
+        if pod.drift.needs_restart() {
+            *needing_restart += 1;
+        }
+    }
+    snapshot
+        .namespaces
+        .iter()
+        .map(|ns| {
+            let (pods_by_revision, pods_needing_restart) =
+                per_namespace.remove(ns.name.as_str()).unwrap_or_default();
+            NamespaceStatus {
+                name: ns.name.clone(),
+                rev_label: ns.labels.get(keys::REV).cloned(),
+                injection_label: ns.labels.get(keys::INJECTION).cloned(),
+                effective: contexts.get(&ns.name).1.clone(),
+                pods_by_revision,
+                pods_needing_restart,
+                finished_pods: snapshot.finished_pods.get(&ns.name).copied().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// Each workload with its pods (grouped once) and the revision its template gets.
+fn workload_statuses(
+    snapshot: &Snapshot,
+    pods: &[PodStatus],
+    template_expected: &BTreeMap<WorkloadRef, EffectiveRevision>,
+) -> Vec<WorkloadStatus> {
+    let mut pods_of: BTreeMap<WorkloadRef, Vec<&PodStatus>> = BTreeMap::new();
+    for pod in pods {
+        if let Some(w) = &pod.workload {
+            pods_of.entry(w.clone()).or_default().push(pod);
+        }
+    }
+    snapshot
+        .workloads
+        .iter()
+        .filter_map(|w| {
+            let expected = template_expected.get(&WorkloadRef::of(w))?;
+            Some(workload_status(w, &pods_of, expected))
+        })
+        .collect()
+}
+
+/// Istio config labelled `istio.io/rev`, with the revision it is really pinned to.
+fn pinned_config(snapshot: &Snapshot, cp: &ControlPlane) -> Vec<PinnedConfig> {
+    snapshot
+        .config_objects
+        .iter()
+        .map(|c| {
+            let mut pinned = PinnedConfig {
+                api_version: c.api_version.clone(),
+                kind: c.kind.clone(),
+                namespace: c.namespace.clone(),
+                name: c.name.clone(),
+                revision: c.revision.clone(),
+                revision_installed: cp.revision(&c.revision).is_some(),
+                pinned_revision: None,
+            };
+            pinned.pinned_revision = match cp.resolve(&c.revision) {
+                _ if pinned.pinned_to_tag(cp) => None,
+                revisions::Resolution::Missing => Some(c.revision.clone()),
+                resolved => resolved.revision().map(str::to_string),
+            };
+            pinned
+        })
+        .collect()
+}
+
 fn workload_status(
     w: &WorkloadInfo,
     pods_of: &BTreeMap<WorkloadRef, Vec<&PodStatus>>,
     expected: &EffectiveRevision,
 ) -> WorkloadStatus {
-    let key = WorkloadRef {
-        kind: w.kind,
-        namespace: w.namespace.clone(),
-        name: w.name.clone(),
-    };
-    let pods = pods_of.get(&key).map(Vec::as_slice).unwrap_or_default();
+    let pods = pods_of
+        .get(&WorkloadRef::of(w))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let mut pods_by_revision = BTreeMap::new();
     for p in pods {
         *pods_by_revision.entry(p.sidecar.key()).or_insert(0) += 1;

@@ -149,147 +149,169 @@ fn has_default_webhooks(mwc: &WebhookConfigInfo) -> bool {
     })
 }
 
+/// The revision named `name`, added (with nothing known yet) the first time it is seen.
+fn revision_entry<'a>(
+    revisions: &'a mut BTreeMap<String, RevisionInfo>,
+    name: &str,
+) -> &'a mut RevisionInfo {
+    revisions
+        .entry(name.to_string())
+        .or_insert_with(|| RevisionInfo {
+            name: name.to_string(),
+            version: None,
+            istiod: None,
+            injector_webhooks: Vec::new(),
+            helm_release: None,
+            tags: Vec::new(),
+            is_default: false,
+        })
+}
+
+/// Every revision any of its parts shows: an istiod, an injector webhook, an istiod release.
+fn installed_revisions(snapshot: &Snapshot) -> BTreeMap<String, RevisionInfo> {
+    let mut revisions: BTreeMap<String, RevisionInfo> = BTreeMap::new();
+    for w in snapshot.workloads.iter().filter(|w| is_istiod(w)) {
+        let rev = revision_entry(&mut revisions, &revision_label(&w.labels));
+        rev.version = w
+            .images
+            .get("discovery")
+            .and_then(|image| IstioVersion::from_image(image))
+            .map(|v| v.to_string());
+        rev.istiod = Some(IstiodStatus {
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+            ready: w.status.ready,
+            desired: w.status.desired,
+        });
+    }
+    for mwc in snapshot.mutating_webhooks.iter().filter(|m| is_injector(m)) {
+        revision_entry(&mut revisions, &revision_label(&mwc.labels))
+            .injector_webhooks
+            .push(mwc.name.clone());
+    }
+    for release in snapshot
+        .helm_releases
+        .iter()
+        .filter(|r| r.chart == "istiod" && r.status != "uninstalling")
+    {
+        let name = release
+            .revision_value
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| DEFAULT_REVISION.to_string());
+        let rev = revision_entry(&mut revisions, &name);
+        rev.helm_release = Some(format!("{}/{}", release.namespace, release.name));
+        if rev.version.is_none() {
+            rev.version = release
+                .app_version
+                .as_deref()
+                .and_then(IstioVersion::parse)
+                .map(|v| v.to_string());
+        }
+    }
+    revisions
+}
+
+/// The revision tags (by name), each with its Service; Services naming no tag webhook apart.
+/// Each installed revision learns its tags.
+fn revision_tags(
+    snapshot: &Snapshot,
+    revisions: &mut BTreeMap<String, RevisionInfo>,
+) -> (Vec<TagInfo>, Vec<TagService>) {
+    let mut tags: Vec<TagInfo> = snapshot
+        .mutating_webhooks
+        .iter()
+        .filter(|m| is_tag_webhook(m))
+        .filter_map(|m| {
+            Some(TagInfo {
+                name: m.labels.get(keys::TAG)?.clone(),
+                revision: revision_label(&m.labels),
+                webhook: m.name.clone(),
+                revision_installed: false,
+                service: None,
+            })
+        })
+        .collect();
+    tags.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut tag_services_without_webhook = Vec::new();
+    for service in tag_services(snapshot) {
+        match tags.iter_mut().find(|t| t.name == service.tag) {
+            Some(tag) => tag.service = Some(service),
+            None => tag_services_without_webhook.push(service),
+        }
+    }
+    for tag in &mut tags {
+        tag.revision_installed = revisions.contains_key(&tag.revision);
+        if let Some(rev) = revisions.get_mut(&tag.revision) {
+            rev.tags.push(tag.name.clone());
+        }
+    }
+    (tags, tag_services_without_webhook)
+}
+
+/// The revision that injects `istio-injection=enabled`: the `default` tag's, else the injector
+/// carrying the revisionless webhooks, else a revision named `default`.
+fn default_revision(
+    snapshot: &Snapshot,
+    tags: &[TagInfo],
+    revisions: &BTreeMap<String, RevisionInfo>,
+) -> Option<String> {
+    tags.iter()
+        .find(|t| t.name == DEFAULT_REVISION)
+        .map(|t| t.revision.clone())
+        .or_else(|| {
+            snapshot
+                .mutating_webhooks
+                .iter()
+                .find(|m| is_injector(m) && has_default_webhooks(m))
+                .map(|m| revision_label(&m.labels))
+        })
+        .or_else(|| {
+            revisions
+                .contains_key(DEFAULT_REVISION)
+                .then(|| DEFAULT_REVISION.to_string())
+        })
+}
+
+/// `istiod-default-validator` and the revision it calls (its label, else its service name).
+fn default_validator(
+    snapshot: &Snapshot,
+    revisions: &BTreeMap<String, RevisionInfo>,
+) -> Option<DefaultValidator> {
+    snapshot
+        .validating_webhooks
+        .iter()
+        .find(|v| v.name == keys::DEFAULT_VALIDATOR)
+        .map(|v| {
+            let revision = v.labels.get(keys::REV).cloned().or_else(|| {
+                v.webhooks.iter().find_map(|w| {
+                    let (_, service) = w.service.as_ref()?;
+                    if service == "istiod" {
+                        Some(DEFAULT_REVISION.to_string())
+                    } else {
+                        service.strip_prefix("istiod-").map(str::to_string)
+                    }
+                })
+            });
+            DefaultValidator {
+                name: v.name.clone(),
+                revision_installed: revision.as_ref().is_some_and(|r| revisions.contains_key(r)),
+                revision,
+            }
+        })
+}
+
 impl ControlPlane {
     pub fn from_snapshot(snapshot: &Snapshot) -> Self {
-        let mut revisions: BTreeMap<String, RevisionInfo> = BTreeMap::new();
-        let entry = |revisions: &mut BTreeMap<String, RevisionInfo>, name: &str| {
-            revisions
-                .entry(name.to_string())
-                .or_insert_with(|| RevisionInfo {
-                    name: name.to_string(),
-                    version: None,
-                    istiod: None,
-                    injector_webhooks: Vec::new(),
-                    helm_release: None,
-                    tags: Vec::new(),
-                    is_default: false,
-                })
-                .name
-                .clone()
-        };
-
-        for w in snapshot.workloads.iter().filter(|w| is_istiod(w)) {
-            let name = revision_label(&w.labels);
-            entry(&mut revisions, &name);
-            if let Some(rev) = revisions.get_mut(&name) {
-                rev.version = w
-                    .images
-                    .get("discovery")
-                    .and_then(|image| IstioVersion::from_image(image))
-                    .map(|v| v.to_string());
-                rev.istiod = Some(IstiodStatus {
-                    namespace: w.namespace.clone(),
-                    name: w.name.clone(),
-                    ready: w.status.ready,
-                    desired: w.status.desired,
-                });
-            }
-        }
-        for mwc in snapshot.mutating_webhooks.iter().filter(|m| is_injector(m)) {
-            let name = revision_label(&mwc.labels);
-            entry(&mut revisions, &name);
-            if let Some(rev) = revisions.get_mut(&name) {
-                rev.injector_webhooks.push(mwc.name.clone());
-            }
-        }
-        for release in snapshot
-            .helm_releases
-            .iter()
-            .filter(|r| r.chart == "istiod" && r.status != "uninstalling")
-        {
-            let name = release
-                .revision_value
-                .clone()
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| DEFAULT_REVISION.to_string());
-            entry(&mut revisions, &name);
-            if let Some(rev) = revisions.get_mut(&name) {
-                rev.helm_release = Some(format!("{}/{}", release.namespace, release.name));
-                if rev.version.is_none() {
-                    rev.version = release
-                        .app_version
-                        .as_deref()
-                        .and_then(IstioVersion::parse)
-                        .map(|v| v.to_string());
-                }
-            }
-        }
-
-        let mut tags: Vec<TagInfo> = snapshot
-            .mutating_webhooks
-            .iter()
-            .filter(|m| is_tag_webhook(m))
-            .filter_map(|m| {
-                Some(TagInfo {
-                    name: m.labels.get(keys::TAG)?.clone(),
-                    revision: revision_label(&m.labels),
-                    webhook: m.name.clone(),
-                    revision_installed: false,
-                    service: None,
-                })
-            })
-            .collect();
-        tags.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut tag_services_without_webhook = Vec::new();
-        for service in tag_services(snapshot) {
-            match tags.iter_mut().find(|t| t.name == service.tag) {
-                Some(tag) => tag.service = Some(service),
-                None => tag_services_without_webhook.push(service),
-            }
-        }
-        for tag in &mut tags {
-            tag.revision_installed = revisions.contains_key(&tag.revision);
-            if let Some(rev) = revisions.get_mut(&tag.revision) {
-                rev.tags.push(tag.name.clone());
-            }
-        }
-
-        let default_revision = tags
-            .iter()
-            .find(|t| t.name == DEFAULT_REVISION)
-            .map(|t| t.revision.clone())
-            .or_else(|| {
-                snapshot
-                    .mutating_webhooks
-                    .iter()
-                    .find(|m| is_injector(m) && has_default_webhooks(m))
-                    .map(|m| revision_label(&m.labels))
-            })
-            .or_else(|| {
-                revisions
-                    .contains_key(DEFAULT_REVISION)
-                    .then(|| DEFAULT_REVISION.to_string())
-            });
+        let mut revisions = installed_revisions(snapshot);
+        let (tags, tag_services_without_webhook) = revision_tags(snapshot, &mut revisions);
+        let default_revision = default_revision(snapshot, &tags, &revisions);
         if let Some(default) = &default_revision
             && let Some(rev) = revisions.get_mut(default)
         {
             rev.is_default = true;
         }
-
-        let default_validator = snapshot
-            .validating_webhooks
-            .iter()
-            .find(|v| v.name == keys::DEFAULT_VALIDATOR)
-            .map(|v| {
-                let revision = v.labels.get(keys::REV).cloned().or_else(|| {
-                    v.webhooks.iter().find_map(|w| {
-                        let (_, service) = w.service.as_ref()?;
-                        if service == "istiod" {
-                            Some(DEFAULT_REVISION.to_string())
-                        } else {
-                            service.strip_prefix("istiod-").map(str::to_string)
-                        }
-                    })
-                });
-                DefaultValidator {
-                    name: v.name.clone(),
-                    revision_installed: revision
-                        .as_ref()
-                        .is_some_and(|r| revisions.contains_key(r)),
-                    revision,
-                }
-            });
-
+        let default_validator = default_validator(snapshot, &revisions);
         ControlPlane {
             revisions: revisions.into_values().collect(),
             tags,

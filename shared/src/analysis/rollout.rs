@@ -27,79 +27,87 @@ pub fn rollout_state(
         );
     }
     match kind {
-        WorkloadKind::Deployment => {
-            if status.progress_deadline_exceeded {
-                return RolloutState::Failed(
-                    "ProgressDeadlineExceeded: the rollout stopped making progress".into(),
-                );
-            }
-            if status.updated < status.desired {
-                return RolloutState::Progressing(format!(
-                    "{} of {} updated replicas are available",
-                    status.updated, status.desired
-                ));
-            }
-            if status.replicas > status.updated {
-                return RolloutState::Progressing(format!(
-                    "{} old replicas are pending termination",
-                    status.replicas - status.updated
-                ));
-            }
-            if status.available < status.updated {
-                return RolloutState::Progressing(format!(
-                    "{} of {} updated replicas are available",
-                    status.available, status.updated
-                ));
-            }
-            RolloutState::Complete
-        }
-        WorkloadKind::StatefulSet => {
-            if on_delete {
-                return RolloutState::Complete;
-            }
-            if status.ready < status.desired {
-                return RolloutState::Progressing(format!(
-                    "{} of {} pods are ready",
-                    status.ready, status.desired
-                ));
-            }
-            // With `rollingUpdate` set (the API server defaults it), kubectl judges by the
-            // partition: the pods below it stay on the old template by design.
-            if let Some(partition) = status.partition {
-                let to_update = (status.desired - partition).max(0);
-                if status.updated < to_update {
-                    return RolloutState::Progressing(format!(
-                        "partitioned roll out: {} of {to_update} new pods have been updated",
-                        status.updated
-                    ));
-                }
-                return RolloutState::Complete;
-            }
-            if status.update_revision.is_some() && status.update_revision != status.current_revision
-            {
-                return RolloutState::Progressing(format!(
-                    "{} of {} pods updated to the new revision",
-                    status.updated, status.desired
-                ));
-            }
-            RolloutState::Complete
-        }
-        WorkloadKind::DaemonSet => {
-            if status.updated < status.desired {
-                return RolloutState::Progressing(format!(
-                    "{} of {} updated pods are scheduled",
-                    status.updated, status.desired
-                ));
-            }
-            if status.available < status.desired {
-                return RolloutState::Progressing(format!(
-                    "{} of {} updated pods are available",
-                    status.available, status.desired
-                ));
-            }
-            RolloutState::Complete
-        }
+        WorkloadKind::Deployment => deployment_state(status),
+        WorkloadKind::StatefulSet => stateful_set_state(status, on_delete),
+        WorkloadKind::DaemonSet => daemon_set_state(status),
     }
+}
+
+/// kubectl's `DeploymentStatusViewer`.
+fn deployment_state(status: &RolloutStatus) -> RolloutState {
+    if status.progress_deadline_exceeded {
+        return RolloutState::Failed(
+            "ProgressDeadlineExceeded: the rollout stopped making progress".into(),
+        );
+    }
+    if status.updated < status.desired {
+        return RolloutState::Progressing(format!(
+            "{} of {} updated replicas are available",
+            status.updated, status.desired
+        ));
+    }
+    if status.replicas > status.updated {
+        return RolloutState::Progressing(format!(
+            "{} old replicas are pending termination",
+            status.replicas - status.updated
+        ));
+    }
+    if status.available < status.updated {
+        return RolloutState::Progressing(format!(
+            "{} of {} updated replicas are available",
+            status.available, status.updated
+        ));
+    }
+    RolloutState::Complete
+}
+
+/// kubectl's `StatefulSetStatusViewer`; an OnDelete StatefulSet has no rollout to wait for.
+fn stateful_set_state(status: &RolloutStatus, on_delete: bool) -> RolloutState {
+    if on_delete {
+        return RolloutState::Complete;
+    }
+    if status.ready < status.desired {
+        return RolloutState::Progressing(format!(
+            "{} of {} pods are ready",
+            status.ready, status.desired
+        ));
+    }
+    // With `rollingUpdate` set (the API server defaults it), kubectl judges by the
+    // partition: the pods below it stay on the old template by design.
+    if let Some(partition) = status.partition {
+        let to_update = (status.desired - partition).max(0);
+        if status.updated < to_update {
+            return RolloutState::Progressing(format!(
+                "partitioned roll out: {} of {to_update} new pods have been updated",
+                status.updated
+            ));
+        }
+        return RolloutState::Complete;
+    }
+    if status.update_revision.is_some() && status.update_revision != status.current_revision {
+        return RolloutState::Progressing(format!(
+            "{} of {} pods updated to the new revision",
+            status.updated, status.desired
+        ));
+    }
+    RolloutState::Complete
+}
+
+/// kubectl's `DaemonSetStatusViewer`.
+fn daemon_set_state(status: &RolloutStatus) -> RolloutState {
+    if status.updated < status.desired {
+        return RolloutState::Progressing(format!(
+            "{} of {} updated pods are scheduled",
+            status.updated, status.desired
+        ));
+    }
+    if status.available < status.desired {
+        return RolloutState::Progressing(format!(
+            "{} of {} updated pods are available",
+            status.available, status.desired
+        ));
+    }
+    RolloutState::Complete
 }
 
 #[cfg(test)]

@@ -80,68 +80,10 @@ pub fn render_plan(plan: &RelabelPlan, no_headers: bool) -> String {
         target_text(plan)
     );
     if !plan.changes.is_empty() {
-        let rows = plan
-            .changes
-            .iter()
-            .map(|c| {
-                vec![
-                    c.namespace.clone(),
-                    labels_text(&c.before),
-                    labels_text(&c.after),
-                    c.revision_after.clone().unwrap_or_else(|| "none".into()),
-                    c.pods_to_restart.to_string(),
-                ]
-            })
-            .collect();
-        out.push_str(&table(
-            &["namespace", "before", "after", "injects", "pods to restart"],
-            rows,
-            no_headers,
-        ));
+        out.push_str(&changes_table(&plan.changes, no_headers));
     }
     for c in &plan.changes {
-        if !c.restarts.is_empty() {
-            let _ = writeln!(
-                out,
-                "  {}: then drifted, to restart with `kubectl rev-restart -n {}`: {}",
-                c.namespace,
-                c.namespace,
-                restarts_text(c)
-            );
-        }
-        if !c.ignored_pod_labels.is_empty() {
-            let labels: Vec<String> = c
-                .ignored_pod_labels
-                .iter()
-                .map(|l| format!("pod/{} istio.io/rev={}", l.pod, l.value))
-                .collect();
-            let _ = writeln!(
-                out,
-                "  {}: pod-level labels that stay ignored (the namespace label decides): {}",
-                c.namespace,
-                labels.join(", ")
-            );
-        }
-        if !c.pinned_config.is_empty() {
-            let pinned: Vec<String> = c
-                .pinned_config
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{}/{} (istio.io/rev={})",
-                        p.kind.to_ascii_lowercase(),
-                        p.name,
-                        p.revision
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "  {}: config pinned to another revision, which stops applying to these pods: {}",
-                c.namespace,
-                pinned.join(", ")
-            );
-        }
+        push_change_notes(&mut out, c);
     }
     if !plan.unchanged.is_empty() {
         let why = match &plan.target {
@@ -152,6 +94,73 @@ pub fn render_plan(plan: &RelabelPlan, no_headers: bool) -> String {
     }
     push_checks(&mut out, &plan.warnings, &plan.blockers);
     out
+}
+
+/// Each namespace's labels before → after, the revision that then injects, pods to restart.
+fn changes_table(changes: &[NamespaceChange], no_headers: bool) -> String {
+    let rows = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.namespace.clone(),
+                labels_text(&c.before),
+                labels_text(&c.after),
+                c.revision_after.clone().unwrap_or_else(|| "none".into()),
+                c.pods_to_restart.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["namespace", "before", "after", "injects", "pods to restart"],
+        rows,
+        no_headers,
+    )
+}
+
+/// What a namespace's move leaves to do or to know: restarts, ignored pod labels, pinned config.
+fn push_change_notes(out: &mut String, c: &NamespaceChange) {
+    if !c.restarts.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {}: then drifted, to restart with `kubectl rev-restart -n {}`: {}",
+            c.namespace,
+            c.namespace,
+            restarts_text(c)
+        );
+    }
+    if !c.ignored_pod_labels.is_empty() {
+        let labels: Vec<String> = c
+            .ignored_pod_labels
+            .iter()
+            .map(|l| format!("pod/{} istio.io/rev={}", l.pod, l.value))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}: pod-level labels that stay ignored (the namespace label decides): {}",
+            c.namespace,
+            labels.join(", ")
+        );
+    }
+    if !c.pinned_config.is_empty() {
+        let pinned: Vec<String> = c
+            .pinned_config
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}/{} (istio.io/rev={})",
+                    p.kind.to_ascii_lowercase(),
+                    p.name,
+                    p.revision
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}: config pinned to another revision, which stops applying to these pods: {}",
+            c.namespace,
+            pinned.join(", ")
+        );
+    }
 }
 
 fn warning_text(w: &RelabelWarning) -> String {

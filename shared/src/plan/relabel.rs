@@ -734,16 +734,46 @@ pub fn plan_tag(
         &mut blockers,
         &mut warnings,
     );
-    let injector = snapshot
+    let namespaces = namespaces_on_tag(analysis, tag);
+    Ok(TagPlan {
+        tag: tag.to_string(),
+        webhook: info.webhook.clone(),
+        from_revision: info.revision.clone(),
+        to_revision: to.to_string(),
+        injector: injector_of(snapshot, to),
+        service: info
+            .service
+            .as_ref()
+            .map(|s| (s.namespace.clone(), s.name.clone())),
+        // A Service left behind by an earlier retarget is still work to do.
+        unchanged: info.revision == to && info.service.as_ref().is_none_or(|s| s.revision == to),
+        pods_to_restart: pods_leaving(analysis, &namespaces, to),
+        namespaces,
+        validator: (tag == DEFAULT_REVISION)
+            .then(|| default_validator_move(snapshot, to))
+            .flatten(),
+        blockers,
+        warnings,
+    })
+}
+
+/// The injector webhook configuration of `revision` (empty when it has none).
+fn injector_of(snapshot: &Snapshot, revision: &str) -> String {
+    snapshot
         .mutating_webhooks
         .iter()
         .find(|m| {
             crate::analysis::revisions::is_injector(m)
-                && m.labels.get(keys::REV).map(String::as_str) == Some(to)
+                && m.labels.get(keys::REV).map(String::as_str) == Some(revision)
         })
         .map(|m| m.name.clone())
-        .unwrap_or_default();
-    let namespaces: Vec<String> = analysis
+        .unwrap_or_default()
+}
+
+/// The namespaces that move with the tag: on it by label, or (for `default`) by the legacy
+/// `istio-injection=enabled`.
+fn namespaces_on_tag(analysis: &Analysis, tag: &str) -> Vec<String> {
+    analysis
         .namespaces
         .iter()
         .filter(|n| {
@@ -751,50 +781,36 @@ pub fn plan_tag(
                 || (tag == DEFAULT_REVISION && n.effective.mode == InjectionMode::LegacyLabel)
         })
         .map(|n| n.name.clone())
-        .collect();
+        .collect()
+}
+
+/// Pods in `namespaces` whose sidecar is not `to`'s: they need a restart after the move.
+fn pods_leaving(analysis: &Analysis, namespaces: &[String], to: &str) -> usize {
     let moving: BTreeSet<&str> = namespaces.iter().map(String::as_str).collect();
-    let pods_to_restart = analysis
+    analysis
         .pods
         .iter()
         .filter(|p| moving.contains(p.namespace.as_str()))
         .filter(|p| p.sidecar.revision().is_some_and(|r| r != to))
-        .count();
-    let validator = (tag == DEFAULT_REVISION)
+        .count()
+}
+
+/// Moving the default tag moves the default validator too: (the default validator, the
+/// revision's own validator it takes its webhooks from), when both exist.
+fn default_validator_move(snapshot: &Snapshot, to: &str) -> Option<(String, String)> {
+    let revision_validator = snapshot.validating_webhooks.iter().find(|v| {
+        v.name != keys::DEFAULT_VALIDATOR && v.labels.get(keys::REV).map(String::as_str) == Some(to)
+    })?;
+    snapshot
+        .validating_webhooks
+        .iter()
+        .any(|v| v.name == keys::DEFAULT_VALIDATOR)
         .then(|| {
-            let revision_validator = snapshot.validating_webhooks.iter().find(|v| {
-                v.name != keys::DEFAULT_VALIDATOR
-                    && v.labels.get(keys::REV).map(String::as_str) == Some(to)
-            })?;
-            snapshot
-                .validating_webhooks
-                .iter()
-                .any(|v| v.name == keys::DEFAULT_VALIDATOR)
-                .then(|| {
-                    (
-                        keys::DEFAULT_VALIDATOR.to_string(),
-                        revision_validator.name.clone(),
-                    )
-                })
+            (
+                keys::DEFAULT_VALIDATOR.to_string(),
+                revision_validator.name.clone(),
+            )
         })
-        .flatten();
-    Ok(TagPlan {
-        tag: tag.to_string(),
-        webhook: info.webhook.clone(),
-        from_revision: info.revision.clone(),
-        to_revision: to.to_string(),
-        injector,
-        service: info
-            .service
-            .as_ref()
-            .map(|s| (s.namespace.clone(), s.name.clone())),
-        // A Service left behind by an earlier retarget is still work to do.
-        unchanged: info.revision == to && info.service.as_ref().is_none_or(|s| s.revision == to),
-        namespaces,
-        pods_to_restart,
-        validator,
-        blockers,
-        warnings,
-    })
 }
 
 /// Relabels a retargeted webhook configuration to `revision`, recording the one it leaves.

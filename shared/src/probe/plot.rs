@@ -92,13 +92,162 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
         .unwrap_or(0)
         .max(1_000_000_000);
     let cols = columns(&run.samples, span_ns);
-    let top_ms = nice_ceiling(cols.iter().map(|c| c.max_ns).max().unwrap_or(0) as f64 / 1e6);
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let x = |ns: u64| LEFT + plot_w * ns as f64 / span_ns as f64;
-    let y = |ns: u64| TOP + plot_h * (1.0 - (ns as f64 / 1e6 / top_ms).min(1.0));
+    let chart = Chart {
+        span_ns,
+        top_ms: nice_ceiling(cols.iter().map(|c| c.max_ns).max().unwrap_or(0) as f64 / 1e6),
+    };
 
     let mut svg = String::new();
+    write_header(&mut svg, title);
+    chart.write_axes(&mut svg);
+    chart.write_series(&mut svg, &cols, run.samples.len());
+    chart.write_error_marks(&mut svg, &cols);
+    chart.write_events(&mut svg, run);
+    write_legend(&mut svg);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The plot area's scales: time across, latency up.
+struct Chart {
+    span_ns: u64,
+    top_ms: f64,
+}
+
+const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
+const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
+
+impl Chart {
+    fn x(&self, ns: u64) -> f64 {
+        LEFT + PLOT_W * ns as f64 / self.span_ns as f64
+    }
+
+    fn y(&self, ns: u64) -> f64 {
+        TOP + PLOT_H * (1.0 - (ns as f64 / 1e6 / self.top_ms).min(1.0))
+    }
+
+    /// Grid lines with their latency and time labels, and the axis titles.
+    fn write_axes(&self, svg: &mut String) {
+        let _ = writeln!(svg, r##"<g id="axes" stroke="#cccccc" fill="#333333">"##);
+        for i in 0..=5 {
+            let ms = self.top_ms * i as f64 / 5.0;
+            let yy = TOP + PLOT_H * (1.0 - i as f64 / 5.0);
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/>"#,
+                WIDTH - RIGHT
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end" stroke="none">{}</text>"#,
+                LEFT - 6.0,
+                yy + 4.0,
+                go_duration(vegeta_round((ms * 1e6) as u64))
+            );
+        }
+        let span_s = self.span_ns as f64 / 1e9;
+        let step_s = nice_ceiling(span_s / 8.0);
+        let mut t = 0.0;
+        while t <= span_s + 1e-9 {
+            let xx = self.x((t * 1e9) as u64);
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}"/>"#,
+                TOP + PLOT_H
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{xx:.1}" y="{:.1}" text-anchor="middle" stroke="none">{}</text>"#,
+                TOP + PLOT_H + 16.0,
+                go_duration((t * 1e9) as u64)
+            );
+            t += step_s;
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" stroke="none">time since start</text>"#,
+            LEFT + PLOT_W / 2.0,
+            HEIGHT - 8.0
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="14" y="{:.1}" text-anchor="middle" stroke="none" transform="rotate(-90 14 {:.1})">latency</text>"#,
+            TOP + PLOT_H / 2.0,
+            TOP + PLOT_H / 2.0
+        );
+        let _ = writeln!(svg, "</g>");
+    }
+
+    /// Latency series: one path per figure, a vertex per column.
+    fn write_series(&self, svg: &mut String, cols: &[Column], requests: usize) {
+        let _ = writeln!(
+            svg,
+            r#"<g id="latency-series" data-columns="{}" data-requests="{requests}" fill="none" stroke-width="1.5">"#,
+            cols.len(),
+        );
+        for (class, colour, pick) in [
+            (
+                "latency-max",
+                "#b0c4de",
+                (|c: &Column| c.max_ns) as fn(&Column) -> u64,
+            ),
+            ("latency-p99", "#d95f02", |c: &Column| c.p99_ns),
+            ("latency-p50", "#1b9e77", |c: &Column| c.p50_ns),
+        ] {
+            let mut d = String::new();
+            for (i, c) in cols.iter().enumerate() {
+                let _ = write!(
+                    d,
+                    "{}{:.1},{:.1}",
+                    if i == 0 { "M" } else { " L" },
+                    self.x(c.start_ns),
+                    self.y(pick(c))
+                );
+            }
+            let _ = writeln!(svg, r#"<path class="{class}" stroke="{colour}" d="{d}"/>"#);
+        }
+        let _ = writeln!(svg, "</g>");
+    }
+
+    /// Failed requests: a red tick above each column that had any.
+    fn write_error_marks(&self, svg: &mut String, cols: &[Column]) {
+        let _ = writeln!(svg, r##"<g id="errors" fill="#e7298a">"##);
+        for c in cols.iter().filter(|c| c.failed > 0) {
+            let _ = writeln!(
+                svg,
+                r#"<rect class="error-mark" x="{:.1}" y="{:.1}" width="2" height="8"><title>{} of {} failed at {}</title></rect>"#,
+                self.x(c.start_ns),
+                TOP - 10.0,
+                c.failed,
+                c.requests,
+                go_duration(vegeta_round(c.start_ns))
+            );
+        }
+        let _ = writeln!(svg, "</g>");
+    }
+
+    /// Events (restart started/finished), labels staggered so neighbours stay legible.
+    fn write_events(&self, svg: &mut String, run: &ProbeRun) {
+        let _ = writeln!(svg, r##"<g id="events" stroke="#555555" font-size="10">"##);
+        for (i, mark) in run.marks.iter().enumerate() {
+            let xx = self.x(mark.at_ns);
+            let label_y = TOP + 12.0 + (i % 4) as f64 * 12.0;
+            let _ = writeln!(
+                svg,
+                r##"<g class="event"><line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}" stroke-dasharray="4 3"/><text x="{:.1}" y="{label_y:.1}" stroke="none" fill="#333333">{}</text><title>{} at {}</title></g>"##,
+                TOP + PLOT_H,
+                xx + 3.0,
+                escape(&mark.label),
+                escape(&mark.label),
+                go_duration(vegeta_round(mark.at_ns))
+            );
+        }
+        let _ = writeln!(svg, "</g>");
+    }
+}
+
+/// The `<svg>` element, its accessible title, background and heading.
+fn write_header(svg: &mut String, title: &str) {
     let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12" role="img" aria-label="{}">"#,
@@ -114,120 +263,9 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
         r#"<text x="{LEFT}" y="22" font-size="14" font-weight="bold">{}</text>"#,
         escape(title)
     );
+}
 
-    // Axes and grid.
-    let _ = writeln!(svg, r##"<g id="axes" stroke="#cccccc" fill="#333333">"##);
-    for i in 0..=5 {
-        let ms = top_ms * i as f64 / 5.0;
-        let yy = TOP + plot_h * (1.0 - i as f64 / 5.0);
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/>"#,
-            WIDTH - RIGHT
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" stroke="none">{}</text>"#,
-            LEFT - 6.0,
-            yy + 4.0,
-            go_duration(vegeta_round((ms * 1e6) as u64))
-        );
-    }
-    let span_s = span_ns as f64 / 1e9;
-    let step_s = nice_ceiling(span_s / 8.0);
-    let mut t = 0.0;
-    while t <= span_s + 1e-9 {
-        let xx = x((t * 1e9) as u64);
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}"/>"#,
-            TOP + plot_h
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{xx:.1}" y="{:.1}" text-anchor="middle" stroke="none">{}</text>"#,
-            TOP + plot_h + 16.0,
-            go_duration((t * 1e9) as u64)
-        );
-        t += step_s;
-    }
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" stroke="none">time since start</text>"#,
-        LEFT + plot_w / 2.0,
-        HEIGHT - 8.0
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="14" y="{:.1}" text-anchor="middle" stroke="none" transform="rotate(-90 14 {:.1})">latency</text>"#,
-        TOP + plot_h / 2.0,
-        TOP + plot_h / 2.0
-    );
-    let _ = writeln!(svg, "</g>");
-
-    // Latency series: one path per figure, a vertex per column.
-    let _ = writeln!(
-        svg,
-        r#"<g id="latency-series" data-columns="{}" data-requests="{}" fill="none" stroke-width="1.5">"#,
-        cols.len(),
-        run.samples.len()
-    );
-    for (class, colour, pick) in [
-        (
-            "latency-max",
-            "#b0c4de",
-            (|c: &Column| c.max_ns) as fn(&Column) -> u64,
-        ),
-        ("latency-p99", "#d95f02", |c: &Column| c.p99_ns),
-        ("latency-p50", "#1b9e77", |c: &Column| c.p50_ns),
-    ] {
-        let mut d = String::new();
-        for (i, c) in cols.iter().enumerate() {
-            let _ = write!(
-                d,
-                "{}{:.1},{:.1}",
-                if i == 0 { "M" } else { " L" },
-                x(c.start_ns),
-                y(pick(c))
-            );
-        }
-        let _ = writeln!(svg, r#"<path class="{class}" stroke="{colour}" d="{d}"/>"#);
-    }
-    let _ = writeln!(svg, "</g>");
-
-    // Failed requests: a red tick above each column that had any.
-    let _ = writeln!(svg, r##"<g id="errors" fill="#e7298a">"##);
-    for c in cols.iter().filter(|c| c.failed > 0) {
-        let _ = writeln!(
-            svg,
-            r#"<rect class="error-mark" x="{:.1}" y="{:.1}" width="2" height="8"><title>{} of {} failed at {}</title></rect>"#,
-            x(c.start_ns),
-            TOP - 10.0,
-            c.failed,
-            c.requests,
-            go_duration(vegeta_round(c.start_ns))
-        );
-    }
-    let _ = writeln!(svg, "</g>");
-
-    // Events (restart started/finished), labels staggered so neighbours stay legible.
-    let _ = writeln!(svg, r##"<g id="events" stroke="#555555" font-size="10">"##);
-    for (i, mark) in run.marks.iter().enumerate() {
-        let xx = x(mark.at_ns);
-        let label_y = TOP + 12.0 + (i % 4) as f64 * 12.0;
-        let _ = writeln!(
-            svg,
-            r##"<g class="event"><line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}" stroke-dasharray="4 3"/><text x="{:.1}" y="{label_y:.1}" stroke="none" fill="#333333">{}</text><title>{} at {}</title></g>"##,
-            TOP + plot_h,
-            xx + 3.0,
-            escape(&mark.label),
-            escape(&mark.label),
-            go_duration(vegeta_round(mark.at_ns))
-        );
-    }
-    let _ = writeln!(svg, "</g>");
-
-    // Legend.
+fn write_legend(svg: &mut String) {
     let _ = writeln!(svg, r#"<g id="legend" font-size="11">"#);
     for (i, (colour, name)) in [
         ("#1b9e77", "p50"),
@@ -246,8 +284,6 @@ pub fn render_svg(run: &ProbeRun, title: &str) -> String {
         );
     }
     let _ = writeln!(svg, "</g>");
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// A self-contained page: title, the text report, the chart, and the marks as a table.

@@ -104,114 +104,31 @@ impl Report {
         started_at: Timestamp,
         bytes_out_per_request: u64,
     ) -> Report {
-        let mut histogram = latency_histogram();
-        let mut latencies = LatencyMetrics {
-            min: u64::MAX,
-            ..LatencyMetrics::default()
-        };
-        let (mut requests, mut succeeded, mut bytes_in) = (0u64, 0u64, 0u64);
-        let (mut earliest, mut latest, mut end) = (u64::MAX, 0u64, 0u64);
-        let mut status_codes = BTreeMap::new();
-        let mut error_counts: BTreeMap<String, u64> = BTreeMap::new();
-        let mut error_order = Vec::new();
+        let mut tally = Tally::new();
         for sample in samples {
-            requests += 1;
-            succeeded += u64::from(sample.succeeded());
-            bytes_in += sample.bytes_in;
-            *status_codes.entry(sample.status.to_string()).or_insert(0) += 1;
-            latencies.total += sample.latency_ns;
-            latencies.min = latencies.min.min(sample.latency_ns);
-            latencies.max = latencies.max.max(sample.latency_ns);
-            if let Some(h) = histogram.as_mut() {
-                h.saturating_record((sample.latency_ns / 1_000).max(1));
-            }
-            earliest = earliest.min(sample.sent_ns);
-            latest = latest.max(sample.sent_ns);
-            end = end.max(sample.sent_ns + sample.latency_ns);
-            if let Some(text) = (sample.error as usize)
-                .checked_sub(1)
-                .and_then(|i| errors.get(i))
-            {
-                let count = error_counts.entry(text.clone()).or_insert(0);
-                if *count == 0 {
-                    error_order.push(text.clone());
-                }
-                *count += 1;
-            }
+            tally.add(sample, errors);
         }
-        let at = |offset_ns: u64| {
-            started_at
-                .checked_add(SignedDuration::from_nanos(
-                    i64::try_from(offset_ns).unwrap_or(i64::MAX),
-                ))
-                .unwrap_or(started_at)
-        };
-        if requests == 0 {
-            return Report {
-                latencies: LatencyMetrics::default(),
-                bytes_in: ByteMetrics::default(),
-                bytes_out: ByteMetrics::default(),
-                earliest: started_at,
-                latest: started_at,
-                end: started_at,
-                duration: 0,
-                wait: 0,
-                requests: 0,
-                rate: 0.0,
-                throughput: 0.0,
-                success: 0.0,
-                status_codes,
-                errors: Vec::new(),
-                error_counts,
-                late: 0,
-                target_rate: None,
-            };
-        }
-        let quantile = |q: f64| {
-            histogram
-                .as_ref()
-                .map_or(0, |h| h.value_at_quantile(q).saturating_mul(1_000))
-                // The histogram's bucket edge can pass the true extremes; never report past them.
-                .clamp(latencies.min, latencies.max)
-        };
-        latencies.p50 = quantile(0.50);
-        latencies.p90 = quantile(0.90);
-        latencies.p95 = quantile(0.95);
-        latencies.p99 = quantile(0.99);
-        latencies.mean = latencies.total / requests;
-        let duration = latest - earliest;
-        let wait = end - latest;
-        let (rate, throughput) = if duration > 0 {
-            (
-                requests as f64 / (duration as f64 / 1e9),
-                succeeded as f64 / ((duration + wait) as f64 / 1e9),
-            )
-        } else {
-            (requests as f64, succeeded as f64)
-        };
-        let bytes_out = bytes_out_per_request * requests;
+        tally.into_report(started_at, bytes_out_per_request)
+    }
+
+    /// A run that sent nothing: zero figures, every timestamp the start.
+    fn empty(started_at: Timestamp, tally: Tally) -> Report {
         Report {
-            latencies,
-            bytes_in: ByteMetrics {
-                total: bytes_in,
-                mean: bytes_in as f64 / requests as f64,
-            },
-            bytes_out: ByteMetrics {
-                total: bytes_out,
-                mean: bytes_out as f64 / requests as f64,
-            },
-            earliest: at(earliest),
-            latest: at(latest),
-            end: at(end),
-            duration,
-            wait,
-            requests,
-            rate,
-            throughput,
-            success: succeeded as f64 / requests as f64,
-            status_codes,
-            errors: error_order,
-            error_counts,
+            latencies: LatencyMetrics::default(),
+            bytes_in: ByteMetrics::default(),
+            bytes_out: ByteMetrics::default(),
+            earliest: started_at,
+            latest: started_at,
+            end: started_at,
+            duration: 0,
+            wait: 0,
+            requests: 0,
+            rate: 0.0,
+            throughput: 0.0,
+            success: 0.0,
+            status_codes: tally.status_codes,
+            errors: Vec::new(),
+            error_counts: tally.error_counts,
             late: 0,
             target_rate: None,
         }
@@ -232,6 +149,27 @@ impl Report {
 
     /// vegeta's text report (`vegeta report`), line for line, plus a line for late requests.
     pub fn render_text(&self) -> String {
+        let rows = self.text_rows();
+        let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0) + 2;
+        let bracket_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0) + 2;
+        let mut out = String::new();
+        for (name, bracket, value) in rows {
+            let _ = writeln!(
+                out,
+                "{name:<name_width$}{bracket:<bracket_width$}{}",
+                value.trim_end()
+            );
+        }
+        out.push_str("Error Set:\n");
+        for error in &self.errors {
+            let count = self.error_counts.get(error).copied().unwrap_or(0);
+            let _ = writeln!(out, "{error} (x{count})");
+        }
+        out
+    }
+
+    /// The report's lines: name, what the bracket lists, the figures.
+    fn text_rows(&self) -> Vec<(&'static str, &'static str, String)> {
         let l = &self.latencies;
         let d = |ns: u64| go_duration(vegeta_round(ns));
         let mut rows = vec![
@@ -298,22 +236,142 @@ impl Report {
                 format!("{} (requests waited for a free slot)", self.late),
             ));
         }
-        let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0) + 2;
-        let bracket_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0) + 2;
-        let mut out = String::new();
-        for (name, bracket, value) in rows {
-            let _ = writeln!(
-                out,
-                "{name:<name_width$}{bracket:<bracket_width$}{}",
-                value.trim_end()
-            );
+        rows
+    }
+}
+
+/// Running totals over the samples, taken in one pass.
+struct Tally {
+    histogram: Option<Histogram<u64>>,
+    latencies: LatencyMetrics,
+    requests: u64,
+    succeeded: u64,
+    bytes_in: u64,
+    /// Send offsets of the first and last request, and the last response's end.
+    earliest: u64,
+    latest: u64,
+    end: u64,
+    status_codes: BTreeMap<String, u64>,
+    error_counts: BTreeMap<String, u64>,
+    error_order: Vec<String>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            histogram: latency_histogram(),
+            latencies: LatencyMetrics {
+                min: u64::MAX,
+                ..LatencyMetrics::default()
+            },
+            requests: 0,
+            succeeded: 0,
+            bytes_in: 0,
+            earliest: u64::MAX,
+            latest: 0,
+            end: 0,
+            status_codes: BTreeMap::new(),
+            error_counts: BTreeMap::new(),
+            error_order: Vec::new(),
         }
-        out.push_str("Error Set:\n");
-        for error in &self.errors {
-            let count = self.error_counts.get(error).copied().unwrap_or(0);
-            let _ = writeln!(out, "{error} (x{count})");
+    }
+
+    fn add(&mut self, sample: &Sample, errors: &[String]) {
+        self.requests += 1;
+        self.succeeded += u64::from(sample.succeeded());
+        self.bytes_in += sample.bytes_in;
+        *self
+            .status_codes
+            .entry(sample.status.to_string())
+            .or_insert(0) += 1;
+        self.latencies.total += sample.latency_ns;
+        self.latencies.min = self.latencies.min.min(sample.latency_ns);
+        self.latencies.max = self.latencies.max.max(sample.latency_ns);
+        if let Some(h) = self.histogram.as_mut() {
+            h.saturating_record((sample.latency_ns / 1_000).max(1));
         }
-        out
+        self.earliest = self.earliest.min(sample.sent_ns);
+        self.latest = self.latest.max(sample.sent_ns);
+        self.end = self.end.max(sample.sent_ns + sample.latency_ns);
+        if let Some(text) = (sample.error as usize)
+            .checked_sub(1)
+            .and_then(|i| errors.get(i))
+        {
+            let count = self.error_counts.entry(text.clone()).or_insert(0);
+            if *count == 0 {
+                self.error_order.push(text.clone());
+            }
+            *count += 1;
+        }
+    }
+
+    /// The latency quantiles and mean, from the histogram.
+    fn finish_latencies(&mut self) {
+        let histogram = &self.histogram;
+        let (min, max) = (self.latencies.min, self.latencies.max);
+        let quantile = |q: f64| {
+            histogram
+                .as_ref()
+                .map_or(0, |h| h.value_at_quantile(q).saturating_mul(1_000))
+                // The histogram's bucket edge can pass the true extremes; never report past them.
+                .clamp(min, max)
+        };
+        self.latencies.p50 = quantile(0.50);
+        self.latencies.p90 = quantile(0.90);
+        self.latencies.p95 = quantile(0.95);
+        self.latencies.p99 = quantile(0.99);
+        self.latencies.mean = self.latencies.total / self.requests.max(1);
+    }
+
+    fn into_report(mut self, started_at: Timestamp, bytes_out_per_request: u64) -> Report {
+        if self.requests == 0 {
+            return Report::empty(started_at, self);
+        }
+        self.finish_latencies();
+        let at = |offset_ns: u64| {
+            started_at
+                .checked_add(SignedDuration::from_nanos(
+                    i64::try_from(offset_ns).unwrap_or(i64::MAX),
+                ))
+                .unwrap_or(started_at)
+        };
+        let requests = self.requests;
+        let duration = self.latest - self.earliest;
+        let wait = self.end - self.latest;
+        let (rate, throughput) = if duration > 0 {
+            (
+                requests as f64 / (duration as f64 / 1e9),
+                self.succeeded as f64 / ((duration + wait) as f64 / 1e9),
+            )
+        } else {
+            (requests as f64, self.succeeded as f64)
+        };
+        let bytes_out = bytes_out_per_request * requests;
+        Report {
+            latencies: self.latencies,
+            bytes_in: ByteMetrics {
+                total: self.bytes_in,
+                mean: self.bytes_in as f64 / requests as f64,
+            },
+            bytes_out: ByteMetrics {
+                total: bytes_out,
+                mean: bytes_out as f64 / requests as f64,
+            },
+            earliest: at(self.earliest),
+            latest: at(self.latest),
+            end: at(self.end),
+            duration,
+            wait,
+            requests,
+            rate,
+            throughput,
+            success: self.succeeded as f64 / requests as f64,
+            status_codes: self.status_codes,
+            errors: self.error_order,
+            error_counts: self.error_counts,
+            late: 0,
+            target_rate: None,
+        }
     }
 }
 

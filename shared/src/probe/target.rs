@@ -401,7 +401,6 @@ pub async fn resolve(
     flags: &ProbeFlags,
     cluster: Option<&Cluster>,
 ) -> Result<ResolvedTarget, RevError> {
-    let host = flags.host.as_deref();
     let need_cluster = || {
         cluster.ok_or_else(|| {
             RevError::Usage("--gateway and --port-forward read the cluster: connect first".into())
@@ -409,7 +408,7 @@ pub async fn resolve(
     };
     match spec {
         TargetSpec::Urls(urls) => Ok(ResolvedTarget {
-            endpoints: url_endpoints(urls, host)?,
+            endpoints: url_endpoints(urls, flags.host.as_deref())?,
             description: urls
                 .iter()
                 .map(Uri::to_string)
@@ -418,66 +417,85 @@ pub async fn resolve(
             port_forward: None,
         }),
         TargetSpec::Gateway { namespace, name } => {
-            let cluster = need_cluster()?;
-            let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
-            let service = services.get(name).await.map_err(
-                cluster.error(Action::new("get", "services").object(name, Some(namespace))),
-            )?;
-            let address = gateway_address(&service)?;
-            let authority = if address.host.contains(':') {
-                format!("[{}]:{}", address.host, address.port)
-            } else {
-                format!("{}:{}", address.host, address.port)
-            };
-            let url = with_authority(address.scheme, &authority, &flags.path)?;
-            Ok(ResolvedTarget {
-                endpoints: url_endpoints(std::slice::from_ref(&url), host)?,
-                description: format!("gateway {namespace}/{name} at {url}"),
-                port_forward: None,
-            })
+            resolve_gateway(need_cluster()?, namespace, name, flags).await
         }
         TargetSpec::PortForward {
             namespace,
             service,
             port,
-        } => {
-            let cluster = need_cluster()?;
-            let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
-            let svc = services.get(service).await.map_err(
-                cluster.error(Action::new("get", "services").object(service, Some(namespace))),
-            )?;
-            let selector = svc
-                .spec
-                .as_ref()
-                .and_then(|s| s.selector.as_ref())
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .ok_or_else(|| RevError::ProbeTarget {
-                    target: format!("svc/{service} in {namespace}"),
-                    why: "it has no selector, so no pod to forward to".into(),
-                    hint: Some("probe its endpoints with --url instead".into()),
-                })?;
-            let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
-            let list = pods
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .map_err(cluster.error(Action::new("list", "pods").in_namespace(namespace)))?;
-            let choice = forward_choice(&svc, &list.items, port)?;
-            let forward = PortForward::start(pods, choice.clone()).await?;
-            let url = with_authority("http", &forward.local.to_string(), &flags.path)?;
-            Ok(ResolvedTarget {
-                endpoints: url_endpoints(std::slice::from_ref(&url), host)?,
-                description: format!(
-                    "svc/{service} in {namespace} via pod {} port {} (port-forward)",
-                    choice.pod, choice.container_port
-                ),
-                port_forward: Some(forward),
-            })
-        }
+        } => resolve_port_forward(need_cluster()?, namespace, service, port, flags).await,
     }
+}
+
+async fn get_service(cluster: &Cluster, namespace: &str, name: &str) -> Result<Service, RevError> {
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
+    services
+        .get(name)
+        .await
+        .map_err(cluster.error(Action::new("get", "services").object(name, Some(namespace))))
+}
+
+/// `--gateway NS/NAME`: the gateway Service's load-balancer address and port.
+async fn resolve_gateway(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+    flags: &ProbeFlags,
+) -> Result<ResolvedTarget, RevError> {
+    let service = get_service(cluster, namespace, name).await?;
+    let address = gateway_address(&service)?;
+    let authority = if address.host.contains(':') {
+        format!("[{}]:{}", address.host, address.port)
+    } else {
+        format!("{}:{}", address.host, address.port)
+    };
+    let url = with_authority(address.scheme, &authority, &flags.path)?;
+    Ok(ResolvedTarget {
+        endpoints: url_endpoints(std::slice::from_ref(&url), flags.host.as_deref())?,
+        description: format!("gateway {namespace}/{name} at {url}"),
+        port_forward: None,
+    })
+}
+
+/// `--port-forward svc/NAME:PORT`: a loopback port forwarded to a ready pod the Service selects.
+async fn resolve_port_forward(
+    cluster: &Cluster,
+    namespace: &str,
+    service: &str,
+    port: &ServicePort,
+    flags: &ProbeFlags,
+) -> Result<ResolvedTarget, RevError> {
+    let svc = get_service(cluster, namespace, service).await?;
+    let selector = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .ok_or_else(|| RevError::ProbeTarget {
+            target: format!("svc/{service} in {namespace}"),
+            why: "it has no selector, so no pod to forward to".into(),
+            hint: Some("probe its endpoints with --url instead".into()),
+        })?;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(cluster.error(Action::new("list", "pods").in_namespace(namespace)))?;
+    let choice = forward_choice(&svc, &list.items, port)?;
+    let forward = PortForward::start(pods, choice.clone()).await?;
+    let url = with_authority("http", &forward.local.to_string(), &flags.path)?;
+    Ok(ResolvedTarget {
+        endpoints: url_endpoints(std::slice::from_ref(&url), flags.host.as_deref())?,
+        description: format!(
+            "svc/{service} in {namespace} via pod {} port {} (port-forward)",
+            choice.pod, choice.container_port
+        ),
+        port_forward: Some(forward),
+    })
 }

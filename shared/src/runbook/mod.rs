@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::analysis::{Analysis, InjectionMode, Severity};
+use crate::analysis::{Analysis, FindingCode, InjectionMode, Severity};
 use crate::plan::prune::{PruneOptions, plan_prune};
 use crate::revision::{DEFAULT_REVISION, IstioVersion, RevisionName, minor_distance};
 use crate::snapshot::Snapshot;
@@ -164,14 +164,14 @@ pub struct ClusterInput<'a> {
 
 /// Findings that make the upgrade unsafe to go on with: each becomes a step of its own, first.
 /// Drift is what the restart steps fix, and a pod's ignored label only informs.
-fn must_fix_first(code: &str, severity: Severity, role: ClusterRole) -> bool {
+fn must_fix_first(code: FindingCode, severity: Severity, role: ClusterRole) -> bool {
     match code {
-        "workload-drifted" | "pod-rev-label-ignored" => false,
+        FindingCode::WorkloadDrifted | FindingCode::PodRevLabelIgnored => false,
         // A remote's injectors call the primary's istiod: none of its own is the model.
-        "injector-without-istiod" if role == ClusterRole::Remote => false,
-        "legacy-label-overrides-rev" | "revision-skew" | "config-pinned-to-departing-revision" => {
-            true
-        }
+        FindingCode::InjectorWithoutIstiod if role == ClusterRole::Remote => false,
+        FindingCode::LegacyLabelOverridesRev
+        | FindingCode::RevisionSkew
+        | FindingCode::ConfigPinnedToDepartingRevision => true,
         _ => severity == Severity::Error,
     }
 }

@@ -7,11 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectList};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -231,179 +228,33 @@ where
     }
 }
 
-/// Reads one kind into a partial snapshot.
-macro_rules! read_kind {
-    ($server:expr, $apis:expr, $params:expr, $counter:expr, $resource:expr, |$snap:ident, $item:ident| $body:expr) => {{
-        async {
-            let mut $snap = Snapshot::default();
-            for api in $apis {
-                if let Err(e) = list_pages(&api, &$params, $counter, |$item| $body).await {
-                    return classify($server, e, "list", $resource);
-                }
-            }
-            Ok(ReadOutcome::Done(Box::new($snap)))
-        }
-    }};
-}
-
-/// Reads everything the analysis needs.
+/// Reads everything the analysis needs: one read per kind, run concurrently, then joined.
 pub async fn read_snapshot(
     cluster: &Cluster,
     scope: &NamespaceScope,
     counter: &ReadCounter,
 ) -> Result<Snapshot, RevError> {
-    let client = &cluster.client;
-    let server = cluster.server.as_str();
-    let all = NamespaceScope::All;
-    let everything = ListParams::default();
-    let helm_params = ListParams::default().labels("owner=helm");
-    let rev_params = ListParams::default().labels(keys::REV);
-
-    let namespaces = read_kind!(
-        server,
-        [Api::<Namespace>::all(client.clone())],
-        everything,
+    let reader = KindReader {
+        client: &cluster.client,
+        server: cluster.server.as_str(),
+        scope,
         counter,
-        "namespaces",
-        |snap, ns| snap.ingest_namespace(ns)
-    );
-    // Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
-    // out; a second list only counts them, for the report.
-    let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
-    let finished_pods = ListParams::default().fields(FINISHED_POD_FIELDS);
-    let pods = async {
-        let mut snap = Snapshot::default();
-        for api in apis_for::<Pod>(client, scope) {
-            if let Err(e) = list_metadata_pages(&api, &live_pods, counter, |meta| {
-                snap.ingest_pod_metadata(meta)
-            })
-            .await
-            {
-                return classify(server, e, "list", "pods");
-            }
-            if let Err(e) = list_metadata_pages(&api, &finished_pods, counter, |meta| {
-                snap.count_finished_pod(meta)
-            })
-            .await
-            {
-                return classify(server, e, "list", "pods");
-            }
-        }
-        Ok(ReadOutcome::Done(Box::new(snap)))
     };
-    let replica_sets = async {
-        let mut snap = Snapshot::default();
-        for api in apis_for::<ReplicaSet>(client, scope) {
-            if let Err(e) = list_metadata_pages(&api, &everything, counter, |meta| {
-                snap.ingest_replica_set_metadata(meta)
-            })
-            .await
-            {
-                return classify(server, e, "list", "replicasets.apps");
-            }
-        }
-        Ok(ReadOutcome::Done(Box::new(snap)))
-    };
-    // istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
-    // when scoped, and keep the out-of-scope ones only if they are Istio's.
-    let deployments = read_kind!(
-        server,
-        apis_for::<Deployment>(client, &all),
-        everything,
-        counter,
-        "deployments.apps",
-        |snap, d| {
-            let keep = in_scope(scope, d.metadata.namespace.as_deref());
-            snap.ingest_deployment(d);
-            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
-            if !keep
-                && snap
-                    .workloads
-                    .last()
-                    .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
-            {
-                snap.workloads.pop();
-            }
-        }
-    );
-    let stateful_sets = read_kind!(
-        server,
-        apis_for::<StatefulSet>(client, scope),
-        everything,
-        counter,
-        "statefulsets.apps",
-        |snap, s| snap.ingest_stateful_set(s)
-    );
-    let daemon_sets = read_kind!(
-        server,
-        apis_for::<DaemonSet>(client, scope),
-        everything,
-        counter,
-        "daemonsets.apps",
-        |snap, d| snap.ingest_daemon_set(d)
-    );
-    let mutating = read_kind!(
-        server,
-        [Api::<MutatingWebhookConfiguration>::all(client.clone())],
-        everything,
-        counter,
-        "mutatingwebhookconfigurations.admissionregistration.k8s.io",
-        |snap, m| snap.ingest_mutating_webhook(m)
-    );
-    let validating = read_kind!(
-        server,
-        [Api::<ValidatingWebhookConfiguration>::all(client.clone())],
-        everything,
-        counter,
-        "validatingwebhookconfigurations.admissionregistration.k8s.io",
-        |snap, v| snap.ingest_validating_webhook(v)
-    );
-    // Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
-    // them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
-    let injector_configs = read_kind!(
-        server,
-        [Api::<ConfigMap>::all(client.clone())],
-        rev_params,
-        counter,
-        "configmaps",
-        |snap, cm| snap.ingest_config_map(cm)
-    );
-    let secrets = read_kind!(
-        server,
-        [Api::<Secret>::all(client.clone())],
-        helm_params,
-        counter,
-        "secrets",
-        |snap, s| snap.ingest_secret(s)
-    );
-    // Revision tags' Services (Istio >= 1.28): istiod's tag watcher reads them with the tag
-    // webhooks, so the analysis compares the two (DOMAIN §1).
-    let tag_params = ListParams::default().labels(keys::TAG);
-    let tag_services = read_kind!(
-        server,
-        [Api::<Service>::all(client.clone())],
-        tag_params,
-        counter,
-        "services",
-        |snap, s| snap.ingest_service(s)
-    );
-    let config = read_revision_config(cluster, counter);
-
     let (namespaces, pods, replica_sets, deployments, stateful_sets, daemon_sets) = futures::join!(
-        namespaces,
-        pods,
-        replica_sets,
-        deployments,
-        stateful_sets,
-        daemon_sets
+        reader.namespaces(),
+        reader.pods(),
+        reader.replica_sets(),
+        reader.deployments(),
+        reader.stateful_sets(),
+        reader.daemon_sets()
     );
     let (mutating, validating, injector_configs, secrets, tag_services, config) = futures::join!(
-        mutating,
-        validating,
-        injector_configs,
-        secrets,
-        tag_services,
-        config
+        reader.mutating_webhooks(),
+        reader.validating_webhooks(),
+        reader.injector_configs(),
+        reader.helm_secrets(),
+        reader.tag_services(),
+        read_revision_config(cluster, counter)
     );
 
     let mut snapshot = Snapshot::default();
@@ -429,22 +280,208 @@ pub async fn read_snapshot(
             ReadOutcome::Absent => {}
         }
     }
-
-    if let NamespaceScope::Only(wanted) = scope {
-        let missing: Vec<String> = wanted
-            .iter()
-            .filter(|w| snapshot.namespace(w).is_none())
-            .cloned()
-            .collect();
-        if !missing.is_empty() && !snapshot.warnings.iter().any(|w| w.resource == "namespaces") {
-            return Err(RevError::UnknownNamespaces { names: missing });
-        }
-    }
+    refuse_unknown_namespaces(scope, &snapshot)?;
 
     read_pod_specs_where_needed(cluster, &mut snapshot, counter).await?;
     read_gateway_services(cluster, &mut snapshot, counter).await?;
     snapshot.normalize();
     Ok(snapshot)
+}
+
+/// `-n` naming a namespace the cluster does not have is an error, unless namespaces could not
+/// be read at all (then the warning says so).
+fn refuse_unknown_namespaces(scope: &NamespaceScope, snapshot: &Snapshot) -> Result<(), RevError> {
+    let NamespaceScope::Only(wanted) = scope else {
+        return Ok(());
+    };
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|w| snapshot.namespace(w).is_none())
+        .cloned()
+        .collect();
+    if !missing.is_empty() && !snapshot.warnings.iter().any(|w| w.resource == "namespaces") {
+        return Err(RevError::UnknownNamespaces { names: missing });
+    }
+    Ok(())
+}
+
+/// One read per kind, each into a partial snapshot.
+struct KindReader<'a> {
+    client: &'a Client,
+    server: &'a str,
+    scope: &'a NamespaceScope,
+    counter: &'a ReadCounter,
+}
+
+type KindRead = Result<ReadOutcome, RevError>;
+
+impl KindReader<'_> {
+    /// Every page of one kind from `apis`, each object summarised by `ingest`.
+    async fn read<K>(
+        &self,
+        apis: Vec<Api<K>>,
+        params: ListParams,
+        resource: &str,
+        mut ingest: impl FnMut(&mut Snapshot, K),
+    ) -> KindRead
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let mut snap = Snapshot::default();
+        for api in apis {
+            let read = list_pages(&api, &params, self.counter, |item| ingest(&mut snap, item));
+            if let Err(e) = read.await {
+                return classify(self.server, e, "list", resource);
+            }
+        }
+        Ok(ReadOutcome::Done(Box::new(snap)))
+    }
+
+    /// A cluster-scoped kind, or a namespaced one across every namespace.
+    async fn read_everywhere<K>(
+        &self,
+        resource: &str,
+        params: ListParams,
+        ingest: impl FnMut(&mut Snapshot, K),
+    ) -> KindRead
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let apis = vec![Api::all(self.client.clone())];
+        self.read(apis, params, resource, ingest).await
+    }
+
+    /// A namespaced kind in the namespaces in scope.
+    async fn read_in_scope<K>(
+        &self,
+        resource: &str,
+        ingest: impl FnMut(&mut Snapshot, K),
+    ) -> KindRead
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let apis = apis_for::<K>(self.client, self.scope);
+        self.read(apis, ListParams::default(), resource, ingest)
+            .await
+    }
+
+    async fn namespaces(&self) -> KindRead {
+        let everything = ListParams::default();
+        self.read_everywhere("namespaces", everything, Snapshot::ingest_namespace)
+            .await
+    }
+
+    /// Only live pods run sidecars (DOMAIN §3): the API server leaves Succeeded and Failed ones
+    /// out; a second list only counts them, for the report.
+    async fn pods(&self) -> KindRead {
+        let live_pods = ListParams::default().fields(LIVE_POD_FIELDS);
+        let finished_pods = ListParams::default().fields(FINISHED_POD_FIELDS);
+        let mut snap = Snapshot::default();
+        for api in apis_for::<Pod>(self.client, self.scope) {
+            if let Err(e) = list_metadata_pages(&api, &live_pods, self.counter, |meta| {
+                snap.ingest_pod_metadata(meta)
+            })
+            .await
+            {
+                return classify(self.server, e, "list", "pods");
+            }
+            if let Err(e) = list_metadata_pages(&api, &finished_pods, self.counter, |meta| {
+                snap.count_finished_pod(meta)
+            })
+            .await
+            {
+                return classify(self.server, e, "list", "pods");
+            }
+        }
+        Ok(ReadOutcome::Done(Box::new(snap)))
+    }
+
+    async fn replica_sets(&self) -> KindRead {
+        let mut snap = Snapshot::default();
+        for api in apis_for::<ReplicaSet>(self.client, self.scope) {
+            if let Err(e) =
+                list_metadata_pages(&api, &ListParams::default(), self.counter, |meta| {
+                    snap.ingest_replica_set_metadata(meta)
+                })
+                .await
+            {
+                return classify(self.server, e, "list", "replicasets.apps");
+            }
+        }
+        Ok(ReadOutcome::Done(Box::new(snap)))
+    }
+
+    /// istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
+    /// when scoped, and keep the out-of-scope ones only if they are Istio's.
+    async fn deployments(&self) -> KindRead {
+        let everything = ListParams::default();
+        self.read_everywhere("deployments.apps", everything, |snap, d: Deployment| {
+            let keep = in_scope(self.scope, d.metadata.namespace.as_deref());
+            snap.ingest_deployment(d);
+            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
+            if !keep
+                && snap
+                    .workloads
+                    .last()
+                    .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
+            {
+                snap.workloads.pop();
+            }
+        })
+        .await
+    }
+
+    async fn stateful_sets(&self) -> KindRead {
+        self.read_in_scope("statefulsets.apps", Snapshot::ingest_stateful_set)
+            .await
+    }
+
+    async fn daemon_sets(&self) -> KindRead {
+        self.read_in_scope("daemonsets.apps", Snapshot::ingest_daemon_set)
+            .await
+    }
+
+    async fn mutating_webhooks(&self) -> KindRead {
+        let resource = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
+        let ingest = Snapshot::ingest_mutating_webhook;
+        self.read_everywhere(resource, ListParams::default(), ingest)
+            .await
+    }
+
+    async fn validating_webhooks(&self) -> KindRead {
+        let resource = "validatingwebhookconfigurations.admissionregistration.k8s.io";
+        let ingest = Snapshot::ingest_validating_webhook;
+        self.read_everywhere(resource, ListParams::default(), ingest)
+            .await
+    }
+
+    /// Each revision's injector configuration (policy, never/alwaysInjectSelector). Istio labels
+    /// them istio.io/rev; the other ConfigMaps so labelled are few (mesh config).
+    async fn injector_configs(&self) -> KindRead {
+        let params = ListParams::default().labels(keys::REV);
+        self.read_everywhere("configmaps", params, Snapshot::ingest_config_map)
+            .await
+    }
+
+    /// Helm's release records (DOMAIN §6).
+    async fn helm_secrets(&self) -> KindRead {
+        let params = ListParams::default().labels("owner=helm");
+        self.read_everywhere("secrets", params, Snapshot::ingest_secret)
+            .await
+    }
+
+    /// Revision tags' Services (Istio >= 1.28): istiod's tag watcher reads them with the tag
+    /// webhooks, so the analysis compares the two (DOMAIN §1).
+    async fn tag_services(&self) -> KindRead {
+        let params = ListParams::default().labels(keys::TAG);
+        self.read_everywhere("services", params, Snapshot::ingest_service)
+            .await
+    }
 }
 
 fn in_scope(scope: &NamespaceScope, namespace: Option<&str>) -> bool {

@@ -6,7 +6,7 @@ use crate::common::load;
 use std::collections::BTreeSet;
 
 use rev_shared::analysis::{
-    Analysis, InjectionMode, PodDrift, SidecarRevision, analyze, findings::CODES,
+    Analysis, FindingCode, InjectionMode, PodDrift, SidecarRevision, analyze,
 };
 use rev_shared::snapshot::WorkloadKind;
 use rev_shared::snapshot::admission::{AdmissionAnswer, AdmissionCheck};
@@ -34,7 +34,7 @@ fn pod<'a>(a: &'a Analysis, ns: &str, name: &str) -> &'a rev_shared::analysis::P
 }
 
 fn codes(a: &Analysis) -> BTreeSet<&'static str> {
-    a.findings.iter().map(|f| f.code).collect()
+    a.findings.iter().map(|f| f.code.as_str()).collect()
 }
 
 fn has_finding(a: &Analysis, code: &str, subject: &str) -> bool {
@@ -392,9 +392,8 @@ fn istio_config_labelled_with_a_tag_is_pinned_revision_no_istiod() {
 
 /// Every finding code is produced by at least one fixture: none is dead.
 #[test]
-fn every_finding_code_is_covered_by_a_fixture() {
-    let mut seen = BTreeSet::new();
-    for files in [
+fn every_finding_code_is_covered_by_a_fixture_with_a_documented_severity() {
+    let mut analyses: Vec<Analysis> = [
         &[CONTROL_PLANE, "injection-precedence.yaml"][..],
         &[CONTROL_PLANE, "revision-tags.yaml"],
         &["pruned-too-early.yaml"],
@@ -410,9 +409,10 @@ fn every_finding_code_is_covered_by_a_fixture() {
             "revision-tags.yaml",
             "revision-tag-services.yaml",
         ],
-    ] {
-        seen.extend(codes(&analysis_of(files)));
-    }
+    ]
+    .into_iter()
+    .map(analysis_of)
+    .collect();
     // The admission comparison needs the cluster's answer, which no dump holds.
     let mut snapshot = load(&[CONTROL_PLANE, "revision-tags.yaml"]);
     snapshot.admission.push(AdmissionCheck {
@@ -421,9 +421,19 @@ fn every_finding_code_is_covered_by_a_fixture() {
         name: "web".into(),
         answer: AdmissionAnswer::NoSidecar,
     });
-    seen.extend(codes(&analyze(&snapshot)));
-    for (code, ..) in CODES {
-        assert!(seen.contains(code), "no fixture produces {code}");
+    analyses.push(analyze(&snapshot));
+    let mut seen = BTreeSet::new();
+    for f in analyses.iter().flat_map(|a| &a.findings) {
+        seen.insert(f.code.as_str());
+        assert!(
+            f.code.severities().contains(&f.severity),
+            "{} is {:?}, which FindingCode (and the README) do not list: {f:?}",
+            f.code,
+            f.severity
+        );
+    }
+    for code in FindingCode::ALL {
+        assert!(seen.contains(code.as_str()), "no fixture produces {code}");
     }
 }
 

@@ -23,9 +23,17 @@ async fn apply(
     client: kube::Client,
     dry_run: DryRun,
 ) -> (Vec<relabel::ChangeOutcome>, Option<rev_shared::RevError>) {
+    apply_change(client, change(), dry_run).await
+}
+
+async fn apply_change(
+    client: kube::Client,
+    change: NamespaceChange,
+    dry_run: DryRun,
+) -> (Vec<relabel::ChangeOutcome>, Option<rev_shared::RevError>) {
     relabel::apply(
         &cluster(client),
-        &[change()],
+        &[change],
         &patch_params("kubectl-rev-relabel", dry_run),
         || false,
     )
@@ -421,42 +429,20 @@ async fn retargeting_a_tag_replaces_its_service_guarded_by_resource_version() {
     );
 
     let service_path = "/api/v1/namespaces/istio-system/services/istiod-revision-tag-prod";
-    let service_reads = std::sync::atomic::AtomicUsize::new(0);
-    let service_writes = std::sync::atomic::AtomicUsize::new(0);
-    let (client, seen) = mock(Box::new(move |request, _| {
-        use std::sync::atomic::Ordering::SeqCst;
-        match (request.method.as_str(), request.path.as_str()) {
-            ("GET", path) if path.ends_with("/istio-revision-tag-prod") => (
-                StatusCode::OK,
-                webhook_configuration(
-                    "istio-revision-tag-prod",
-                    json!({"istio.io/rev": "1-20", "istio.io/tag": "prod"}),
-                    "https://injector/inject/1-20",
-                ),
-            ),
-            ("GET", path) if path.ends_with("/istio-sidecar-injector-1-20") => (
-                StatusCode::OK,
-                webhook_configuration(
-                    "istio-sidecar-injector-1-20",
-                    json!({"istio.io/rev": "1-20"}),
-                    "https://injector/inject/1-20",
-                ),
-            ),
-            ("GET", path) if path == service_path => {
-                let n = service_reads.fetch_add(1, SeqCst);
-                (StatusCode::OK, tag_service(&format!("{}", 7 + n)))
-            }
-            ("PUT", path) if path == service_path && service_writes.fetch_add(1, SeqCst) == 0 => (
-                StatusCode::CONFLICT,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                       "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
-            ),
-            _ => (StatusCode::OK, request.body.clone()),
+    let (client, seen) = mock(retarget_api(service_path, move |path, n| {
+        if path == service_path {
+            tag_service(&format!("{}", 7 + n))
+        } else if path.ends_with("/istio-revision-tag-prod") {
+            webhook_configuration(
+                "istio-revision-tag-prod",
+                json!({"istio.io/rev": "1-20", "istio.io/tag": "prod"}),
+                "https://injector/inject/1-20",
+            )
+        } else {
+            injector_1_20()
         }
     }));
-    let changed = relabel::apply_tag(&cluster(client), &plan, &kube::api::PostParams::default())
-        .await
-        .unwrap();
+    let changed = retarget(client, &plan).await;
     assert_eq!(
         changed,
         [
@@ -482,6 +468,164 @@ async fn retargeting_a_tag_replaces_its_service_guarded_by_resource_version() {
         assert_eq!(
             put["spec"]["selector"],
             json!({"app": "istiod", "istio.io/rev": "1-20"})
+        );
+    }
+}
+
+fn injector_1_20() -> Value {
+    webhook_configuration(
+        "istio-sidecar-injector-1-20",
+        json!({"istio.io/rev": "1-20"}),
+        "https://injector/inject/1-20",
+    )
+}
+
+/// The API a tag retarget talks to: each GET answered by `read(path, how many times that path
+/// was read before)`, the first PUT to `conflicting` refused with a 409 (a concurrent edit),
+/// every other write echoed back as stored.
+fn retarget_api(
+    conflicting: &'static str,
+    read: impl Fn(&str, usize) -> Value + Send + 'static,
+) -> Responder {
+    let reads = std::sync::Mutex::new(BTreeMap::<String, usize>::new());
+    let writes = std::sync::atomic::AtomicUsize::new(0);
+    Box::new(move |request, _| match request.method.as_str() {
+        "GET" => {
+            let mut reads = reads.lock().expect("read counts");
+            let n = reads.entry(request.path.clone()).or_insert(0);
+            *n += 1;
+            (StatusCode::OK, read(&request.path, *n - 1))
+        }
+        "PUT"
+            if request.path == conflicting
+                && writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 =>
+        {
+            (StatusCode::CONFLICT, conflict())
+        }
+        _ => (StatusCode::OK, request.body.clone()),
+    })
+}
+
+/// Carries out a tag plan against the mock: the objects it reports changed.
+async fn retarget(client: kube::Client, plan: &rev_shared::plan::relabel::TagPlan) -> Vec<String> {
+    relabel::apply_tag(&cluster(client), plan, &kube::api::PostParams::default())
+        .await
+        .expect("the retarget succeeds")
+}
+
+fn conflict() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
+           "reason": "Conflict", "message": "the object has been modified"})
+}
+
+/// `--undo` is a guarded write like any relabel: a 409 means re-read, restore what the record
+/// says now (another run may have relabelled and re-recorded meanwhile), and try again.
+#[tokio::test]
+async fn undo_conflict_rereads_the_record_and_restores_what_it_says_now() {
+    let recorded_now = r#"{"istio-injection":null,"istio.io/rev":"1-18"}"#;
+    let (client, seen) = mock(Box::new(move |req, n| match (req.method.as_str(), n) {
+        ("PATCH", 0) => (StatusCode::CONFLICT, conflict()),
+        ("GET", _) => {
+            let mut fresh = namespace("305", json!({"istio.io/rev": "1-21", "team": "books"}));
+            fresh["metadata"]["annotations"] =
+                json!({"relabel.kubectl-rev.dev/previous-labels": recorded_now});
+            (StatusCode::OK, fresh)
+        }
+        _ => (
+            StatusCode::OK,
+            namespace("306", json!({"istio.io/rev": "1-18", "team": "books"})),
+        ),
+    }));
+    let mut undo = change();
+    undo.kind = ChangeKind::Restore;
+    std::mem::swap(&mut undo.before, &mut undo.after);
+    let (done, err) = apply_change(client, undo, DryRun::None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(done.len(), 1);
+    let seen = seen.lock().unwrap();
+    let methods: Vec<_> = seen.iter().map(|s| s.method.as_str()).collect();
+    assert_eq!(methods, ["PATCH", "GET", "PATCH"]);
+    assert_eq!(seen[0].body["metadata"]["labels"]["istio.io/rev"], "1-19");
+    let retry = &seen[2].body;
+    assert_eq!(
+        retry["metadata"]["resourceVersion"], "305",
+        "guarded by the fresh version"
+    );
+    assert_eq!(
+        retry["metadata"]["labels"],
+        json!({"istio.io/rev": "1-18", "istio-injection": null}),
+        "restores the record read after the conflict"
+    );
+    assert_eq!(
+        retry["metadata"]["annotations"]["relabel.kubectl-rev.dev/previous-labels"],
+        Value::Null,
+        "and removes the record"
+    );
+}
+
+/// `--tag`: the tag's webhook configuration is replaced guarded by the resourceVersion read; a
+/// concurrent edit (409) means read both configurations again and retarget what is there now.
+#[tokio::test]
+async fn tag_webhook_conflict_rereads_and_retargets_the_fresh_object() {
+    use rev_shared::plan::relabel::plan_tag;
+    use rev_shared::revision::RevisionName;
+    let snapshot = crate::common::load(&["control-plane-1-19-and-1-20.yaml", "revision-tags.yaml"]);
+    let analysis = rev_shared::analysis::analyze(&snapshot);
+    let target = RevisionName::parse("1-20").unwrap();
+    let plan = plan_tag(&snapshot, &analysis, "prod", &target).unwrap();
+    assert_eq!(plan.service, None, "no tag Service in these fixtures");
+
+    let tag_path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-revision-tag-prod";
+    let (client, seen) = mock(retarget_api(tag_path, move |path, n| {
+        if path != tag_path {
+            return injector_1_20();
+        }
+        let mut tag = webhook_configuration(
+            "istio-revision-tag-prod",
+            json!({"istio.io/rev": "1-19", "istio.io/tag": "prod"}),
+            "https://injector/inject/1-19",
+        );
+        tag["metadata"]["resourceVersion"] = json!(format!("{}", 40 + n));
+        tag
+    }));
+    let changed = retarget(client, &plan).await;
+    assert_eq!(
+        changed,
+        ["mutatingwebhookconfiguration/istio-revision-tag-prod"]
+    );
+    let seen = seen.lock().unwrap();
+    let requests: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.method.as_str(),
+                s.path.rsplit('/').next().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("GET", "istio-revision-tag-prod"),
+            ("GET", "istio-sidecar-injector-1-20"),
+            ("PUT", "istio-revision-tag-prod"),
+            ("GET", "istio-revision-tag-prod"),
+            ("GET", "istio-sidecar-injector-1-20"),
+            ("PUT", "istio-revision-tag-prod"),
+        ]
+    );
+    let puts: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.method == "PUT")
+        .map(|s| &s.body)
+        .collect();
+    for (put, resource_version) in puts.iter().zip(["40", "41"]) {
+        assert_eq!(put["metadata"]["resourceVersion"], resource_version);
+        assert_eq!(put["metadata"]["labels"]["istio.io/rev"], "1-20");
+        assert_eq!(put["metadata"]["labels"]["istio.io/tag"], "prod");
+        assert_eq!(
+            put["webhooks"][0]["clientConfig"]["url"],
+            "https://injector/inject/1-20"
         );
     }
 }
