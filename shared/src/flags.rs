@@ -15,7 +15,8 @@ pub struct ConnectionFlags {
     #[arg(long, value_name = "PATH", global = true)]
     pub kubeconfig: Option<PathBuf>,
 
-    /// The kubeconfig context to use. rev-inventory accepts it several times (one cluster each)
+    /// The kubeconfig context to use. rev-inventory, rev-plan and rev-prune accept it several
+    /// times (one cluster each)
     #[arg(long = "context", value_name = "NAME", global = true)]
     pub contexts: Vec<String>,
 
