@@ -138,6 +138,76 @@ impl Cluster {
         );
     }
 
+    /// `kubectl rollout restart` + `rollout status` of every Deployment of `namespace`, one by one.
+    pub fn restart_all_deployments(&self, namespace: &str) {
+        let deployments = self.get_json(&["deployments", "-n", namespace]);
+        for d in deployments["items"].as_array().into_iter().flatten() {
+            let name = format!(
+                "deployment/{}",
+                d["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            self.kubectl_ok(&["rollout", "restart", "-n", namespace, &name]);
+            self.kubectl_ok(&[
+                "rollout",
+                "status",
+                "-n",
+                namespace,
+                &name,
+                "--timeout=120s",
+            ]);
+        }
+    }
+
+    /// Guide steps 3–4 done by hand, so only what a test adds still holds the old revision:
+    /// bookinfo on the new revision, every pod restarted, the base release's default revision and
+    /// the `default` tag moved.
+    pub fn finish_the_upgrade_by_hand(&self) {
+        let label = format!("istio.io/rev={NEW_REV}");
+        self.kubectl_ok(&["label", "ns", "bookinfo", &label, "--overwrite"]);
+        self.restart_all_deployments("bookinfo");
+        let charts = self.tools.parent().expect("cache dir").join("charts");
+        let ports = std::fs::read_to_string(self.state.join("ports.env")).expect("ports.env");
+        let injector_port = ports
+            .lines()
+            .find_map(|l| l.strip_prefix("INJECTOR_PORT="))
+            .expect("INJECTOR_PORT")
+            .trim_matches('"')
+            .to_string();
+        self.helm_ok(&[
+            "upgrade",
+            "istio-base",
+            &charts.join(OLD_REV).join("base").display().to_string(),
+            "-n",
+            "istio-system",
+            "--reuse-values",
+            "--wait",
+            "--set",
+            &format!("defaultRevision={NEW_REV}"),
+            "--set",
+            &format!("base.validationURL=https://127.0.0.1:{injector_port}/validate/{NEW_REV}"),
+        ]);
+        let tag = self.helm_ok(&[
+            "template",
+            &format!("istiod-{NEW_REV}"),
+            &charts.join(NEW_REV).join("istiod").display().to_string(),
+            "-n",
+            "istio-system",
+            "-f",
+            &self
+                .state
+                .join(format!("values/istiod-{NEW_REV}.yaml"))
+                .display()
+                .to_string(),
+            "--set",
+            "revisionTags={default}",
+            "-s",
+            "templates/revision-tags-mwself.yaml",
+        ]);
+        let tag_file = self.state.join("default-tag.yaml");
+        std::fs::write(&tag_file, tag).expect("write tag");
+        self.kubectl_ok(&["apply", "-f", &tag_file.display().to_string()]);
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         let path = format!(

@@ -53,74 +53,6 @@ fn set_load_balancer_ip(c: &Cluster, namespace: &str, service: &str, ip: &str) {
     );
 }
 
-fn restart_all(c: &Cluster, namespace: &str) {
-    let deployments = c.get_json(&["deployments", "-n", namespace]);
-    for d in deployments["items"].as_array().into_iter().flatten() {
-        let name = format!(
-            "deployment/{}",
-            d["metadata"]["name"].as_str().unwrap_or_default()
-        );
-        c.kubectl_ok(&["rollout", "restart", "-n", namespace, &name]);
-        c.kubectl_ok(&[
-            "rollout",
-            "status",
-            "-n",
-            namespace,
-            &name,
-            "--timeout=120s",
-        ]);
-    }
-}
-
-/// Guide steps 3–4 done by hand, so nothing but the address holds the old revision: bookinfo
-/// on the new revision, every pod restarted, the base release's default revision and the
-/// `default` tag moved (as tests/e2e/tests/prune_pinned.rs does).
-fn finish_the_upgrade(c: &Cluster) {
-    let label = format!("istio.io/rev={NEW_REV}");
-    c.kubectl_ok(&["label", "ns", "bookinfo", &label, "--overwrite"]);
-    restart_all(c, "bookinfo");
-    let charts = c.tools.parent().expect("cache dir").join("charts");
-    let ports = std::fs::read_to_string(c.state.join("ports.env")).expect("ports.env");
-    let injector_port = ports
-        .lines()
-        .find_map(|l| l.strip_prefix("INJECTOR_PORT="))
-        .expect("INJECTOR_PORT")
-        .trim_matches('"')
-        .to_string();
-    c.helm_ok(&[
-        "upgrade",
-        "istio-base",
-        &charts.join(OLD_REV).join("base").display().to_string(),
-        "-n",
-        "istio-system",
-        "--reuse-values",
-        "--wait",
-        "--set",
-        &format!("defaultRevision={NEW_REV}"),
-        "--set",
-        &format!("base.validationURL=https://127.0.0.1:{injector_port}/validate/{NEW_REV}"),
-    ]);
-    let tag = c.helm_ok(&[
-        "template",
-        &format!("istiod-{NEW_REV}"),
-        &charts.join(NEW_REV).join("istiod").display().to_string(),
-        "-n",
-        "istio-system",
-        "-f",
-        &c.state
-            .join(format!("values/istiod-{NEW_REV}.yaml"))
-            .display()
-            .to_string(),
-        "--set",
-        "revisionTags={default}",
-        "-s",
-        "templates/revision-tags-mwc.yaml",
-    ]);
-    let tag_file = c.state.join("default-tag.yaml");
-    std::fs::write(&tag_file, tag).expect("write tag");
-    c.kubectl_ok(&["apply", "-f", &tag_file.display().to_string()]);
-}
-
 fn old_releases(c: &Cluster) -> Vec<String> {
     let all = c.helm_ok(&["ls", "-A", "-q"]);
     all.lines()
@@ -135,7 +67,7 @@ fn an_address_that_would_disappear_refuses_the_prune_until_allowed() {
     let started = Instant::now();
     let c = fresh_cluster();
     c.install_new_revision();
-    finish_the_upgrade(&c);
+    c.finish_the_upgrade_by_hand();
     let old_gateway = format!("istio-ingressgateway-{OLD_REV}");
     let new_gateway = format!("istio-ingressgateway-{NEW_REV}");
     set_load_balancer_ip(&c, "istio-ingress", &old_gateway, OLD_ADDRESS);
