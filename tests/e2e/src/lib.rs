@@ -201,7 +201,7 @@ impl Cluster {
             "--set",
             "revisionTags={default}",
             "-s",
-            "templates/revision-tags-mwself.yaml",
+            "templates/revision-tags-mwc.yaml",
         ]);
         let tag_file = self.state.join("default-tag.yaml");
         std::fs::write(&tag_file, tag).expect("write tag");
