@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use rev_shared::RevError;
 use rev_shared::command::prune::Prune;
-use rev_shared::command::prune_clusters::PruneClusters;
+use rev_shared::command::prune_clusters::{ClustersRequest, prune_across_clusters};
 use rev_shared::driver::drive;
 use rev_shared::exec::helm::find_helm_on_path;
 use rev_shared::exec::prune::{PruneSettings, inspect};
@@ -17,7 +17,7 @@ use rev_shared::flags::{
 use rev_shared::output::io::Io;
 use rev_shared::output::prune_clusters::render_remotes_warning;
 use rev_shared::plan::prune::{PruneOptions, plan_prune};
-use rev_shared::plan::prune_clusters::{ClusterRead, plan_prune_clusters, remotes_may_depend};
+use rev_shared::plan::prune_clusters::remotes_may_depend;
 use rev_shared::revision::RevisionName;
 use rev_shared::view::{ClusterView, Extras, Scope};
 
@@ -78,7 +78,15 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
     };
     let level = cli.verbosity.level;
     if cli.all_contexts || cli.connection.contexts.len() > 1 {
-        return prune_clusters(cli, options, extras, io).await;
+        let request = ClustersRequest {
+            revision: &cli.revision,
+            options,
+            all_contexts: cli.all_contexts,
+            timeout: cli.timeout,
+            level,
+        };
+        return prune_across_clusters(request, &cli.connection, &cli.dumps, &cli.mutation, io)
+            .await;
     }
     let view = ClusterView::for_command(
         &cli.connection,
@@ -106,66 +114,6 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
             timeout: cli.timeout,
             connection: cli.connection.clone(),
         },
-    };
-    drive(&command, &cli.mutation, io).await
-}
-
-/// Several clusters: read together, planned together (a remote still on OLD blocks the
-/// primary's prune), pruned remotes first.
-async fn prune_clusters(
-    cli: Cli,
-    options: PruneOptions,
-    extras: Extras,
-    io: &mut Io,
-) -> Result<(), RevError> {
-    let (views, _) = ClusterView::observe_for_reading(
-        &cli.connection,
-        cli.all_contexts,
-        &cli.dumps,
-        cli.verbosity.level,
-        &Scope::All,
-        extras,
-    )
-    .await?;
-    let reads: Vec<ClusterRead<'_>> = views
-        .iter()
-        .map(|v| ClusterRead {
-            name: &v.name,
-            snapshot: &v.snapshot,
-            analysis: &v.analysis,
-        })
-        .collect();
-    let plan = plan_prune_clusters(&reads, &cli.revision, &options)?;
-    let mut prunes = Vec::new();
-    for part in &plan.clusters {
-        let cluster = views
-            .iter()
-            .find(|v| v.name == part.cluster)
-            .map(ClusterView::cluster)
-            .transpose()?;
-        let live = match cluster {
-            Some(cluster) => Some((cluster, inspect(cluster, &part.plan).await?)),
-            None => None,
-        };
-        prunes.push(Prune {
-            plan: part.plan.clone(),
-            live,
-            options: options.clone(),
-            settings: PruneSettings {
-                dry_run: cli.mutation.dry_run,
-                timeout: cli.timeout,
-                // helm must reach this cluster: its context only.
-                connection: ConnectionFlags {
-                    contexts: vec![part.cluster.clone()],
-                    ..cli.connection.clone()
-                },
-            },
-        });
-    }
-    let command = PruneClusters {
-        plan,
-        prunes,
-        break_lock: cli.mutation.break_lock,
     };
     drive(&command, &cli.mutation, io).await
 }

@@ -3,17 +3,25 @@
 //! remotes first, each cluster as `rev-prune OLD --context C` would, and each under its own run
 //! lock.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
-use crate::driver::{End, ExecContext, Execution, Mutation};
+use crate::driver::{End, ExecContext, Execution, Mutation, drive};
 use crate::error::{Refusal, RevError};
 use crate::exec::lock::{self, RunLock};
 use crate::exec::prune::PruneReport;
+use crate::exec::prune::{PruneSettings, inspect};
 use crate::flags::DryRun;
+use crate::flags::{ConnectionFlags, DumpFlags, MutationFlags};
 use crate::output::io::Io;
 use crate::output::prune as words;
 use crate::output::prune_clusters as cluster_words;
+use crate::plan::prune::PruneOptions;
 use crate::plan::prune_clusters::ClustersPrunePlan;
+use crate::plan::prune_clusters::{ClusterRead, plan_prune_clusters};
+use crate::revision::RevisionName;
+use crate::view::{ClusterView, Extras, Scope};
 
 use super::prune::Prune;
 
@@ -212,4 +220,80 @@ impl Mutation for PruneClusters<'_> {
             clusters: Vec::new(),
         }
     }
+}
+
+/// What `kubectl rev-prune` was asked for several clusters, flags parsed.
+pub struct ClustersRequest<'a> {
+    pub revision: &'a RevisionName,
+    pub options: PruneOptions,
+    pub all_contexts: bool,
+    pub timeout: Duration,
+    /// `-v` level for the reads.
+    pub level: u8,
+}
+
+/// Several clusters: read together, planned together (a remote still on OLD blocks the
+/// primary's prune), pruned remotes first.
+pub async fn prune_across_clusters(
+    request: ClustersRequest<'_>,
+    connection: &ConnectionFlags,
+    dumps: &DumpFlags,
+    mutation: &MutationFlags,
+    io: &mut Io,
+) -> Result<(), RevError> {
+    let extras = Extras {
+        revision_objects: true,
+        ..Extras::default()
+    };
+    let (views, _) = ClusterView::observe_for_reading(
+        connection,
+        request.all_contexts,
+        dumps,
+        request.level,
+        &Scope::All,
+        extras,
+    )
+    .await?;
+    let options = request.options;
+    let reads: Vec<ClusterRead<'_>> = views
+        .iter()
+        .map(|v| ClusterRead {
+            name: &v.name,
+            snapshot: &v.snapshot,
+            analysis: &v.analysis,
+        })
+        .collect();
+    let plan = plan_prune_clusters(&reads, request.revision, &options)?;
+    let mut prunes = Vec::new();
+    for part in &plan.clusters {
+        let cluster = views
+            .iter()
+            .find(|v| v.name == part.cluster)
+            .map(ClusterView::cluster)
+            .transpose()?;
+        let live = match cluster {
+            Some(cluster) => Some((cluster, inspect(cluster, &part.plan).await?)),
+            None => None,
+        };
+        prunes.push(Prune {
+            plan: part.plan.clone(),
+            live,
+            options: options.clone(),
+            settings: PruneSettings {
+                dry_run: mutation.dry_run,
+                timeout: request.timeout,
+                // helm must reach this cluster: its context only.
+                connection: ConnectionFlags {
+                    contexts: vec![part.cluster.clone()],
+                    ..connection.clone()
+                },
+            },
+        });
+    }
+    let command = PruneClusters {
+        plan,
+        prunes,
+        break_lock: mutation.break_lock,
+    };
+    drive(&command, mutation, io).await
 }
