@@ -17,7 +17,9 @@ use crate::analysis::{Analysis, InjectionMode, SidecarRevision};
 use crate::error::RevError;
 use crate::keys;
 use crate::revision::RevisionName;
-use crate::snapshot::{HelmRelease, Labels, ObjectRef, ServiceInfo, Snapshot, WorkloadKind};
+use crate::snapshot::{
+    HelmRelease, Labels, ObjectRef, ServiceInfo, Snapshot, WorkloadInfo, WorkloadKind,
+};
 
 /// Helm 4's `UninstallOrder` (pkg/release/v1/util/kind_sorter.go): kinds earlier in the list
 /// are deleted first; kinds not in it go last, sorted by kind name, keeping manifest order
@@ -730,6 +732,13 @@ pub fn labelled_object_component(
     (own_name && rev.is_none_or(|r| r == revision)).then_some(Component::Leftover)
 }
 
+/// ztunnel's DaemonSet, however installed: istioctl's component label or the chart's name label.
+fn is_ztunnel(w: &WorkloadInfo) -> bool {
+    w.kind == WorkloadKind::DaemonSet
+        && (w.labels.get(keys::OPERATOR_COMPONENT).map(String::as_str) == Some("Ztunnel")
+            || w.labels.get(keys::APP_NAME).map(String::as_str) == Some("ztunnel"))
+}
+
 /// istioctl's CNI and ztunnel components, whatever their `istio.io/rev` says (DOMAIN §1).
 pub fn is_cluster_singleton(labels: &Labels) -> bool {
     labels
@@ -1067,8 +1076,17 @@ impl<'a> Planner<'a> {
 
     /// Pods whose sidecar talks to OLD's istiod (DOMAIN §3), except the pods this prune removes.
     /// Pods of Gateway API gateways are the Gateway's business: blocked once, by the Gateway.
+    /// ztunnel's pods carry its chart's `istio.io/rev` annotation but no sidecar: its revision
+    /// blocks once, as ztunnel, and no restart moves them.
     fn pods(&mut self, removed: &BTreeSet<(String, String, String)>) {
         let (analysis, old) = (self.analysis, self.old);
+        let ztunnels: BTreeSet<(&str, &str)> = self
+            .snapshot
+            .workloads
+            .iter()
+            .filter(|w| is_ztunnel(w))
+            .map(|w| (w.namespace.as_str(), w.name.as_str()))
+            .collect();
         let rendered: BTreeMap<(&str, &str), &str> = analysis
             .gateways
             .iter()
@@ -1088,7 +1106,11 @@ impl<'a> Planner<'a> {
                     w.name.clone(),
                 ))
             });
-            if removed_with_workload {
+            let of_ztunnel = pod.workload.as_ref().is_some_and(|w| {
+                w.kind == WorkloadKind::DaemonSet
+                    && ztunnels.contains(&(w.namespace.as_str(), w.name.as_str()))
+            });
+            if removed_with_workload || of_ztunnel {
                 continue;
             }
             let gateway = pod.workload.as_ref().and_then(|w| {
@@ -1152,10 +1174,7 @@ impl<'a> Planner<'a> {
     fn ztunnel_without_helm(&mut self) {
         let (snapshot, old) = (self.snapshot, self.old);
         for w in &snapshot.workloads {
-            let ztunnel = w.kind == WorkloadKind::DaemonSet
-                && w.helm_release.is_none()
-                && (w.labels.get(keys::OPERATOR_COMPONENT).map(String::as_str) == Some("Ztunnel")
-                    || w.labels.get(keys::APP_NAME).map(String::as_str) == Some("ztunnel"));
+            let ztunnel = w.helm_release.is_none() && is_ztunnel(w);
             let revision = w
                 .template_annotations
                 .get(keys::REV)

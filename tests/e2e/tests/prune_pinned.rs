@@ -6,7 +6,8 @@
 //! refuses naming both policies; the fix commands it prints, run as printed, clear it; then it
 //! prunes, and the istio-cni DaemonSet is untouched before and after. A Gateway API `Gateway`
 //! pinned to OLD (on the real Gateway API CRDs, of the version the Istio module requires) blocks
-//! the same way until its label is moved.
+//! the same way until its label is moved, and so does the real ztunnel chart applied without
+//! Helm (as istioctl installs it) while its revision is OLD; it is upgraded in place, never pruned.
 //!
 //! Runs on a fresh cluster of its own: $REV_PRUNE_PINNED_E2E_STATE names its state dir (default
 //! tests/cluster/.state, like the other e2e binaries, which run one after another).
@@ -115,6 +116,32 @@ fn cni_chart(c: &Cluster) -> PathBuf {
         .collect();
     std::fs::write(&manifest, stamped).expect("stamp Chart.yaml");
     chart
+}
+
+/// The real `ztunnel` chart rendered with `revision` and applied without a Helm release, as
+/// istioctl installs it (istioctl renders the same chart): objects with no Helm record.
+fn apply_ztunnel_outside_helm(c: &Cluster, revision: &str) {
+    let chart = istio_old_module(c).join("manifests/charts/ztunnel");
+    let rendered = c.helm_ok(&[
+        "template",
+        "ztunnel",
+        &chart.display().to_string(),
+        "-n",
+        "istio-system",
+        "--set",
+        &format!("revision={revision}"),
+    ]);
+    let file = c.state.join(format!("ztunnel-{revision}.yaml"));
+    std::fs::write(&file, rendered).expect("write ztunnel");
+    c.kubectl_ok(&["apply", "-f", &file.display().to_string()]);
+    c.kubectl_ok(&[
+        "rollout",
+        "status",
+        "daemonset/ztunnel",
+        "-n",
+        "istio-system",
+        "--timeout=120s",
+    ]);
 }
 
 /// The istio-cni DaemonSet as stored, without what controllers write (`status`).
@@ -238,17 +265,19 @@ fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touch
         "bookinfo",
         "--timeout=120s",
     ]);
+    apply_ztunnel_outside_helm(&c, OLD_REV);
     c.finish_the_upgrade_by_hand();
 
-    // Only the pinned policies hold the old revision now.
+    // Only the pinned policies and ztunnel hold the old revision now.
     let refused = c.plugin("rev-prune", &[OLD_REV, "--yes"]);
     assert_eq!(refused.status.code(), Some(1), "{}", show(&refused));
     let text = stdout(&refused);
-    assert!(text.contains("(3 blocker(s))"), "{}", show(&refused));
+    assert!(text.contains("(4 blocker(s))"), "{}", show(&refused));
     for subject in [
         "authorizationpolicy.security.istio.io/bookinfo/deny-all",
         "peerauthentication.security.istio.io/bookinfo/strict",
         "gateway.gateway.networking.k8s.io/bookinfo/edge",
+        "daemonset/istio-system/ztunnel",
     ] {
         assert!(text.contains(subject), "{subject} named:\n{text}");
     }
@@ -259,13 +288,15 @@ fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touch
         "a refused prune touches no cni object"
     );
 
-    // The fixes, run exactly as printed.
+    // The label fixes, run exactly as printed; ztunnel's is a re-install with the new revision.
     let fixes: Vec<Vec<String>> = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("fix: "))
+        .filter(|fix| !fix.contains(&format!("--set revision={NEW_REV}")))
         .map(|fix| fix.split_whitespace().map(str::to_string).collect())
         .collect();
     assert_eq!(fixes.len(), 3, "{text}");
+    apply_ztunnel_outside_helm(&c, NEW_REV);
     for fix in &fixes {
         assert_eq!(fix[..2], ["kubectl", "label"], "{fix:?}");
         let args: Vec<&str> = fix[1..].iter().map(String::as_str).collect();
@@ -313,6 +344,12 @@ fn pinned_policies_block_the_prune_until_relabelled_and_istio_cni_is_never_touch
     );
     let releases = c.helm_ok(&["ls", "-n", "istio-system", "-q"]);
     assert!(releases.lines().any(|r| r == "istio-cni"), "{releases}");
+    let ztunnel = c.get_json(&["daemonset", "ztunnel", "-n", "istio-system"]);
+    assert_eq!(
+        ztunnel["spec"]["template"]["metadata"]["annotations"]["istio.io/rev"].as_str(),
+        Some(NEW_REV),
+        "ztunnel upgraded in place, not pruned"
+    );
     for policy in [
         "authorizationpolicy/deny-all",
         "peerauthentication/strict",
