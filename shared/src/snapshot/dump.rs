@@ -6,7 +6,6 @@
 //! next, so no tree of 50,000 pods is ever built.
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 
 use k8s_openapi::api::admissionregistration::v1::{
@@ -40,12 +39,7 @@ pub fn read_dump(path: &Path) -> Result<Snapshot, RevError> {
     // dump's size.
     let bytes = std::fs::read(path).map_err(io_err)?;
     let mut snapshot = Snapshot::default();
-    // JSON starts with `{`, anything else is YAML.
-    if bytes.trim_ascii_start().first() == Some(&b'{') {
-        read_json(&bytes, &mut snapshot).map_err(err)?;
-    } else {
-        read_yaml_documents(bytes.as_slice(), &mut snapshot).map_err(err)?;
-    }
+    read_bytes(&bytes, &mut snapshot).map_err(err)?;
     if snapshot.dump_objects == 0 {
         // An empty file or a failed `kubectl get … > dump` must not pass as a healthy mesh.
         return Err(err(
@@ -96,13 +90,18 @@ fn warn_missing_kinds(snapshot: &mut Snapshot) {
 /// Parses dump text (used by tests and `--from-file -`).
 pub fn read_dump_str(text: &str) -> Result<Snapshot, String> {
     let mut snapshot = Snapshot::default();
-    if text.trim_start().starts_with('{') {
-        read_json(text.as_bytes(), &mut snapshot)?;
-    } else {
-        read_yaml_documents(text.as_bytes(), &mut snapshot)?;
-    }
+    read_bytes(text.as_bytes(), &mut snapshot)?;
     snapshot.normalize();
     Ok(snapshot)
+}
+
+/// JSON starts with `{`, anything else is YAML.
+fn read_bytes(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(), String> {
+    if bytes.trim_ascii_start().first() == Some(&b'{') {
+        read_json(bytes, snapshot)
+    } else {
+        read_yaml_documents(bytes, snapshot)
+    }
 }
 
 fn read_json(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(), String> {
@@ -117,8 +116,8 @@ fn read_json(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(), String> {
     Ok(())
 }
 
-fn read_yaml_documents(reader: impl Read, snapshot: &mut Snapshot) -> Result<(), String> {
-    let mut reader = reader;
+fn read_yaml_documents(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(), String> {
+    let mut reader = bytes;
     for doc in serde_saphyr::read::<_, Value>(&mut reader) {
         let doc = doc.map_err(|e| format!("invalid YAML: {e}"))?;
         // `---` at the end (or twice) leaves an empty document: nothing, not an error.
