@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use rev_shared::RevError;
-use rev_shared::command::prune::Prune;
+use rev_shared::command::prune::{self, Prune};
 use rev_shared::command::prune_clusters::{ClustersRequest, prune_across_clusters};
 use rev_shared::driver::drive;
 use rev_shared::exec::helm::find_helm_on_path;
@@ -19,7 +19,7 @@ use rev_shared::output::prune_clusters::render_remotes_warning;
 use rev_shared::plan::prune::{PruneOptions, plan_prune};
 use rev_shared::plan::prune_clusters::remotes_may_depend;
 use rev_shared::revision::RevisionName;
-use rev_shared::view::{ClusterView, Extras, Scope};
+use rev_shared::view::{ClusterView, Scope};
 
 /// Remove an Istio revision (its Helm releases and objects) once nothing uses it: refuses while
 /// namespaces, pods, tags, the default validator or a serving gateway still depend on it.
@@ -72,10 +72,6 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         allow_address_change: cli.allow_address_change,
         helm_binary: find_helm_on_path().map(|p| p.display().to_string()),
     };
-    let extras = Extras {
-        revision_objects: true,
-        ..Extras::default()
-    };
     let level = cli.verbosity.level;
     if cli.all_contexts || cli.connection.contexts.len() > 1 {
         let request = ClustersRequest {
@@ -94,7 +90,7 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         &cli.dumps,
         &mut cli.mutation,
         &Scope::All,
-        extras,
+        prune::extras(),
     )
     .await?;
     let plan = plan_prune(&view.snapshot, &view.analysis, &cli.revision, &options)?;

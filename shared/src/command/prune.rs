@@ -131,6 +131,14 @@ impl Mutation for Prune<'_> {
     }
 }
 
+/// What a prune reads beyond the inventory: the objects a revision installed without Helm.
+pub fn extras() -> Extras {
+    Extras {
+        revision_objects: true,
+        ..Extras::default()
+    }
+}
+
 impl Prune<'_> {
     /// Reads the cluster again: nothing of the revision may remain but what Helm's `keep` or
     /// the ownership checks left on purpose; records what the mesh runs now.
@@ -138,10 +146,7 @@ impl Prune<'_> {
         let view = ClusterView::read(
             cluster.clone(),
             &Scope::All,
-            Extras {
-                revision_objects: true,
-                ..Extras::default()
-            },
+            extras(),
             &ReadCounter::default(),
         )
         .await?;

@@ -21,7 +21,7 @@ use crate::plan::prune::PruneOptions;
 use crate::plan::prune_clusters::ClustersPrunePlan;
 use crate::plan::prune_clusters::{ClusterRead, plan_prune_clusters};
 use crate::revision::RevisionName;
-use crate::view::{ClusterView, Extras, Scope};
+use crate::view::{ClusterView, Scope};
 
 use super::prune::Prune;
 
@@ -241,17 +241,13 @@ pub async fn prune_across_clusters(
     mutation: &MutationFlags,
     io: &mut Io,
 ) -> Result<(), RevError> {
-    let extras = Extras {
-        revision_objects: true,
-        ..Extras::default()
-    };
     let (views, _) = ClusterView::observe_for_reading(
         connection,
         request.all_contexts,
         dumps,
         request.level,
         &Scope::All,
-        extras,
+        super::prune::extras(),
     )
     .await?;
     let options = request.options;
