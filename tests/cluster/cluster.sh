@@ -294,9 +294,15 @@ EOF
         --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
         --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --leader-elect=false --v=0
 
-    # kwok: built-in node/pod stages (nodes Ready, pods Running/Ready right after binding), plus
-    # a stage acting as a cloud load-balancer controller. Without it `helm --wait` never returns
-    # for the gateway charts: Helm 3 waits for type LoadBalancer Services to get an ingress.
+    # kwok: built-in node stages; our own pod stages; a stage acting as a cloud load-balancer
+    # controller (without it `helm --wait` never returns for the gateway charts: Helm 3 waits for
+    # type LoadBalancer Services to get an ingress).
+    # Pods start as real ones do, 1-4 s after binding (REV_POD_START_MS/REV_POD_START_JITTER_MS,
+    # or per pod the pod-ready.stage.kwok.x-k8s.io/delay and .../jitter-delay annotations, e.g.
+    # "0ms" for the benchmark's thousands), so rollouts take seconds and the watch, progress and
+    # Ctrl-C paths run mid-rollout. kwok's built-in "fast" pod stages (Ready at once) are
+    # replaced only as a set: a configured Pod stage drops them all, so deletion and Job
+    # completion are stated here too.
     cat >"$STATE_DIR/kwok.yaml" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
@@ -307,6 +313,119 @@ options:
   # back to status heartbeats every 20-45s, and the node lifecycle controller (grace 50s) flaps
   # the nodes NotReady and marks every pod Ready=False, which kwok never sets back.
   nodeLeaseDurationSeconds: 40
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-ready
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: .metadata.deletionTimestamp
+      operator: DoesNotExist
+    - key: .status.podIP
+      operator: DoesNotExist
+  delay:
+    durationMilliseconds: ${REV_POD_START_MS:-1000}
+    durationFrom:
+      expressionFrom: '.metadata.annotations["pod-ready.stage.kwok.x-k8s.io/delay"]'
+    jitterDurationMilliseconds: ${REV_POD_START_JITTER_MS:-4000}
+    jitterDurationFrom:
+      expressionFrom: '.metadata.annotations["pod-ready.stage.kwok.x-k8s.io/jitter-delay"]'
+  next:
+    event:
+      type: Normal
+      reason: Started
+      message: Started containers
+    statusTemplate: |
+      {{ \$now := Now }}
+      conditions:
+      - {type: Initialized, status: "True", lastTransitionTime: {{ \$now | Quote }}}
+      - {type: ContainersReady, status: "True", lastTransitionTime: {{ \$now | Quote }}}
+      - {type: Ready, status: "True", lastTransitionTime: {{ \$now | Quote }}}
+      {{ range .spec.readinessGates }}
+      - {type: {{ .conditionType | Quote }}, status: "True", lastTransitionTime: {{ \$now | Quote }}}
+      {{ end }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: true
+        started: true
+        restartCount: 0
+        state: {running: {startedAt: {{ \$now | Quote }}}}
+      {{ end }}
+      initContainerStatuses:
+      {{ range .spec.initContainers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        restartCount: 0
+        {{ if eq .restartPolicy "Always" }}
+        ready: true
+        started: true
+        state: {running: {startedAt: {{ \$now | Quote }}}}
+        {{ else }}
+        ready: false
+        state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ \$now | Quote }}, finishedAt: {{ \$now | Quote }}}}
+        {{ end }}
+      {{ end }}
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+      phase: Running
+      startTime: {{ \$now | Quote }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-complete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: .metadata.deletionTimestamp
+      operator: DoesNotExist
+    - key: .status.phase
+      operator: In
+      values: ["Running"]
+    - key: .metadata.ownerReferences.[].kind
+      operator: In
+      values: ["Job"]
+  next:
+    statusTemplate: |
+      {{ \$now := Now }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: false
+        started: false
+        restartCount: 0
+        state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ \$now | Quote }}, finishedAt: {{ \$now | Quote }}}}
+      {{ end }}
+      phase: Succeeded
+---
+# A deleted pod goes at once: no kubelet here honours a grace period or runs preStop hooks.
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: .metadata.deletionTimestamp
+      operator: Exists
+  next:
+    finalizers:
+      empty: true
+    delete: true
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
