@@ -305,6 +305,14 @@ fn refuse_unknown_namespaces(scope: &NamespaceScope, snapshot: &Snapshot) -> Res
     Ok(())
 }
 
+/// Labels that Istio's control plane Deployments carry, one list each when a command is scoped
+/// to namespaces: the charts' istiod (`app=istiod`, `istio.io/rev`) and gateways (`istio`, their
+/// selector label), and what istiod renders for Gateway API Gateways and waypoints. A gateway
+/// outside the scope with none of them is not seen by a scoped run; an unscoped run reads every
+/// Deployment and finds it by its pod template (`analysis::gateway::is_gateway`).
+const CONTROL_PLANE_DEPLOYMENT_LABELS: [&str; 4] =
+    [keys::REV, "app=istiod", "istio", keys::GATEWAY_MANAGED];
+
 /// One read per kind, each into a partial snapshot.
 struct KindReader<'a> {
     client: &'a Client,
@@ -416,24 +424,48 @@ impl KindReader<'_> {
         Ok(ReadOutcome::Done(Box::new(snap)))
     }
 
-    /// istiod and gateways may live outside the scoped namespaces: read Deployments everywhere
-    /// when scoped, and keep the out-of-scope ones only if they are Istio's.
+    /// istiod and gateways may live outside the scoped namespaces. Scoped, a command reads its
+    /// namespaces' Deployments and, elsewhere, only those carrying a label Istio's control plane
+    /// Deployments carry ([`CONTROL_PLANE_DEPLOYMENT_LABELS`]), keeping the ones the analysis
+    /// calls Istio's: not every Deployment of the cluster for one namespace.
     async fn deployments(&self) -> KindRead {
-        let everything = ListParams::default();
-        self.read_everywhere("deployments.apps", everything, |snap, d: Deployment| {
-            let keep = in_scope(self.scope, d.metadata.namespace.as_deref());
-            snap.ingest_deployment(d);
-            // One rule for "is this Istio's" (the analysis's): istiod or a gateway.
-            if !keep
-                && snap
+        let resource = "deployments.apps";
+        if matches!(self.scope, NamespaceScope::All) {
+            let everything = ListParams::default();
+            return self
+                .read_everywhere(resource, everything, Snapshot::ingest_deployment)
+                .await;
+        }
+        let mut snap = match self
+            .read_in_scope(resource, Snapshot::ingest_deployment)
+            .await?
+        {
+            ReadOutcome::Done(snap) => *snap,
+            other => return Ok(other),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for selector in CONTROL_PLANE_DEPLOYMENT_LABELS {
+            let params = ListParams::default().labels(selector);
+            let read = self.read_everywhere(resource, params, |part, d: Deployment| {
+                let key = (d.metadata.namespace.clone(), d.metadata.name.clone());
+                if in_scope(self.scope, key.0.as_deref()) || !seen.insert(key) {
+                    return;
+                }
+                part.ingest_deployment(d);
+                if part
                     .workloads
                     .last()
                     .is_some_and(|w| !crate::analysis::is_control_plane_workload(w))
-            {
-                snap.workloads.pop();
+                {
+                    part.workloads.pop();
+                }
+            });
+            match read.await? {
+                ReadOutcome::Done(part) => snap.merge(*part),
+                other => return Ok(other),
             }
-        })
-        .await
+        }
+        Ok(ReadOutcome::Done(Box::new(snap)))
     }
 
     async fn stateful_sets(&self) -> KindRead {

@@ -99,12 +99,10 @@ fn inventory_lists(mesh: FakeMesh, only: Option<&str>) -> Vec<Listed> {
             .metadata_only()
             .fields(FINISHED_POD_FIELDS),
         namespaced("/apis/apps/v1/replicasets", deployments).metadata_only(),
-        // Cluster-wide even for one namespace: istiod and the gateways live elsewhere, and only
-        // a full read tells a gateway (pod-template annotation) from an app.
-        Listed::new(
-            "/apis/apps/v1/deployments",
-            deployments * mesh.namespaces + ISTIO_DEPLOYMENTS.len(),
-        ),
+    ]
+    .into_iter()
+    .chain(deployment_lists(mesh, only))
+    .chain([
         namespaced("/apis/apps/v1/statefulsets", 0),
         namespaced("/apis/apps/v1/daemonsets", 0),
         Listed::new(
@@ -120,11 +118,40 @@ fn inventory_lists(mesh: FakeMesh, only: Option<&str>) -> Vec<Listed> {
         Listed::new("/api/v1/configmaps", 0).labels("istio.io/rev"),
         // Revision tags' Services (Istio >= 1.28), compared with the tag webhooks.
         Listed::new("/api/v1/services", 0).labels("istio.io/tag"),
-    ]
-    .into_iter()
+    ])
     .chain(config_lists())
     .collect()
 }
+
+/// Every Deployment of the cluster when unscoped (only a full read tells a gateway, by its pod
+/// template, from an app); scoped, the namespace's own and, elsewhere, one list per label that
+/// Istio's control plane Deployments carry: istiod and the gateways live outside the scope.
+fn deployment_lists(mesh: FakeMesh, only: Option<&str>) -> Vec<Listed> {
+    let path = "/apis/apps/v1/deployments";
+    let apps = mesh.deployments_per_namespace;
+    match only {
+        None => vec![Listed::new(
+            path,
+            apps * mesh.namespaces + ISTIO_DEPLOYMENTS.len(),
+        )],
+        Some(ns) => std::iter::once(Listed::new(namespaced_path(path, ns), apps))
+            .chain(CONTROL_PLANE_LABELS.map(|selector| {
+                let matching = (0..ISTIO_DEPLOYMENTS.len())
+                    .filter(|i| labels_match(&istio_deployment(*i), selector))
+                    .count();
+                Listed::new(path, matching).labels(selector)
+            }))
+            .collect(),
+    }
+}
+
+/// What a scoped read selects Deployments outside its namespaces by.
+const CONTROL_PLANE_LABELS: [&str; 4] = [
+    "istio.io/rev",
+    "app=istiod",
+    "istio",
+    "gateway.istio.io/managed",
+];
 
 /// The revision config kinds the fake cluster serves (its aggregated discovery, [`discovery`]):
 /// `(group, version, resource)`. Each is listed once, at the first version of its group that
@@ -345,10 +372,9 @@ fn app_replica_set(mesh: FakeMesh, i: usize) -> Value {
                              "name": format!("app-{deployment}"), "uid": format!("d-{i}")}]}})
 }
 
-fn deployment(namespace: &str, name: &str, template_annotations: Value) -> Value {
+fn deployment(namespace: &str, name: &str, labels: Value, template_annotations: Value) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "generation": 1,
-                     "labels": {"app": name.split('-').next().unwrap_or(name)}},
+        "metadata": {"name": name, "namespace": namespace, "generation": 1, "labels": labels},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}, "annotations": template_annotations},
                               "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
@@ -361,15 +387,37 @@ fn any_deployment(mesh: FakeMesh, i: usize) -> Value {
     if i < apps {
         let ns = namespace_name(i / mesh.deployments_per_namespace);
         let name = format!("app-{}", i % mesh.deployments_per_namespace);
-        return deployment(&ns, &name, json!({}));
+        return deployment(&ns, &name, json!({"app": name}), json!({}));
     }
-    let (ns, name) = ISTIO_DEPLOYMENTS[i - apps];
-    let templates = if ns == GATEWAY_NAMESPACE {
-        json!({"inject.istio.io/templates": "gateway"})
+    istio_deployment(i - apps)
+}
+
+/// istiod labelled as its chart labels it, the gateways as theirs (`istio`, no `istio.io/rev`
+/// on the Deployment: their revision is on the pod template).
+fn istio_deployment(i: usize) -> Value {
+    let (ns, name) = ISTIO_DEPLOYMENTS[i];
+    if ns == GATEWAY_NAMESPACE {
+        let labels = json!({"app": name, "istio": "ingressgateway"});
+        deployment(
+            ns,
+            name,
+            labels,
+            json!({"inject.istio.io/templates": "gateway"}),
+        )
     } else {
-        json!({})
-    };
-    deployment(ns, name, templates)
+        let rev = name.trim_start_matches("istiod-");
+        let labels = json!({"app": "istiod", "istio.io/rev": rev});
+        deployment(ns, name, labels, json!({}))
+    }
+}
+
+/// The two selector forms the reader sends: `key` (exists) and `key=value`.
+fn labels_match(object: &Value, selector: &str) -> bool {
+    let labels = &object["metadata"]["labels"];
+    match selector.split_once('=') {
+        Some((key, value)) => labels[key] == value,
+        None => !labels[selector].is_null(),
+    }
 }
 
 fn webhook_configuration(kind: &str, name: &str, rev: &str) -> Value {
@@ -415,7 +463,12 @@ fn collection(mesh: FakeMesh, path: &str) -> Option<Collection> {
             let (first, count) = slice(per_ns, per_ns * mesh.namespaces);
             (count, Box::new(move |i| app_replica_set(mesh, first + i)))
         }
-        "deployments" if in_namespace.is_none() => (
+        "deployments" if in_namespace.is_some() => {
+            let per_ns = mesh.deployments_per_namespace;
+            let (first, count) = slice(per_ns, per_ns * mesh.namespaces);
+            (count, Box::new(move |i| any_deployment(mesh, first + i)))
+        }
+        "deployments" => (
             mesh.namespaces * mesh.deployments_per_namespace + ISTIO_DEPLOYMENTS.len(),
             Box::new(move |i| any_deployment(mesh, i)),
         ),
@@ -481,10 +534,21 @@ fn serve(mesh: FakeMesh, seen: &Seen) -> (StatusCode, Value) {
                    "spec": {"type": "LoadBalancer"}}),
         );
     }
-    let Some((mut total, item)) = collection(mesh, &seen.path) else {
+    let Some((mut total, mut item)) = collection(mesh, &seen.path) else {
         return (StatusCode::NOT_FOUND, not_found);
     };
     let params = query(&seen.uri);
+    if let Some(selector) = params
+        .get("labelSelector")
+        .filter(|_| seen.path.ends_with("/deployments"))
+    {
+        let matching: Vec<Value> = (0..total)
+            .map(&item)
+            .filter(|d| labels_match(d, selector))
+            .collect();
+        total = matching.len();
+        item = Box::new(move |i| matching[i].clone());
+    }
     if params.get("fieldSelector").map(String::as_str) == Some(FINISHED_POD_FIELDS) {
         total = 0;
     }
@@ -532,13 +596,15 @@ fn sent_to<'a>(seen: &'a [Seen], path: &str) -> Vec<&'a Seen> {
     seen.iter().filter(|s| s.path == path).collect()
 }
 
-/// The requests of one list of the table (a path, and the field selector that tells the live
-/// pods' list from the finished ones').
+/// The requests of one list of the table (a path, and the selectors that tell the live pods'
+/// list from the finished ones', or one label-selected list of Deployments from another).
 fn sent_for<'a>(seen: &'a [Seen], listed: &Listed) -> Vec<&'a Seen> {
     seen.iter()
         .filter(|s| {
+            let params = query(&s.uri);
             s.path == listed.path
-                && query(&s.uri).get("fieldSelector").map(String::as_str) == listed.field_selector
+                && params.get("fieldSelector").map(String::as_str) == listed.field_selector
+                && params.get("labelSelector").map(String::as_str) == listed.label_selector
         })
         .collect()
 }
@@ -657,10 +723,14 @@ async fn a_namespaced_read_lists_that_namespace_and_the_cluster_wide_objects_onc
             "{resource} of other namespaces were listed"
         );
     }
-    let deployment_pages = sent_to(&seen, "/apis/apps/v1/deployments").len();
-    assert_eq!(
-        deployment_pages, 3,
-        "today every Deployment of the cluster is read to find istiod and the gateways"
+    // istiod and the gateways outside the namespace are found by their labels: one small page
+    // per label, not the cluster's 1,204 Deployments in three pages.
+    let elsewhere = sent_to(&seen, "/apis/apps/v1/deployments");
+    assert_eq!(elsewhere.len(), CONTROL_PLANE_LABELS.len());
+    assert!(
+        elsewhere
+            .iter()
+            .all(|s| query(&s.uri).contains_key("labelSelector"))
     );
     let pages: usize = lists.iter().map(Listed::pages).sum();
     assert_eq!(seen.len(), pages + GATEWAYS + 1);
