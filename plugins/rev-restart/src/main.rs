@@ -8,15 +8,15 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, ValueEnum};
 use rev_shared::RevError;
 use rev_shared::client::current_namespace;
-use rev_shared::command::restart::{Restart, RestartProbe, admission_preflight};
+use rev_shared::command::restart::{Restart, RestartProbe, plan_with_admission};
 use rev_shared::driver::drive;
 use rev_shared::exec::restart::RestartOptions;
 use rev_shared::flags::{
     ConnectionFlags, DumpFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration,
 };
 use rev_shared::output::io::Io;
-use rev_shared::plan::restart::{RestartRequest, plan_restart};
-use rev_shared::probe::{ProbeFlags, read_baseline};
+use rev_shared::plan::restart::RestartRequest;
+use rev_shared::probe::ProbeFlags;
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::WorkloadKind;
 use rev_shared::view::{ClusterView, Extras, Scope};
@@ -150,21 +150,9 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         (false, false) => Some(cli.namespaces.clone()),
         (false, true) => Some(vec![current_namespace(&cli.connection, &cli.dumps)?]),
     };
-    // Checked before anything is read: a wrong probe flag changes nothing.
     let probe = if cli.probe.probe {
         let namespace = current_namespace(&cli.connection, &cli.dumps)?;
-        Some(RestartProbe {
-            intent: cli.probe.flags.restart_intent(&namespace)?,
-            baseline: cli
-                .probe
-                .flags
-                .compare
-                .as_deref()
-                .map(read_baseline)
-                .transpose()?,
-            flags: cli.probe.flags.clone(),
-            namespace,
-        })
+        Some(RestartProbe::from_flags(&cli.probe.flags, namespace)?)
     } else {
         None
     };
@@ -187,13 +175,7 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         gateways: cli.gateways,
         delete_ondelete_pods: cli.ondelete == OnDelete::DeletePods,
     };
-    let mut plan = plan_restart(&view.snapshot, &view.analysis, &request);
-    if let Some(cluster) = &view.cluster
-        && !cli.no_admission_check
-        && !plan.items.is_empty()
-    {
-        plan.admission = Some(admission_preflight(&cluster.client, &plan.items).await);
-    }
+    let plan = plan_with_admission(&view, &request, !cli.no_admission_check).await;
     let command = Restart {
         cluster: view.cluster.as_ref(),
         plan,

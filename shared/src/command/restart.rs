@@ -5,7 +5,7 @@ use crate::client::Cluster;
 use crate::driver::{End, ExecContext, Execution, Mutation};
 use crate::error::{Refusal, RevError};
 use crate::exec::lock::{LockRequest, LockScope};
-use crate::exec::restart::{RestartOptions, RestartResult, run_plan};
+use crate::exec::restart::{RestartOptions, RestartResult, WorkloadOutcome, run_plan};
 use crate::flags::DryRun;
 use crate::output::progress::RestartBar;
 use crate::output::restart as words;
@@ -35,6 +35,39 @@ pub struct RestartProbe {
     pub namespace: String,
     /// `--compare`: the saved report the whole run is compared with.
     pub baseline: Option<Report>,
+}
+
+impl RestartProbe {
+    /// Checked before anything is read: a wrong probe flag changes nothing.
+    pub fn from_flags(flags: &ProbeFlags, namespace: String) -> Result<RestartProbe, RevError> {
+        Ok(RestartProbe {
+            intent: flags.restart_intent(&namespace)?,
+            baseline: flags
+                .compare
+                .as_deref()
+                .map(crate::probe::read_baseline)
+                .transpose()?,
+            flags: flags.clone(),
+            namespace,
+        })
+    }
+}
+
+/// The restart plan of `request`, and, on a live cluster unless `--no-admission-check`, what
+/// the cluster's webhooks would give each planned workload's new pods.
+pub async fn plan_with_admission(
+    view: &crate::view::ClusterView,
+    request: &crate::plan::restart::RestartRequest,
+    admission_check: bool,
+) -> RestartPlan {
+    let mut plan = crate::plan::restart::plan_restart(&view.snapshot, &view.analysis, request);
+    if let Some(cluster) = &view.cluster
+        && admission_check
+        && !plan.items.is_empty()
+    {
+        plan.admission = Some(admission_preflight(&cluster.client, &plan.items).await);
+    }
+    plan
 }
 
 impl Mutation for Restart<'_> {
@@ -108,26 +141,20 @@ impl Mutation for Restart<'_> {
             dry_run: ctx.dry_run,
             ..self.options.clone()
         };
+        let failed_before_any = |e| Execution {
+            report: self.nothing_done(),
+            end: End::Failed(e),
+        };
         let cluster = match connected(self.cluster) {
             Ok(cluster) => cluster,
-            Err(e) => {
-                return Execution {
-                    report: self.nothing_done(),
-                    end: End::Failed(e),
-                };
-            }
+            Err(e) => return failed_before_any(e),
         };
         // After the confirmation, before the first workload: the baseline traffic of the run.
         let session = match (&self.probe, ctx.dry_run) {
             (Some(probe), DryRun::None) => {
                 match ProbeSession::start(&probe.flags, Some(cluster), &probe.namespace).await {
                     Ok(session) => Some(session),
-                    Err(e) => {
-                        return Execution {
-                            report: self.nothing_done(),
-                            end: End::Failed(e),
-                        };
-                    }
+                    Err(e) => return failed_before_any(e),
                 }
             }
             _ => None,
@@ -145,59 +172,8 @@ impl Mutation for Restart<'_> {
         )
         .await;
         bar.clear();
-        let (probe, probe_error) = match (session, &self.probe) {
-            (Some(session), Some(probe)) => {
-                let target = session.target.description.clone();
-                match session.finish(&probe.flags).await {
-                    Ok(run) => (
-                        Some(ProbeSummary {
-                            target,
-                            figures: WindowFigures::from(&run.report),
-                            report: run.report,
-                        }),
-                        None,
-                    ),
-                    Err(e) => (None, Some(e)),
-                }
-            }
-            _ => (None, None),
-        };
-        let failed = outcomes
-            .iter()
-            .filter(|o| {
-                !matches!(
-                    o.result,
-                    RestartResult::Restarted | RestartResult::ServerDryRun | RestartResult::NotRun
-                )
-            })
-            .count();
-        let blamed: Vec<_> = outcomes
-            .iter()
-            .filter(|o| !o.gate_breaches.is_empty())
-            .collect();
-        let end = if ctx.stop_requested() {
-            End::Interrupted
-        } else if !blamed.is_empty() {
-            End::Failed(RevError::RolloutGatesBreached {
-                target: probe.as_ref().map(|p| p.target.clone()).unwrap_or_default(),
-                workloads: blamed
-                    .iter()
-                    .map(|o| format!("{}/{} in {}", o.kind.resource(), o.name, o.namespace))
-                    .collect(),
-                breaches: blamed
-                    .iter()
-                    .flat_map(|o| o.gate_breaches.iter().map(ToString::to_string))
-                    .collect(),
-                undo: blamed.iter().filter_map(|o| o.undo.clone()).collect(),
-                went_on: self.options.continue_on_error,
-            })
-        } else if failed > 0 {
-            End::Failed(RevError::WorkloadsFailed { failed })
-        } else if let Some(e) = probe_error {
-            End::Failed(e)
-        } else {
-            End::Done
-        };
+        let (probe, probe_error) = self.finish_probe(session).await;
+        let end = self.end_of_run(ctx, &outcomes, probe.as_ref(), probe_error);
         Execution {
             report: RestartReport {
                 workloads: outcomes,
@@ -257,4 +233,75 @@ pub async fn admission_preflight(
         crate::snapshot::admission::CONCURRENCY,
     )
     .await
+}
+
+impl Restart<'_> {
+    /// The probe's whole-run figures, or why it could not report.
+    async fn finish_probe(
+        &self,
+        session: Option<ProbeSession>,
+    ) -> (Option<ProbeSummary>, Option<RevError>) {
+        let (Some(session), Some(probe)) = (session, &self.probe) else {
+            return (None, None);
+        };
+        let target = session.target.description.clone();
+        match session.finish(&probe.flags).await {
+            Ok(run) => {
+                let summary = ProbeSummary {
+                    target,
+                    figures: WindowFigures::from(&run.report),
+                    report: run.report,
+                };
+                (Some(summary), None)
+            }
+            Err(e) => (None, Some(e)),
+        }
+    }
+
+    /// How the run ends: Ctrl-C, then a gate breached during a rollout (blaming it), then failed
+    /// workloads, then a probe that could not report.
+    fn end_of_run(
+        &self,
+        ctx: &ExecContext,
+        outcomes: &[WorkloadOutcome],
+        probe: Option<&ProbeSummary>,
+        probe_error: Option<RevError>,
+    ) -> End {
+        let failed = outcomes
+            .iter()
+            .filter(|o| {
+                !matches!(
+                    o.result,
+                    RestartResult::Restarted | RestartResult::ServerDryRun | RestartResult::NotRun
+                )
+            })
+            .count();
+        let blamed: Vec<_> = outcomes
+            .iter()
+            .filter(|o| !o.gate_breaches.is_empty())
+            .collect();
+        if ctx.stop_requested() {
+            End::Interrupted
+        } else if !blamed.is_empty() {
+            End::Failed(RevError::RolloutGatesBreached {
+                target: probe.map(|p| p.target.clone()).unwrap_or_default(),
+                workloads: blamed
+                    .iter()
+                    .map(|o| format!("{}/{} in {}", o.kind.resource(), o.name, o.namespace))
+                    .collect(),
+                breaches: blamed
+                    .iter()
+                    .flat_map(|o| o.gate_breaches.iter().map(ToString::to_string))
+                    .collect(),
+                undo: blamed.iter().filter_map(|o| o.undo.clone()).collect(),
+                went_on: self.options.continue_on_error,
+            })
+        } else if failed > 0 {
+            End::Failed(RevError::WorkloadsFailed { failed })
+        } else if let Some(e) = probe_error {
+            End::Failed(e)
+        } else {
+            End::Done
+        }
+    }
 }

@@ -189,6 +189,37 @@ where
         + Into<AnyWorkload>,
     <K as Resource>::DynamicType: Default,
 {
+    let Some(rolling) = start_rollout(cluster, &api, item, opts, progress).await? else {
+        return Ok((RestartResult::ServerDryRun, None, String::new()));
+    };
+    let generation = rolling.meta().generation;
+    let selector = selector_of(&rolling.into());
+    let (result, detail) = wait_for_rollout(api, item, generation, opts, progress).await;
+    Ok((result, selector, detail))
+}
+
+/// Patches the restart annotation, or finds a rollout already under way (a run stopped by
+/// Ctrl-C, or kubectl's own), which replaces every pod with one the webhooks inject now: that
+/// one is waited for rather than restarted a second time. `None` under `--dry-run=server`.
+async fn start_rollout<K>(
+    cluster: &Cluster,
+    api: &Api<K>,
+    item: &RestartItem,
+    opts: &RestartOptions,
+    progress: &dyn RestartProgress,
+) -> Result<Option<K>, RevError>
+where
+    K: Resource
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+        + Into<AnyWorkload>,
+    <K as Resource>::DynamicType: Default,
+{
     let resource = format!("{}s.apps", item.kind.resource());
     let action = Action::new("patch", &resource).object(&item.name, Some(&item.namespace));
     let mut params = PatchParams {
@@ -198,8 +229,6 @@ where
     if opts.dry_run == DryRun::Server {
         params = params.dry_run();
     }
-    // A rollout already under way (a run stopped by Ctrl-C, or kubectl's own) replaces every
-    // pod with one the webhooks inject now: wait for it rather than restart a second time.
     let current = api.get(&item.name).await.map_err(
         cluster.error(Action::new("get", &resource).object(&item.name, Some(&item.namespace))),
     )?;
@@ -210,27 +239,40 @@ where
                 RolloutState::Progressing(_)
             )
         });
-    let rolling = if under_way {
+    if under_way {
         progress.waiting(item, 0, 0, "a rollout is already under way: waiting for it");
-        current
-    } else {
-        api.patch(
-            &item.name,
-            &params,
-            &Patch::Merge(restart_patch(&now_rfc3339())),
-        )
-        .await
-        .map_err(cluster.error(action))?
-    };
-    if opts.dry_run == DryRun::Server {
-        return Ok((RestartResult::ServerDryRun, None, String::new()));
+        return Ok(Some(current));
     }
-    let patched = rolling;
-    let generation = patched.meta().generation;
-    let selector = selector_of(&patched.clone().into());
+    let patch = Patch::Merge(restart_patch(&now_rfc3339()));
+    let patched = api
+        .patch(&item.name, &params, &patch)
+        .await
+        .map_err(cluster.error(action))?;
+    Ok((opts.dry_run != DryRun::Server).then_some(patched))
+}
 
-    // Only --timeout or a real rollout failure ends the wait: the watch resumes by itself
-    // after a dropped connection or a watch error.
+/// Waits until the rollout of `generation` completes or fails. Only --timeout or a real
+/// rollout failure ends the wait: the watch resumes by itself after a dropped connection or a
+/// watch error.
+async fn wait_for_rollout<K>(
+    api: Api<K>,
+    item: &RestartItem,
+    generation: Option<i64>,
+    opts: &RestartOptions,
+    progress: &dyn RestartProgress,
+) -> (RestartResult, String)
+where
+    K: Resource
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+        + Into<AnyWorkload>,
+    <K as Resource>::DynamicType: Default,
+{
     let mut outcome: Option<(RestartResult, String)> = None;
     let finished = super::wait_until(api, &item.name, opts.timeout, |obj: Option<&K>| {
         let Some(info) = obj.cloned().and_then(|o| to_info(item.kind, o)) else {
@@ -253,17 +295,16 @@ where
         outcome.is_some()
     })
     .await;
-    Ok(match outcome {
-        Some((result, detail)) if finished => (result, selector, detail),
+    match outcome {
+        Some(done) if finished => done,
         _ => (
             RestartResult::TimedOut,
-            selector,
             format!(
                 "rollout not complete after {}s (--timeout)",
                 opts.timeout.as_secs()
             ),
         ),
-    })
+    }
 }
 
 /// What a pod's sidecar is, by the same rules as the analysis (`None`: the pod has finished).
@@ -400,59 +441,26 @@ async fn delete_pods_one_by_one(
     opts: &RestartOptions,
     progress: &dyn RestartProgress,
 ) -> Result<(RestartResult, String), RevError> {
-    let ns = &item.namespace;
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &item.namespace);
     let labels = selector_string(&owner.selector);
-    let list = pods
-        .list(
-            &ListParams::default()
-                .labels(&labels)
-                .fields(LIVE_POD_FIELDS),
-        )
-        .await
-        .map_err(cluster.error(Action::new("list", "pods").in_namespace(ns)))?;
-    let known_uids: Vec<String> = list
-        .items
-        .iter()
-        .filter_map(|p| p.metadata.uid.clone())
-        .collect();
-    let mut victims: Vec<Pod> = list
-        .items
-        .into_iter()
-        .filter(|p| is_owned_by(p, &owner.uid) && p.metadata.deletion_timestamp.is_none())
-        .filter(|p| {
-            sidecar_of(p.clone(), cp).is_some_and(|(name, actual)| {
-                sidecar_problem(&name, &actual, item.target_revision.as_deref()).is_some()
-            })
-        })
-        .collect();
-    // The StatefulSet controller's own order: highest ordinal first.
-    match item.kind {
-        WorkloadKind::StatefulSet => victims.sort_by_key(|p| std::cmp::Reverse(ordinal(p))),
-        _ => victims.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name)),
-    }
+    let (victims, known_uids) = pods_to_replace(cluster, &pods, &labels, item, owner, cp).await?;
     let total = victims.len() as i32;
     for (i, pod) in victims.iter().enumerate() {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let old_uid = pod.metadata.uid.clone().unwrap_or_default();
         let mut params = crate::exec::delete_params(opts.dry_run);
         // Never delete a replacement that took the name meanwhile.
         params.preconditions = Some(Preconditions {
-            uid: Some(old_uid.clone()),
+            uid: pod.metadata.uid.clone(),
             resource_version: None,
         });
-        pods.delete(&name, &params)
-            .await
-            .map_err(cluster.error(Action::new("delete", "pods").object(&name, Some(ns))))?;
+        pods.delete(&name, &params).await.map_err(
+            cluster.error(Action::new("delete", "pods").object(&name, Some(&item.namespace))),
+        )?;
         if opts.dry_run == DryRun::Server {
             continue;
         }
-        progress.waiting(
-            item,
-            i as i32,
-            total,
-            &format!("waiting for the replacement of {name}"),
-        );
+        let waiting = format!("waiting for the replacement of {name}");
+        progress.waiting(item, i as i32, total, &waiting);
         let config = kube::runtime::watcher::Config::default().labels(&labels);
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         let config = match (item.kind, node) {
@@ -471,13 +479,11 @@ async fn delete_pods_one_by_one(
         })
         .await;
         let Some(replacement) = replacement else {
-            return Ok((
-                RestartResult::TimedOut,
-                format!(
-                    "no Ready replacement for pod {name} after {}s (--timeout)",
-                    opts.timeout.as_secs()
-                ),
-            ));
+            let why = format!(
+                "no Ready replacement for pod {name} after {}s (--timeout)",
+                opts.timeout.as_secs()
+            );
+            return Ok((RestartResult::TimedOut, why));
         };
         if let Some((new_name, actual)) = sidecar_of(replacement, cp)
             && let Some(problem) =
@@ -490,6 +496,44 @@ async fn delete_pods_one_by_one(
         return Ok((RestartResult::ServerDryRun, String::new()));
     }
     Ok((RestartResult::Restarted, String::new()))
+}
+
+/// The workload's live pods that do not run the target sidecar, in the order to delete them
+/// (a StatefulSet's own: highest ordinal first), and the uids of every pod seen now, so a
+/// replacement is told from a pod that was already there.
+async fn pods_to_replace(
+    cluster: &Cluster,
+    pods: &Api<Pod>,
+    labels: &str,
+    item: &RestartItem,
+    owner: &OwnerPods,
+    cp: &ControlPlane,
+) -> Result<(Vec<Pod>, Vec<String>), RevError> {
+    let params = ListParams::default().labels(labels).fields(LIVE_POD_FIELDS);
+    let list = pods
+        .list(&params)
+        .await
+        .map_err(cluster.error(Action::new("list", "pods").in_namespace(&item.namespace)))?;
+    let known_uids: Vec<String> = list
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.uid.clone())
+        .collect();
+    let mut victims: Vec<Pod> = list
+        .items
+        .into_iter()
+        .filter(|p| is_owned_by(p, &owner.uid) && p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            sidecar_of(p.clone(), cp).is_some_and(|(name, actual)| {
+                sidecar_problem(&name, &actual, item.target_revision.as_deref()).is_some()
+            })
+        })
+        .collect();
+    match item.kind {
+        WorkloadKind::StatefulSet => victims.sort_by_key(|p| std::cmp::Reverse(ordinal(p))),
+        _ => victims.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name)),
+    }
+    Ok((victims, known_uids))
 }
 
 /// The pods of a workload: its selector, and its uid (the pods' controller owner reference).

@@ -284,6 +284,42 @@ fn traffic_cells(figures: Option<&WindowFigures>) -> Vec<String> {
 }
 
 pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
+    let mut out = if report.workloads.is_empty() {
+        String::new()
+    } else {
+        summary_table(report, no_headers)
+    };
+    for o in &report.workloads {
+        render_workload_notes(&mut out, o);
+    }
+    if let Some(probe) = &report.probe {
+        let f = &probe.figures;
+        let _ = writeln!(
+            out,
+            "Probe, whole run: {} request(s) to {}, {:.2}% success, p50 {}, p99 {}, max {}",
+            f.requests,
+            probe.target,
+            f.success * 100.0,
+            latency(f.p50_ms),
+            latency(f.p99_ms),
+            latency(f.max_ms)
+        );
+    }
+    let needs_user: Vec<Skipped> = report
+        .skipped
+        .iter()
+        .filter(|s| s.skipped.reason.needs_user())
+        .map(|s| s.skipped.clone())
+        .collect();
+    if !needs_user.is_empty() {
+        out.push_str("Still drifted, for you to move:\n");
+        render_skipped(&mut out, &needs_user);
+    }
+    out
+}
+
+/// One row per workload; with `--probe`, its rollout window's traffic too.
+fn summary_table(report: &RestartReport, no_headers: bool) -> String {
     let probed = report.probe.is_some();
     let rows = report
         .workloads
@@ -312,65 +348,37 @@ pub fn render_summary(report: &RestartReport, no_headers: bool) -> String {
     if probed {
         headers.extend(["requests", "success", "p50", "p99", "errors"]);
     }
-    let mut out = if report.workloads.is_empty() {
-        String::new()
-    } else {
-        table(&headers, rows, no_headers)
-    };
-    for o in &report.workloads {
-        if let Some(message) = &o.message {
-            let _ = writeln!(out, "{}/{}: {message}", o.kind.resource(), o.name);
-        }
-        if let Some(cause) = &o.cause {
-            let _ = writeln!(out, "  why: {}", cause.describe());
-        }
-        for breach in &o.gate_breaches {
-            let _ = writeln!(
-                out,
-                "{}/{}: traffic breached a gate while it rolled: {breach}",
-                o.kind.resource(),
-                o.name
-            );
-        }
-        if !o.left_drifted.is_empty() {
-            let _ = writeln!(
-                out,
-                "{}/{}: {} still drifted, kept on their sidecar by the partition",
-                o.kind.resource(),
-                o.name,
-                o.left_drifted.join(", ")
-            );
-        }
-        if let Some(undo) = &o.undo
-            && o.result != RestartResult::NotRun
-        {
-            let _ = writeln!(out, "  to roll back: {undo}");
-        }
+    table(&headers, rows, no_headers)
+}
+
+/// What the table cannot hold about one workload: its message, the cause of a stuck rollout,
+/// gates its rollout breached, pods the partition kept, and how to roll it back.
+fn render_workload_notes(out: &mut String, o: &WorkloadOutcome) {
+    let workload = format!("{}/{}", o.kind.resource(), o.name);
+    if let Some(message) = &o.message {
+        let _ = writeln!(out, "{workload}: {message}");
     }
-    if let Some(probe) = &report.probe {
-        let f = &probe.figures;
+    if let Some(cause) = &o.cause {
+        let _ = writeln!(out, "  why: {}", cause.describe());
+    }
+    for breach in &o.gate_breaches {
         let _ = writeln!(
             out,
-            "Probe, whole run: {} request(s) to {}, {:.2}% success, p50 {}, p99 {}, max {}",
-            f.requests,
-            probe.target,
-            f.success * 100.0,
-            latency(f.p50_ms),
-            latency(f.p99_ms),
-            latency(f.max_ms)
+            "{workload}: traffic breached a gate while it rolled: {breach}"
         );
     }
-    let needs_user: Vec<Skipped> = report
-        .skipped
-        .iter()
-        .filter(|s| s.skipped.reason.needs_user())
-        .map(|s| s.skipped.clone())
-        .collect();
-    if !needs_user.is_empty() {
-        out.push_str("Still drifted, for you to move:\n");
-        render_skipped(&mut out, &needs_user);
+    if !o.left_drifted.is_empty() {
+        let _ = writeln!(
+            out,
+            "{workload}: {} still drifted, kept on their sidecar by the partition",
+            o.left_drifted.join(", ")
+        );
     }
-    out
+    if let Some(undo) = &o.undo
+        && o.result != RestartResult::NotRun
+    {
+        let _ = writeln!(out, "  to roll back: {undo}");
+    }
 }
 
 pub fn plan_names(plan: &RestartPlan) -> Vec<String> {

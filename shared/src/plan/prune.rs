@@ -1079,63 +1079,11 @@ impl<'a> Planner<'a> {
     /// ztunnel's pods carry its chart's `istio.io/rev` annotation but no sidecar: its revision
     /// blocks once, as ztunnel, and no restart moves them.
     fn pods(&mut self, removed: &BTreeSet<(String, String, String)>) {
-        let (analysis, old) = (self.analysis, self.old);
-        let ztunnels: BTreeSet<(&str, &str)> = self
-            .snapshot
-            .workloads
-            .iter()
-            .filter(|w| is_ztunnel(w))
-            .map(|w| (w.namespace.as_str(), w.name.as_str()))
-            .collect();
-        let rendered: BTreeMap<(&str, &str), &str> = analysis
-            .gateways
-            .iter()
-            .filter_map(|g| {
-                let gateway = g.gateway_api.as_deref()?;
-                Some(((g.namespace.as_str(), g.name.as_str()), gateway))
-            })
-            .collect();
-        let mut by_gateway: BTreeMap<(&str, &str, &str), Vec<String>> = BTreeMap::new();
-        let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        let mut unidentified: BTreeMap<&str, usize> = BTreeMap::new();
-        for pod in &analysis.pods {
-            let removed_with_workload = pod.workload.as_ref().is_some_and(|w| {
-                removed.contains(&(
-                    w.kind.as_str().to_string(),
-                    w.namespace.clone(),
-                    w.name.clone(),
-                ))
-            });
-            let of_ztunnel = pod.workload.as_ref().is_some_and(|w| {
-                w.kind == WorkloadKind::DaemonSet
-                    && ztunnels.contains(&(w.namespace.as_str(), w.name.as_str()))
-            });
-            if removed_with_workload || of_ztunnel {
-                continue;
-            }
-            let gateway = pod.workload.as_ref().and_then(|w| {
-                let key = (w.namespace.as_str(), w.name.as_str());
-                (w.kind == WorkloadKind::Deployment)
-                    .then(|| rendered.get(&key).map(|g| (key.0, *g, key.1)))
-                    .flatten()
-            });
-            if let (Some(key), Some(rev)) = (gateway, pod.sidecar.revision())
-                && rev == old
-            {
-                by_gateway.entry(key).or_default().push(pod.name.clone());
-                continue;
-            }
-            match &pod.sidecar {
-                SidecarRevision::Revision(r) if r == old => by_namespace
-                    .entry(&pod.namespace)
-                    .or_default()
-                    .push(pod.name.clone()),
-                SidecarRevision::UnknownRevision(_) => {
-                    *unidentified.entry(&pod.namespace).or_default() += 1
-                }
-                _ => {}
-            }
-        }
+        let PodsOnOld {
+            by_gateway,
+            by_namespace,
+            unidentified,
+        } = pods_on_old(self.snapshot, self.analysis, self.old, removed);
         for (namespace, pods) in by_namespace {
             let blocker = Blocker::PodsRunRevision {
                 namespace: namespace.to_string(),
@@ -1254,7 +1202,6 @@ impl<'a> Planner<'a> {
     /// at revisions: one that no remaining Service holds is cut, whatever else serves, so it is
     /// a blocker until the user says clients have moved (`--allow-address-change`).
     fn addresses(&mut self) -> Vec<GatewayAddresses> {
-        let (snapshot, analysis) = (self.snapshot, self.analysis);
         let deleted: BTreeSet<(&str, &str)> = self
             .steps
             .iter()
@@ -1262,126 +1209,48 @@ impl<'a> Planner<'a> {
             .filter(|o| o.kind == "Service")
             .filter_map(|o| Some((o.namespace.as_deref()?, o.name.as_str())))
             .collect();
-        let is_deleted =
-            |s: &ServiceInfo| deleted.contains(&(s.namespace.as_str(), s.name.as_str()));
-        let external = |s: &ServiceInfo| -> Vec<(String, AddressSource)> {
-            let mut all: Vec<(String, AddressSource)> = s
-                .load_balancer
-                .iter()
-                .map(|a| (a.clone(), AddressSource::LoadBalancer))
-                .chain(
-                    s.external_ips
-                        .iter()
-                        .map(|a| (a.clone(), AddressSource::ExternalIp)),
-                )
-                .collect();
-            let mut seen = BTreeSet::new();
-            all.retain(|(a, _)| seen.insert(a.clone()));
-            all
-        };
-        // Who holds each address once the prune is done.
-        let mut held_after: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for s in snapshot.services.iter().filter(|s| !is_deleted(s)) {
-            for (address, _) in external(s) {
-                held_after
-                    .entry(address)
-                    .or_default()
-                    .push(format!("{}/{}", s.namespace, s.name));
-            }
-        }
-        let namespaces: BTreeSet<&str> = snapshot
-            .services
-            .iter()
-            .filter(|s| is_deleted(s) && !external(s).is_empty())
-            .map(|s| s.namespace.as_str())
-            .collect();
-        let gateway_of = |s: &ServiceInfo| {
-            analysis
-                .gateways
-                .iter()
-                .find(|g| g.namespace == s.namespace && g.name == s.name)
-        };
-        let mut groups: BTreeMap<(String, String), GatewayAddresses> = BTreeMap::new();
-        for s in snapshot
-            .services
-            .iter()
-            .filter(|s| namespaces.contains(s.namespace.as_str()))
-        {
-            let addresses: Vec<ExternalAddress> = external(s)
-                .into_iter()
-                .map(|(address, source)| {
-                    let own = format!("{}/{}", s.namespace, s.name);
-                    let also_held_by: Vec<String> = held_after
-                        .get(&address)
-                        .into_iter()
-                        .flatten()
-                        .filter(|h| **h != own)
-                        .cloned()
-                        .collect();
-                    let survives = !is_deleted(s) || !also_held_by.is_empty();
-                    ExternalAddress {
-                        address,
-                        source,
-                        also_held_by,
-                        survives,
-                    }
-                })
-                .collect();
-            if addresses.is_empty() {
-                continue;
-            }
-            let gateway = gateway_of(s);
-            let group = groups
-                .entry((s.namespace.clone(), s.name.clone()))
-                .or_insert_with(|| GatewayAddresses {
-                    namespace: s.namespace.clone(),
-                    gateway: gateway.map_or(s.name.clone(), |g| g.name.clone()),
-                    revision: gateway.and_then(|g| g.revision.clone()),
-                    deleted: is_deleted(s),
-                    services: Vec::new(),
-                });
-            group.services.push(ServiceAddresses {
-                name: s.name.clone(),
-                deleted: is_deleted(s),
-                addresses,
-            });
-        }
-        let groups: Vec<GatewayAddresses> = groups.into_values().collect();
+        let groups = address_groups(self.snapshot, self.analysis, &deleted);
         if !self.options.allow_address_change {
-            for g in &groups {
-                for s in g.services.iter().filter(|s| s.deleted) {
-                    let going: Vec<String> = s
-                        .addresses
-                        .iter()
-                        .filter(|a| !a.survives)
-                        .map(|a| a.address.clone())
-                        .collect();
-                    if going.is_empty() {
-                        continue;
-                    }
-                    let successors = groups
-                        .iter()
-                        .filter(|o| o.namespace == g.namespace && !o.deleted)
-                        .flat_map(|o| {
-                            o.services.iter().map(|os| AddressHolder {
-                                service: os.name.clone(),
-                                gateway: o.gateway.clone(),
-                                revision: o.revision.clone(),
-                                addresses: os.addresses.iter().map(|a| a.address.clone()).collect(),
-                            })
-                        })
-                        .collect();
-                    let blocker = Blocker::AddressWouldDisappear {
-                        namespace: g.namespace.clone(),
-                        service: s.name.clone(),
-                        addresses: going,
-                        successors,
-                    };
-                    self.block(format!("service/{}/{}", g.namespace, s.name), blocker);
-                }
-            }
+            self.block_disappearing_addresses(&groups);
         }
         groups
+    }
+
+    /// One `AddressWouldDisappear` per deleted Service with an address no remaining Service
+    /// holds, naming what survives in its namespace.
+    fn block_disappearing_addresses(&mut self, groups: &[GatewayAddresses]) {
+        for g in groups {
+            for s in g.services.iter().filter(|s| s.deleted) {
+                let going: Vec<String> = s
+                    .addresses
+                    .iter()
+                    .filter(|a| !a.survives)
+                    .map(|a| a.address.clone())
+                    .collect();
+                if going.is_empty() {
+                    continue;
+                }
+                let successors = groups
+                    .iter()
+                    .filter(|o| o.namespace == g.namespace && !o.deleted)
+                    .flat_map(|o| {
+                        o.services.iter().map(|os| AddressHolder {
+                            service: os.name.clone(),
+                            gateway: o.gateway.clone(),
+                            revision: o.revision.clone(),
+                            addresses: os.addresses.iter().map(|a| a.address.clone()).collect(),
+                        })
+                    })
+                    .collect();
+                let blocker = Blocker::AddressWouldDisappear {
+                    namespace: g.namespace.clone(),
+                    service: s.name.clone(),
+                    addresses: going,
+                    successors,
+                };
+                self.block(format!("service/{}/{}", g.namespace, s.name), blocker);
+            }
+        }
     }
 
     /// Config pinned to OLD stops applying once OLD is gone (DOMAIN §4): a blocker, never
@@ -1480,4 +1349,178 @@ fn namespace_target(ns: &crate::analysis::NamespaceStatus, analysis: &Analysis) 
         Some(rev) => Some(rev.to_string()),
         None => Some(selector.to_string()),
     }
+}
+
+/// A Service's external addresses, each once: load-balancer ingress first, then externalIPs.
+fn external_addresses(s: &ServiceInfo) -> Vec<(String, AddressSource)> {
+    let mut all: Vec<(String, AddressSource)> = s
+        .load_balancer
+        .iter()
+        .map(|a| (a.clone(), AddressSource::LoadBalancer))
+        .chain(
+            s.external_ips
+                .iter()
+                .map(|a| (a.clone(), AddressSource::ExternalIp)),
+        )
+        .collect();
+    let mut seen = BTreeSet::new();
+    all.retain(|(a, _)| seen.insert(a.clone()));
+    all
+}
+
+/// Per gateway Service, in every namespace where a deleted Service had an external address:
+/// its addresses, who else holds each once `deleted` are gone, and whether it survives.
+fn address_groups(
+    snapshot: &Snapshot,
+    analysis: &Analysis,
+    deleted: &BTreeSet<(&str, &str)>,
+) -> Vec<GatewayAddresses> {
+    let is_deleted = |s: &ServiceInfo| deleted.contains(&(s.namespace.as_str(), s.name.as_str()));
+    // Who holds each address once the prune is done.
+    let mut held_after: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in snapshot.services.iter().filter(|s| !is_deleted(s)) {
+        for (address, _) in external_addresses(s) {
+            held_after
+                .entry(address)
+                .or_default()
+                .push(format!("{}/{}", s.namespace, s.name));
+        }
+    }
+    let namespaces: BTreeSet<&str> = snapshot
+        .services
+        .iter()
+        .filter(|s| is_deleted(s) && !external_addresses(s).is_empty())
+        .map(|s| s.namespace.as_str())
+        .collect();
+    let mut groups: BTreeMap<(String, String), GatewayAddresses> = BTreeMap::new();
+    for s in snapshot
+        .services
+        .iter()
+        .filter(|s| namespaces.contains(s.namespace.as_str()))
+    {
+        let own = format!("{}/{}", s.namespace, s.name);
+        let addresses: Vec<ExternalAddress> = external_addresses(s)
+            .into_iter()
+            .map(|(address, source)| {
+                let also_held_by: Vec<String> = held_after
+                    .get(&address)
+                    .into_iter()
+                    .flatten()
+                    .filter(|h| **h != own)
+                    .cloned()
+                    .collect();
+                let survives = !is_deleted(s) || !also_held_by.is_empty();
+                ExternalAddress {
+                    address,
+                    source,
+                    also_held_by,
+                    survives,
+                }
+            })
+            .collect();
+        if addresses.is_empty() {
+            continue;
+        }
+        let gateway = analysis
+            .gateways
+            .iter()
+            .find(|g| g.namespace == s.namespace && g.name == s.name);
+        let group = groups
+            .entry((s.namespace.clone(), s.name.clone()))
+            .or_insert_with(|| GatewayAddresses {
+                namespace: s.namespace.clone(),
+                gateway: gateway.map_or(s.name.clone(), |g| g.name.clone()),
+                revision: gateway.and_then(|g| g.revision.clone()),
+                deleted: is_deleted(s),
+                services: Vec::new(),
+            });
+        group.services.push(ServiceAddresses {
+            name: s.name.clone(),
+            deleted: is_deleted(s),
+            addresses,
+        });
+    }
+    groups.into_values().collect()
+}
+
+/// Live pods still on OLD once the prune's own deletions are done, grouped as the blockers
+/// name them; ztunnel's pods (no sidecar, blocked as ztunnel) are left out.
+struct PodsOnOld<'a> {
+    /// Pods of a Deployment istiod rendered for a Gateway API Gateway:
+    /// (namespace, Gateway, Deployment) → pods.
+    by_gateway: BTreeMap<(&'a str, &'a str, &'a str), Vec<String>>,
+    by_namespace: BTreeMap<&'a str, Vec<String>>,
+    /// Proxies whose revision cannot be told, per namespace.
+    unidentified: BTreeMap<&'a str, usize>,
+}
+
+fn pods_on_old<'a>(
+    snapshot: &'a Snapshot,
+    analysis: &'a Analysis,
+    old: &str,
+    removed: &BTreeSet<(String, String, String)>,
+) -> PodsOnOld<'a> {
+    let ztunnels: BTreeSet<(&str, &str)> = snapshot
+        .workloads
+        .iter()
+        .filter(|w| is_ztunnel(w))
+        .map(|w| (w.namespace.as_str(), w.name.as_str()))
+        .collect();
+    let rendered: BTreeMap<(&str, &str), &str> = analysis
+        .gateways
+        .iter()
+        .filter_map(|g| {
+            let gateway = g.gateway_api.as_deref()?;
+            Some(((g.namespace.as_str(), g.name.as_str()), gateway))
+        })
+        .collect();
+    let mut found = PodsOnOld {
+        by_gateway: BTreeMap::new(),
+        by_namespace: BTreeMap::new(),
+        unidentified: BTreeMap::new(),
+    };
+    for pod in &analysis.pods {
+        let removed_with_workload = pod.workload.as_ref().is_some_and(|w| {
+            removed.contains(&(
+                w.kind.as_str().to_string(),
+                w.namespace.clone(),
+                w.name.clone(),
+            ))
+        });
+        let of_ztunnel = pod.workload.as_ref().is_some_and(|w| {
+            w.kind == WorkloadKind::DaemonSet
+                && ztunnels.contains(&(w.namespace.as_str(), w.name.as_str()))
+        });
+        if removed_with_workload || of_ztunnel {
+            continue;
+        }
+        let gateway = pod.workload.as_ref().and_then(|w| {
+            let key = (w.namespace.as_str(), w.name.as_str());
+            (w.kind == WorkloadKind::Deployment)
+                .then(|| rendered.get(&key).map(|g| (key.0, *g, key.1)))
+                .flatten()
+        });
+        if let (Some(key), Some(rev)) = (gateway, pod.sidecar.revision())
+            && rev == old
+        {
+            found
+                .by_gateway
+                .entry(key)
+                .or_default()
+                .push(pod.name.clone());
+            continue;
+        }
+        match &pod.sidecar {
+            SidecarRevision::Revision(r) if r == old => found
+                .by_namespace
+                .entry(&pod.namespace)
+                .or_default()
+                .push(pod.name.clone()),
+            SidecarRevision::UnknownRevision(_) => {
+                *found.unidentified.entry(&pod.namespace).or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    found
 }

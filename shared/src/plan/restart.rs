@@ -5,7 +5,7 @@
 use crate::analysis::admission::AdmissionPreflight;
 use serde::Serialize;
 
-use crate::analysis::{Analysis, RestartExclusion};
+use crate::analysis::{Analysis, RestartExclusion, WorkloadStatus};
 use crate::selector::Selector;
 use crate::snapshot::{Snapshot, WorkloadInfo, WorkloadKind};
 
@@ -135,112 +135,27 @@ pub fn plan_restart(
     analysis: &Analysis,
     request: &RestartRequest,
 ) -> RestartPlan {
-    let in_scope = |ns: &str| {
-        request
-            .namespaces
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|n| n == ns))
+    let mut plan = RestartPlan {
+        items: Vec::new(),
+        skipped: Vec::new(),
+        admission: None,
     };
-    let mut items = Vec::new();
-    let mut skipped = Vec::new();
     for w in &analysis.workloads {
-        if !in_scope(&w.namespace) {
-            continue;
-        }
-        if !request.kinds.is_empty() && !request.kinds.contains(&w.kind) {
-            continue;
-        }
         let info = snapshot
             .workloads
             .iter()
             .find(|s| s.kind == w.kind && s.namespace == w.namespace && s.name == w.name);
-        if let Some(sel) = &request.selector
-            && !info.is_some_and(|i| sel.matches(&i.labels))
-        {
+        if !request.selects(w, info) {
             continue;
         }
-        let wanted = if request.all {
-            w.injected
-        } else {
-            w.is_drifted()
-        };
-        if !wanted {
-            continue;
-        }
-        let skip = |reason| Skipped {
-            kind: w.kind.resource().to_string(),
-            namespace: w.namespace.clone(),
-            name: w.name.clone(),
-            reason,
-            partition: None,
-            pods: Vec::new(),
-        };
-        let exclusion = match w.exclusion {
-            // Upgraded in place: a restart is its upgrade, asked for by name.
-            Some(RestartExclusion::RevisionlessGateway) if request.gateways => None,
-            // In sync (listed by --all): nothing for the user to move.
-            Some(RestartExclusion::RevisionlessGateway) if !w.is_drifted() => continue,
-            other => other,
-        };
-        if let Some(exclusion) = exclusion {
-            skipped.push(skip(match exclusion {
-                RestartExclusion::ControlPlane => SkipReason::ControlPlane,
-                RestartExclusion::Gateway => SkipReason::Gateway,
-                RestartExclusion::RevisionlessGateway => SkipReason::RevisionlessGateway,
-            }));
-            continue;
-        }
-        if w.paused {
-            skipped.push(skip(SkipReason::Paused));
-            continue;
-        }
-        let method = if w.on_delete {
-            if !request.delete_ondelete_pods {
-                skipped.push(skip(SkipReason::OnDelete));
-                continue;
-            }
-            RestartMethod::DeletePods
-        } else {
-            RestartMethod::RolloutRestart
-        };
-        let held = match info {
-            Some(info) if method == RestartMethod::RolloutRestart => {
-                held_back_by_partition(info, analysis)
-            }
-            _ => None,
-        };
-        if let Some(held) = &held {
-            if !held.drifted.is_empty() {
-                skipped.push(Skipped {
-                    partition: Some(held.partition),
-                    pods: held.drifted.clone(),
-                    ..skip(SkipReason::Partition)
-                });
-            }
-            // A restart that would replace no drifted pod only churns the in-sync ones.
-            let moves_drift = w.drifted_pods > held.drifted.len();
-            if held.replaces_none || !(moves_drift || request.all) {
-                continue;
-            }
-        }
-        let (partition, held_back) =
-            held.map_or((None, Vec::new()), |h| (Some(h.partition), h.pods));
-        items.push(RestartItem {
-            kind: w.kind,
-            namespace: w.namespace.clone(),
-            name: w.name.clone(),
-            target_revision: w.expected.clone(),
-            pods: w.pods,
-            drifted_pods: w.drifted_pods,
-            method,
-            partition,
-            held_back,
-        });
+        let (item, skipped) = decide(w, info, analysis, request);
+        plan.items.extend(item);
+        plan.skipped.extend(skipped);
     }
     // Drifted pods no workload can restart: bare pods, ReplicaSets without a Deployment, Jobs.
     for pod in &analysis.pods {
-        if pod.workload.is_none() && pod.drift.needs_restart() && in_scope(&pod.namespace) {
-            skipped.push(Skipped {
+        if pod.workload.is_none() && pod.drift.needs_restart() && request.in_scope(&pod.namespace) {
+            plan.skipped.push(Skipped {
                 kind: "pod".into(),
                 namespace: pod.namespace.clone(),
                 name: pod.name.clone(),
@@ -250,12 +165,104 @@ pub fn plan_restart(
             });
         }
     }
-    items.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
-    RestartPlan {
-        items,
-        skipped,
-        admission: None,
+    plan.items
+        .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+    plan
+}
+
+impl RestartRequest {
+    fn in_scope(&self, namespace: &str) -> bool {
+        self.namespaces
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|n| n == namespace))
     }
+
+    /// The workloads the user asked about: namespace, kind, selector, and drifted (or, with
+    /// `--all`, injected).
+    fn selects(&self, w: &WorkloadStatus, info: Option<&WorkloadInfo>) -> bool {
+        let kind_asked = self.kinds.is_empty() || self.kinds.contains(&w.kind);
+        let labels_match = self
+            .selector
+            .as_ref()
+            .is_none_or(|sel| info.is_some_and(|i| sel.matches(&i.labels)));
+        let wanted = if self.all { w.injected } else { w.is_drifted() };
+        self.in_scope(&w.namespace) && kind_asked && labels_match && wanted
+    }
+}
+
+/// What becomes of one selected workload: restarted (and how), skipped with the reason the user
+/// sees, or left out (nothing to move).
+fn decide(
+    w: &WorkloadStatus,
+    info: Option<&WorkloadInfo>,
+    analysis: &Analysis,
+    request: &RestartRequest,
+) -> (Option<RestartItem>, Vec<Skipped>) {
+    let skip = |reason| Skipped {
+        kind: w.kind.resource().to_string(),
+        namespace: w.namespace.clone(),
+        name: w.name.clone(),
+        reason,
+        partition: None,
+        pods: Vec::new(),
+    };
+    let exclusion = match w.exclusion {
+        // Upgraded in place: a restart is its upgrade, asked for by name.
+        Some(RestartExclusion::RevisionlessGateway) if request.gateways => None,
+        // In sync (listed by --all): nothing for the user to move.
+        Some(RestartExclusion::RevisionlessGateway) if !w.is_drifted() => return (None, vec![]),
+        other => other,
+    };
+    if let Some(exclusion) = exclusion {
+        let reason = match exclusion {
+            RestartExclusion::ControlPlane => SkipReason::ControlPlane,
+            RestartExclusion::Gateway => SkipReason::Gateway,
+            RestartExclusion::RevisionlessGateway => SkipReason::RevisionlessGateway,
+        };
+        return (None, vec![skip(reason)]);
+    }
+    if w.paused {
+        return (None, vec![skip(SkipReason::Paused)]);
+    }
+    let method = match (w.on_delete, request.delete_ondelete_pods) {
+        (true, false) => return (None, vec![skip(SkipReason::OnDelete)]),
+        (true, true) => RestartMethod::DeletePods,
+        (false, _) => RestartMethod::RolloutRestart,
+    };
+    let held = match info {
+        Some(info) if method == RestartMethod::RolloutRestart => {
+            held_back_by_partition(info, analysis)
+        }
+        _ => None,
+    };
+    let mut skipped = Vec::new();
+    if let Some(held) = &held {
+        if !held.drifted.is_empty() {
+            skipped.push(Skipped {
+                partition: Some(held.partition),
+                pods: held.drifted.clone(),
+                ..skip(SkipReason::Partition)
+            });
+        }
+        // A restart that would replace no drifted pod only churns the in-sync ones.
+        let moves_drift = w.drifted_pods > held.drifted.len();
+        if held.replaces_none || !(moves_drift || request.all) {
+            return (None, skipped);
+        }
+    }
+    let (partition, held_back) = held.map_or((None, Vec::new()), |h| (Some(h.partition), h.pods));
+    let item = RestartItem {
+        kind: w.kind,
+        namespace: w.namespace.clone(),
+        name: w.name.clone(),
+        target_revision: w.expected.clone(),
+        pods: w.pods,
+        drifted_pods: w.drifted_pods,
+        method,
+        partition,
+        held_back,
+    };
+    (Some(item), skipped)
 }
 
 /// The pods a StatefulSet's partition keeps on their current template.

@@ -246,28 +246,7 @@ pub async fn run_command(
             None => String::new(),
         }
     ));
-    let mut live = live::LiveView::new(std::io::stderr().is_terminal());
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    tick.tick().await;
-    // Ctrl-C is how an unbounded run ends (as with vegeta): it reports, it is not a failure.
-    let interrupted = {
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let finished = session.probe.sending_finished();
-        tokio::pin!(finished);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    let line = live.tick(&session.probe);
-                    live.show(&line);
-                }
-                _ = &mut finished => break false,
-                _ = &mut ctrl_c => break true,
-            }
-        }
-    };
-    live.finish();
-    if interrupted {
+    if show_until_done(&session).await {
         io.err("stopping: waiting for the requests in flight (Ctrl-C again stops now)\n");
         tokio::spawn(async {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -277,21 +256,8 @@ pub async fn run_command(
     }
     let description = session.target.description.clone();
     let run = session.finish(flags).await?;
-    let held = run.report.rate >= flags.rate * 0.95 || run.report.requests < 2;
-    if !held {
-        io.err(&format!(
-            "warning: the rate was not held: {:.2}/s sent of {}/s asked{}\n",
-            run.report.rate,
-            trim_rate(flags.rate),
-            if run.report.late > 0 {
-                format!(
-                    "; {} request(s) waited for one of --max-in-flight {} slots",
-                    run.report.late, flags.max_in_flight
-                )
-            } else {
-                " (this machine could not send faster)".to_string()
-            }
-        ));
+    if let Some(warning) = rate_not_held(flags, &run.report) {
+        io.err(&warning);
     }
     match format {
         ReportFormat::Text => {
@@ -317,6 +283,51 @@ pub async fn run_command(
         });
     }
     Ok(())
+}
+
+/// The live view on stderr once a second until the load ends; `true` when Ctrl-C ended it,
+/// which is how an unbounded run ends (as with vegeta): it reports, it is not a failure.
+async fn show_until_done(session: &ProbeSession) -> bool {
+    let mut live = live::LiveView::new(std::io::stderr().is_terminal());
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.tick().await;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let finished = session.probe.sending_finished();
+    tokio::pin!(finished);
+    let interrupted = loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let line = live.tick(&session.probe);
+                live.show(&line);
+            }
+            _ = &mut finished => break false,
+            _ = &mut ctrl_c => break true,
+        }
+    };
+    live.finish();
+    interrupted
+}
+
+/// A warning when fewer than 95 % of the asked rate went out, saying whether the in-flight
+/// limit or this machine held it back.
+fn rate_not_held(flags: &ProbeFlags, report: &Report) -> Option<String> {
+    if report.rate >= flags.rate * 0.95 || report.requests < 2 {
+        return None;
+    }
+    let why = if report.late > 0 {
+        format!(
+            "; {} request(s) waited for one of --max-in-flight {} slots",
+            report.late, flags.max_in_flight
+        )
+    } else {
+        " (this machine could not send faster)".to_string()
+    };
+    Some(format!(
+        "warning: the rate was not held: {:.2}/s sent of {}/s asked{why}\n",
+        report.rate,
+        trim_rate(flags.rate)
+    ))
 }
 
 fn trim_rate(rate: f64) -> String {
