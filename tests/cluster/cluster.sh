@@ -13,13 +13,21 @@
 #      REV_INJECTOR_BIN, REV_CLUSTER_NAME (the kubeconfigs' cluster name and context prefix,
 #      default rev-test). Everything listens on 127.0.0.1, on free ports picked at `up`, so
 #      several instances run side by side, one state dir (and name) each.
+#      For the benchmark (tests/bench/live.py): REV_CLUSTER_CONTROLLER_QPS raises the
+#      controllers' and the scheduler's client rate limits (20 and 50/s by default: 10,000 pods
+#      would take minutes to create); REV_CLUSTER_AUDIT=1 logs every get and list (who, URI) to
+#      logs/audit.log, so requests are counted by the server, for any client;
+#      REV_CLUSTER_NODES and REV_CLUSTER_NODE_PODS (3 nodes of 110 pods by default) hold more.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PKI="$STATE_DIR/pki"
 MARKER="$STATE_DIR/.rev-cluster-state"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok rev-test-injector)
-NODES=(kwok-node-0 kwok-node-1 kwok-node-2)
+# kwok nodes: 3, each taking 110 pods (kubelet's default), unless the benchmark asks for more
+# room (REV_CLUSTER_NODES, REV_CLUSTER_NODE_PODS).
+mapfile -t NODES < <(seq -f 'kwok-node-%g' 0 $(( ${REV_CLUSTER_NODES:-3} - 1 )))
+NODE_PODS="${REV_CLUSTER_NODE_PODS:-110}"
 # Service ClusterIPs come from a loopback range: nothing routes ClusterIPs here (no kube-proxy),
 # and anything that dials one anyway (a webhook or APIService given as a Service reference)
 # then stays on this machine and gets "connection refused" instead of leaving it.
@@ -258,6 +266,21 @@ EOF
     # set caBundle from injectionCABundle, but real istiod patches it in at run time and no
     # istiod runs here: webhooks rendered any other way (e.g. the revision-tag template, whose
     # own `core` define has no caBundle) must still reach the injector.
+    local audit_flags=()
+    if [[ "${REV_CLUSTER_AUDIT:-}" == 1 ]]; then
+        # Reads only, once each when answered: the benchmark counts requests per client.
+        cat >"$STATE_DIR/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [get, list]
+- level: None
+EOF
+        audit_flags=(--audit-policy-file "$STATE_DIR/audit-policy.yaml" --audit-log-format json
+            --audit-log-path "$STATE_DIR/logs/audit.log" --audit-log-maxsize 0)
+    fi
     SSL_CERT_FILE="$PKI/ca.crt" start kube-apiserver "$BIN/kube-apiserver" \
         --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
@@ -274,7 +297,7 @@ EOF
         --endpoint-reconciler-type none \
         --service-account-issuer https://kubernetes.default.svc.cluster.local \
         --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
-        --profiling=false --v=0
+        --profiling=false "${audit_flags[@]}" --v=0
 
     wait_for "kube-apiserver /readyz" 90 kube-apiserver \
         curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://127.0.0.1:$API_PORT/readyz"
@@ -283,16 +306,20 @@ EOF
     local kc="$STATE_DIR/admin.kubeconfig"
     # --node-monitor-grace-period 2m: on 2 busy cores kwok may renew a node Lease late, and one
     # NotReady blip leaves pods Ready=False for good (kwok does not set them back).
+    local qps_flags=()
+    if [[ -n "${REV_CLUSTER_CONTROLLER_QPS:-}" ]]; then
+        qps_flags=(--kube-api-qps "$REV_CLUSTER_CONTROLLER_QPS" --kube-api-burst "$((2 * REV_CLUSTER_CONTROLLER_QPS))")
+    fi
     start kube-controller-manager "$BIN/kube-controller-manager" \
         --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
         --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --leader-elect=false \
         --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
         --use-service-account-credentials --allocate-node-cidrs=false \
-        --node-monitor-grace-period 2m \
+        --node-monitor-grace-period 2m "${qps_flags[@]}" \
         --service-cluster-ip-range "$SERVICE_CIDR" --v=0
     start kube-scheduler "$BIN/kube-scheduler" \
         --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
-        --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --leader-elect=false --v=0
+        --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --leader-elect=false "${qps_flags[@]}" --v=0
 
     # kwok: built-in node stages; our own pod stages; a stage acting as a cloud load-balancer
     # controller (without it `helm --wait` never returns for the gateway charts: Helm 3 waits for
@@ -473,15 +500,21 @@ metadata:
     node-role.kubernetes.io/worker: ""
     type: kwok
 status:
-  allocatable: {cpu: "32", memory: 128Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 128Gi, pods: "110"}
+  allocatable: {cpu: "32", memory: 128Gi, pods: "$NODE_PODS"}
+  capacity: {cpu: "32", memory: 128Gi, pods: "$NODE_PODS"}
 ---
 EOF
         done
         limited_rbac
     } | "${k[@]}" apply -f - >/dev/null
 
-    wait_for "nodes Ready" 60 kwok "${k[@]}" wait --for=condition=Ready node --all --timeout=1s
+    # One list per check: `kubectl wait --all` watches node after node, and with the
+    # benchmark's dozens of nodes its --timeout=1s never covers them all.
+    all_nodes_ready() {
+        [[ "$("${k[@]}" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+            grep -c '^True$')" -eq ${#NODES[@]} ]]
+    }
+    wait_for "nodes Ready" 60 kwok all_nodes_ready
     wait_for "default ServiceAccount" 60 kube-controller-manager "${k[@]}" get serviceaccount default -n default
     alive_or_die kube-scheduler
     log "cluster up in $(since "$t0"): ${#NODES[@]} nodes Ready"

@@ -32,7 +32,8 @@ pub struct Cluster {
     pub state: PathBuf,
 }
 
-fn repo_root() -> PathBuf {
+/// The repository checkout the tests run from.
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
