@@ -5,16 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rev_shared::RevError;
-use rev_shared::command::relabel::{Relabel, RetargetTag};
-use rev_shared::driver::drive;
+use rev_shared::command::relabel::{RelabelArgs, RelabelRequest, relabel};
 use rev_shared::flags::{ConnectionFlags, DumpFlags, MutationFlags, ScopeFlags, VerbosityFlags};
 use rev_shared::output::io::Io;
-use rev_shared::plan::relabel::{
-    Targets, plan_relabel, plan_tag, plan_undo, recorded_tag_revision,
-};
 use rev_shared::revision::RevisionName;
-use rev_shared::selector::Selector;
-use rev_shared::view::{ClusterView, Extras, Scope};
+use rev_shared::view::{ClusterView, Extras};
 
 /// Move namespaces to an Istio revision (or tag): sets istio.io/rev, removes istio-injection,
 /// in one patch per namespace guarded by its resourceVersion. Undo with --undo.
@@ -69,109 +64,29 @@ struct Cli {
     verbosity: VerbosityFlags,
 }
 
-/// What the command line asks for, checked before connecting: a typo costs no round trip.
-enum Request {
-    Move(Targets, RevisionName),
-    Undo(Vec<String>),
-    Tag(RevisionName, Option<RevisionName>),
-}
-
 fn main() -> ExitCode {
     rev_shared::cli::run(run)
 }
 
 async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
-    let request = cli.request()?;
-    let scope = match &request {
-        Request::Move(Targets::Names(names), _) | Request::Undo(names) => {
-            Scope::Named(names.clone())
-        }
-        _ => Scope::All,
-    };
+    let request = RelabelRequest::from_args(&RelabelArgs {
+        args: &cli.args,
+        undo: cli.undo,
+        tag: cli.tag.as_ref(),
+        from: cli.from.as_ref(),
+        selector: cli.scope.selector.as_deref(),
+        all_namespaces: cli.scope.all_namespaces,
+    })?;
     let (level, extras) = (cli.verbosity.level, Extras::default());
     let view = ClusterView::for_command(
         &cli.connection,
         level,
         &cli.dumps,
         &mut cli.mutation,
-        &scope,
+        &request.scope(),
         extras,
     )
     .await?;
-    let (snapshot, analysis, cluster) = (&view.snapshot, &view.analysis, view.cluster.as_ref());
     let field_manager = cli.field_manager.clone();
-    let plan = match request {
-        Request::Tag(tag, revision) => {
-            let revision = match revision {
-                Some(revision) => revision,
-                None => match recorded_tag_revision(snapshot, tag.as_str()) {
-                    Some(previous) => RevisionName::parse(&previous)?,
-                    None => {
-                        io.err(&format!("tag {tag} has no relabel record: unchanged\n"));
-                        return Ok(());
-                    }
-                },
-            };
-            let plan = plan_tag(snapshot, analysis, tag.as_str(), &revision)?;
-            let command = RetargetTag {
-                cluster,
-                plan,
-                force: cli.force,
-                field_manager,
-            };
-            return drive(&command, &cli.mutation, io).await;
-        }
-        Request::Undo(names) => plan_undo(snapshot, analysis, &names)?,
-        Request::Move(targets, revision) => plan_relabel(snapshot, analysis, &targets, &revision)?,
-    };
-    let command = Relabel {
-        cluster,
-        plan,
-        force: cli.force,
-        field_manager,
-    };
-    drive(&command, &cli.mutation, io).await
-}
-
-impl Cli {
-    fn request(&self) -> Result<Request, RevError> {
-        let usage = |message: &str| Err(RevError::Usage(message.into()));
-        if let Some(tag) = &self.tag {
-            return match (self.undo, self.args.as_slice()) {
-                (true, []) => Ok(Request::Tag(tag.clone(), None)),
-                (false, [revision]) => Ok(Request::Tag(
-                    tag.clone(),
-                    Some(RevisionName::parse(revision)?),
-                )),
-                _ => usage(
-                    "--tag TAG takes exactly one REVISION (kubectl rev-relabel --tag prod 1-20), or none with --undo",
-                ),
-            };
-        }
-        if self.undo {
-            if self.args.is_empty() {
-                return usage("--undo needs the namespaces to restore");
-            }
-            return Ok(Request::Undo(self.args.clone()));
-        }
-        let Some((revision, namespaces)) = self.args.split_last() else {
-            return usage("missing REVISION: kubectl rev-relabel NAMESPACE... REVISION");
-        };
-        let revision = RevisionName::parse(revision)?;
-        let targets = match (&self.from, &self.scope.selector, namespaces.is_empty()) {
-            (Some(old), None, true) => Targets::From(old.to_string()),
-            (None, Some(sel), true) => Targets::Selector(Selector::parse(sel)?),
-            (None, None, false) => Targets::Names(namespaces.to_vec()),
-            (None, None, true) => {
-                return usage(
-                    "name the namespaces (kubectl rev-relabel bookinfo 1-20), or use --from OLD or -l SELECTOR",
-                );
-            }
-            _ => return usage("give namespaces, --from or -l, not several"),
-        };
-        if self.scope.all_namespaces && !matches!(targets, Targets::From(_)) {
-            return usage("-A goes with --from OLD");
-        }
-        Ok(Request::Move(targets, revision))
-    }
+    relabel(&view, request, cli.force, field_manager, &cli.mutation, io).await
 }

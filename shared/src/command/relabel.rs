@@ -1,15 +1,21 @@
 //! `kubectl rev-relabel`: namespaces (and their undo), and revision tags.
 
 use crate::client::Cluster;
-use crate::driver::{End, ExecContext, Execution, Mutation};
-use crate::error::Refusal;
+use crate::driver::{End, ExecContext, Execution, Mutation, drive};
+use crate::error::{Refusal, RevError};
 use crate::exec::lock::{LockRequest, LockScope};
 use crate::exec::relabel::{apply, apply_tag};
 use crate::exec::{patch_params, post_params};
+use crate::flags::MutationFlags;
+use crate::output::io::Io;
 use crate::output::relabel as words;
 use crate::output::relabel::{RelabelReport, TagReport};
-use crate::plan::relabel::{RelabelPlan, TagPlan};
-use crate::view::connected;
+use crate::plan::relabel::{
+    RelabelPlan, TagPlan, Targets, plan_relabel, plan_tag, plan_undo, recorded_tag_revision,
+};
+use crate::revision::RevisionName;
+use crate::selector::Selector;
+use crate::view::{ClusterView, Scope, connected};
 
 /// Moves namespaces to a revision, or restores what a relabel recorded (`--undo`).
 pub struct Relabel<'a> {
@@ -211,4 +217,125 @@ impl Mutation for RetargetTag<'_> {
             changed: Vec::new(),
         }
     }
+}
+
+/// What `kubectl rev-relabel`'s command line asks for, checked before connecting: a typo costs no
+/// round trip.
+#[derive(Debug, Clone)]
+pub enum RelabelRequest {
+    /// Namespaces (by name, `--from OLD` or `-l`) to a revision.
+    Move(Targets, RevisionName),
+    /// `--undo NAMESPACE...`: the labels a previous relabel replaced.
+    Undo(Vec<String>),
+    /// `--tag TAG REVISION` (or `--undo --tag TAG`: its recorded previous revision).
+    Tag(RevisionName, Option<RevisionName>),
+}
+
+/// The command line's words, as clap parsed them.
+pub struct RelabelArgs<'a> {
+    /// `NAMESPACE... REVISION` (with --undo: namespaces only; with --tag: the revision).
+    pub args: &'a [String],
+    pub undo: bool,
+    pub tag: Option<&'a RevisionName>,
+    pub from: Option<&'a RevisionName>,
+    pub selector: Option<&'a str>,
+    pub all_namespaces: bool,
+}
+
+impl RelabelRequest {
+    pub fn from_args(a: &RelabelArgs) -> Result<RelabelRequest, RevError> {
+        let usage = |message: &str| Err(RevError::Usage(message.into()));
+        if let Some(tag) = a.tag {
+            return match (a.undo, a.args) {
+                (true, []) => Ok(RelabelRequest::Tag(tag.clone(), None)),
+                (false, [revision]) => Ok(RelabelRequest::Tag(
+                    tag.clone(),
+                    Some(RevisionName::parse(revision)?),
+                )),
+                _ => usage(
+                    "--tag TAG takes exactly one REVISION (kubectl rev-relabel --tag prod 1-20), or none with --undo",
+                ),
+            };
+        }
+        if a.undo {
+            if a.args.is_empty() {
+                return usage("--undo needs the namespaces to restore");
+            }
+            return Ok(RelabelRequest::Undo(a.args.to_vec()));
+        }
+        let Some((revision, namespaces)) = a.args.split_last() else {
+            return usage("missing REVISION: kubectl rev-relabel NAMESPACE... REVISION");
+        };
+        let revision = RevisionName::parse(revision)?;
+        let targets = match (a.from, a.selector, namespaces.is_empty()) {
+            (Some(old), None, true) => Targets::From(old.to_string()),
+            (None, Some(sel), true) => Targets::Selector(Selector::parse(sel)?),
+            (None, None, false) => Targets::Names(namespaces.to_vec()),
+            (None, None, true) => {
+                return usage(
+                    "name the namespaces (kubectl rev-relabel bookinfo 1-20), or use --from OLD or -l SELECTOR",
+                );
+            }
+            _ => return usage("give namespaces, --from or -l, not several"),
+        };
+        if a.all_namespaces && !matches!(targets, Targets::From(_)) {
+            return usage("-A goes with --from OLD");
+        }
+        Ok(RelabelRequest::Move(targets, revision))
+    }
+
+    /// The namespaces the command reads: those it names, else every one.
+    pub fn scope(&self) -> Scope {
+        match self {
+            RelabelRequest::Move(Targets::Names(names), _) | RelabelRequest::Undo(names) => {
+                Scope::Named(names.clone())
+            }
+            _ => Scope::All,
+        }
+    }
+}
+
+/// Plans `request` on `view` and drives it: a namespace relabel, an undo, or a tag retarget.
+pub async fn relabel(
+    view: &ClusterView,
+    request: RelabelRequest,
+    force: bool,
+    field_manager: String,
+    mutation: &MutationFlags,
+    io: &mut Io,
+) -> Result<(), RevError> {
+    let (snapshot, analysis, cluster) = (&view.snapshot, &view.analysis, view.cluster.as_ref());
+    let plan = match request {
+        RelabelRequest::Tag(tag, revision) => {
+            let revision = match revision {
+                Some(revision) => revision,
+                None => match recorded_tag_revision(snapshot, tag.as_str()) {
+                    Some(previous) => RevisionName::parse(&previous)?,
+                    None => {
+                        io.err(&format!("tag {tag} has no relabel record: unchanged\n"));
+                        return Ok(());
+                    }
+                },
+            };
+            let plan = plan_tag(snapshot, analysis, tag.as_str(), &revision)?;
+            let command = RetargetTag {
+                cluster,
+                plan,
+                force,
+                field_manager,
+            };
+            return drive(&command, mutation, io).await;
+        }
+        RelabelRequest::Undo(names) => plan_undo(snapshot, analysis, &names)?,
+        RelabelRequest::Move(targets, revision) => {
+            plan_relabel(snapshot, analysis, &targets, &revision)?
+        }
+    };
+    let command = Relabel {
+        cluster,
+        plan,
+        force,
+        field_manager,
+    };
+    drive(&command, mutation, io).await
 }
