@@ -51,6 +51,7 @@ unit:
 # compiled twice: the plugin executables the e2e suite runs come from that build.
 e2e: cluster-build
 	cargo test --workspace --no-run
+	cargo build --profile fastbuild -p rev-inventory
 	cargo test --workspace -- --ignored --test-threads=1; rc=$$?; bash $(CLUSTER)/cluster.sh down >/dev/null 2>&1; exit $$rc
 
 ## e2e-krew: only the krew e2e (part of `make e2e`): the real krew installs each plugin from its
