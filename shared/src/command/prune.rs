@@ -120,7 +120,11 @@ impl Mutation for Prune<'_> {
     }
 
     fn report_names(&self, report: &PruneReport) -> Vec<String> {
-        report.deleted.clone()
+        report
+            .deleted_keys
+            .iter()
+            .map(|k| crate::output::object_name(&k.api_version, &k.kind, &k.name))
+            .collect()
     }
 
     fn nothing_done(&self) -> PruneReport {

@@ -206,10 +206,11 @@ impl Mutation for PruneClusters<'_> {
             .clusters
             .iter()
             .flat_map(|c| {
-                c.report
-                    .deleted
-                    .iter()
-                    .map(move |n| format!("{}: {n}", c.cluster))
+                // Several clusters' objects: each line names its context first.
+                c.report.deleted_keys.iter().map(move |k| {
+                    let name = crate::output::object_name(&k.api_version, &k.kind, &k.name);
+                    format!("{}: {name}", c.cluster)
+                })
             })
             .collect()
     }

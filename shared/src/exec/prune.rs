@@ -205,6 +205,9 @@ pub struct PruneSettings {
 pub struct PruneReport {
     pub revision: String,
     pub deleted: Vec<String>,
+    /// The same objects, for `-o name`.
+    #[serde(skip)]
+    pub deleted_keys: Vec<ObjectKey>,
     pub already_gone: Vec<String>,
     pub left_alone: Vec<String>,
     pub releases_uninstalled: Vec<String>,
@@ -395,6 +398,7 @@ impl Pruner<'_> {
                     });
                 }
                 self.report.deleted.push(shown);
+                self.report.deleted_keys.push(object.key.clone());
             }
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 self.report.already_gone.push(shown)

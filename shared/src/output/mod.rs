@@ -69,6 +69,17 @@ pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, RevError> {
 }
 
 /// Joins a list for a table cell; empty lists become `<none>` through `table`.
+/// kubectl's `-o name` form, the same in every plugin: `<kind>[.<group>]/<name>`
+/// (`deployment.apps/reviews-v1`, `namespace/bookinfo`), without the namespace, as kubectl
+/// prints it, so the lines feed `kubectl … -n NS` and `xargs` alike.
+pub fn object_name(api_version: &str, kind: &str, name: &str) -> String {
+    let kind = kind.to_ascii_lowercase();
+    match api_version.rsplit_once('/') {
+        Some((group, _)) => format!("{kind}.{group}/{name}"),
+        None => format!("{kind}/{name}"),
+    }
+}
+
 pub fn join(items: &[String]) -> String {
     items.join(",")
 }

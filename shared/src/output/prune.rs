@@ -553,10 +553,7 @@ pub fn question(plan: &PrunePlan, inspection: Option<&Inspection>) -> String {
 /// `kind/namespace/name` of every object the plan deletes.
 pub fn plan_names(plan: &PrunePlan) -> Vec<String> {
     plan.objects()
-        .map(|o| match &o.namespace {
-            Some(ns) => format!("{}/{ns}/{}", o.kind.to_ascii_lowercase(), o.name),
-            None => format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
-        })
+        .map(|o| super::object_name(&o.api_version, &o.kind, &o.name))
         .collect()
 }
 

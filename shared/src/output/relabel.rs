@@ -364,12 +364,21 @@ pub struct TagReport {
 }
 
 pub fn tag_plan_names(plan: &TagPlan) -> Vec<String> {
-    let mut names = vec![format!("mutatingwebhookconfiguration/{}", plan.webhook)];
+    let webhooks = "admissionregistration.k8s.io/v1";
+    let mut names = vec![super::object_name(
+        webhooks,
+        "MutatingWebhookConfiguration",
+        &plan.webhook,
+    )];
     if let Some((validator, _)) = &plan.validator {
-        names.push(format!("validatingwebhookconfiguration/{validator}"));
+        names.push(super::object_name(
+            webhooks,
+            "ValidatingWebhookConfiguration",
+            validator,
+        ));
     }
     if let Some((_, service)) = &plan.service {
-        names.push(format!("service/{service}"));
+        names.push(super::object_name("v1", "Service", service));
     }
     names
 }

@@ -384,7 +384,7 @@ fn render_workload_notes(out: &mut String, o: &WorkloadOutcome) {
 pub fn plan_names(plan: &RestartPlan) -> Vec<String> {
     plan.items
         .iter()
-        .map(|i| format!("{}/{}", i.kind.resource(), i.name))
+        .map(|i| super::object_name("apps/v1", i.kind.resource(), &i.name))
         .collect()
 }
 
@@ -398,6 +398,6 @@ pub fn report_names(report: &RestartReport) -> Vec<String> {
                 RestartResult::Restarted | RestartResult::ServerDryRun
             )
         })
-        .map(|o| format!("{}/{}", o.kind.resource(), o.name))
+        .map(|o| super::object_name("apps/v1", o.kind.resource(), &o.name))
         .collect()
 }

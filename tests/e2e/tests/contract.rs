@@ -288,13 +288,24 @@ fn every_output_format_a_plugin_offers_is_honoured() {
                     assert_eq!(doc, same, "{what}: the same document as -o json");
                 }
                 "name" => {
+                    // kubectl's form: `kind[.group]/name` (`deployment.apps/x`,
+                    // `mutatingwebhookconfiguration.admissionregistration.k8s.io/x`).
                     let lines: Vec<&str> = text.lines().collect();
                     assert!(!lines.is_empty(), "{what}: names something");
                     for line in lines {
                         let (kind, name) = line.split_once('/').unwrap_or_default();
+                        let workload = ["deployment", "statefulset", "daemonset", "replicaset"]
+                            .iter()
+                            .any(|k| kind.split('.').next() == Some(k));
+                        assert!(
+                            !workload || kind.ends_with(".apps"),
+                            "{what}: {line:?} lacks its group, as kubectl prints it"
+                        );
                         assert!(
                             !kind.is_empty()
-                                && kind.chars().all(|c| c.is_ascii_lowercase() || c == '.')
+                                && kind.chars().all(|c| {
+                                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.'
+                                })
                                 && !name.is_empty()
                                 && !name.contains(char::is_whitespace),
                             "{what}: {line:?} is not kind/name"
