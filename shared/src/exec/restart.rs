@@ -169,6 +169,34 @@ pub fn restart_patch(at: &str) -> serde_json::Value {
     json!({"spec": {"template": {"metadata": {"annotations": {keys::RESTARTED_AT: at}}}}})
 }
 
+/// What restarting and watching a workload needs of its type (Deployment, StatefulSet,
+/// DaemonSet): one name for the bounds every rollout helper shares.
+trait RolloutWorkload:
+    Resource<DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+    + Into<AnyWorkload>
+{
+}
+
+impl<K> RolloutWorkload for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+        + Into<AnyWorkload>
+{
+}
+
 /// Restarts one workload and waits for its rollout; returns the selector of its pods.
 async fn restart_and_wait<K>(
     cluster: &Cluster,
@@ -178,16 +206,7 @@ async fn restart_and_wait<K>(
     progress: &dyn RestartProgress,
 ) -> Result<Rolled, RevError>
 where
-    K: Resource
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static
-        + Into<AnyWorkload>,
-    <K as Resource>::DynamicType: Default,
+    K: RolloutWorkload,
 {
     let Some(rolling) = start_rollout(cluster, &api, item, opts, progress).await? else {
         return Ok((RestartResult::ServerDryRun, None, String::new()));
@@ -209,16 +228,7 @@ async fn start_rollout<K>(
     progress: &dyn RestartProgress,
 ) -> Result<Option<K>, RevError>
 where
-    K: Resource
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static
-        + Into<AnyWorkload>,
-    <K as Resource>::DynamicType: Default,
+    K: RolloutWorkload,
 {
     let resource = format!("{}s.apps", item.kind.resource());
     let action = Action::new("patch", &resource).object(&item.name, Some(&item.namespace));
@@ -262,16 +272,7 @@ async fn wait_for_rollout<K>(
     progress: &dyn RestartProgress,
 ) -> (RestartResult, String)
 where
-    K: Resource
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static
-        + Into<AnyWorkload>,
-    <K as Resource>::DynamicType: Default,
+    K: RolloutWorkload,
 {
     let mut outcome: Option<(RestartResult, String)> = None;
     let finished = super::wait_until(api, &item.name, opts.timeout, |obj: Option<&K>| {
