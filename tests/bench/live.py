@@ -219,7 +219,7 @@ def timed(cmd, env, stdout=subprocess.DEVNULL):
     res = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(tf), *cmd], env=env, stdout=stdout,
                          stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t0
-    if res.returncode not in (0,):
+    if res.returncode != 0:
         sys.exit(f"{' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-2000:]}")
     return wall, int(tf.read_text().split()[-1])
 

@@ -166,6 +166,13 @@ impl Cluster {
         let label = format!("istio.io/rev={NEW_REV}");
         self.kubectl_ok(&["label", "ns", "bookinfo", &label, "--overwrite"]);
         self.restart_all_deployments("bookinfo");
+        self.move_default_revision_and_tag();
+    }
+
+    /// Guide step 4 by hand, as an operator would: the base release's defaultRevision (and its
+    /// validator) to the new revision, and the `default` tag re-rendered from the new
+    /// revision's chart (as scenario.sh renders it for the old one).
+    pub fn move_default_revision_and_tag(&self) {
         let charts = self.tools.parent().expect("cache dir").join("charts");
         let ports = std::fs::read_to_string(self.state.join("ports.env")).expect("ports.env");
         let injector_port = ports

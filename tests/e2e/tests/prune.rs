@@ -217,54 +217,8 @@ fn prune_refuses_while_used_then_removes_exactly_the_old_revision() {
         "{text}"
     );
 
-    // Move them as an operator would: the base release's defaultRevision, and the default tag
-    // re-rendered from the new revision's chart (as scenario.sh renders it for the old one).
-    let charts = c.tools.parent().expect("cache dir").join("charts");
-    let ports = std::fs::read_to_string(c.state.join("ports.env")).expect("ports.env");
-    let injector_port = ports
-        .lines()
-        .find_map(|l| l.strip_prefix("INJECTOR_PORT="))
-        .expect("INJECTOR_PORT")
-        .trim_matches('"')
-        .to_string();
-    helm(
-        &c,
-        &[
-            "upgrade",
-            "istio-base",
-            &charts.join(OLD_REV).join("base").display().to_string(),
-            "-n",
-            "istio-system",
-            "--reuse-values",
-            "--wait",
-            "--set",
-            &format!("defaultRevision={NEW_REV}"),
-            "--set",
-            &format!("base.validationURL=https://127.0.0.1:{injector_port}/validate/{NEW_REV}"),
-        ],
-    );
-    let tag = helm(
-        &c,
-        &[
-            "template",
-            &format!("istiod-{NEW_REV}"),
-            &charts.join(NEW_REV).join("istiod").display().to_string(),
-            "-n",
-            "istio-system",
-            "-f",
-            &c.state
-                .join(format!("values/istiod-{NEW_REV}.yaml"))
-                .display()
-                .to_string(),
-            "--set",
-            "revisionTags={default}",
-            "-s",
-            "templates/revision-tags-mwc.yaml",
-        ],
-    );
-    let tag_file = c.state.join("default-tag.yaml");
-    std::fs::write(&tag_file, tag).expect("write tag");
-    c.kubectl_ok(&["apply", "-f", &tag_file.display().to_string()]);
+    // Move them as an operator would.
+    c.move_default_revision_and_tag();
 
     // Bad input on a live cluster: no terminal and no --yes; the revision namespaces use.
     let no_tty = c.plugin("rev-prune", &[OLD_REV]);
