@@ -2,16 +2,16 @@
 //! whose every step carries its commands and its status now (upgrade guide steps 1-6).
 //! Read-only: it writes nothing to the cluster; `--values-dir` writes local values files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use rev_shared::RevError;
+use rev_shared::command::runbook::{RunbookArgs, runbook};
 use rev_shared::flags::{ConnectionFlags, DumpFlags, VerbosityFlags};
 use rev_shared::output::io::Io;
-use rev_shared::output::plan::{PlanFormat, render, render_values_diff};
+use rev_shared::output::plan::PlanFormat;
 use rev_shared::revision::RevisionName;
-use rev_shared::runbook::{CarriedValues, ClusterInput, RunbookRequest, plan_upgrade};
 use rev_shared::view::{ClusterView, Extras, Scope};
 
 /// The upgrade of an Istio mesh to revision NEW as a runbook: each step of the upgrade guide
@@ -72,74 +72,12 @@ async fn run(cli: Cli, io: &mut Io) -> Result<(), RevError> {
         Extras::default(),
     )
     .await?;
-    let several = views.len() > 1;
-    let values_root = cli.values_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    // Each cluster's values go to a directory of its own when there are several.
-    let values_dir = |name: &str| match several {
-        true => values_root.join(name),
-        false => values_root.clone(),
+    let args = RunbookArgs {
+        new: cli.new,
+        istio_version: cli.istio_version,
+        charts: cli.charts,
+        values_dir: cli.values_dir,
+        format: cli.output.unwrap_or_default(),
     };
-    let inputs: Vec<ClusterInput<'_>> = views
-        .iter()
-        .map(|view| ClusterInput {
-            name: view.name.clone(),
-            snapshot: &view.snapshot,
-            analysis: &view.analysis,
-            request: RunbookRequest {
-                new: cli.new.clone(),
-                version: cli.istio_version.clone(),
-                charts: cli.charts.clone(),
-                values_dir: values_dir(&view.name).display().to_string(),
-                context: named_contexts.then(|| view.name.clone()),
-            },
-        })
-        .collect();
-    let plan = plan_upgrade(&inputs);
-    let format = cli.output.unwrap_or_default();
-    io.out(&render(&plan, format)?)?;
-    if cli.values_dir.is_some() {
-        let mut diffs = String::new();
-        for cluster in &plan.clusters {
-            let written = write_values(&values_dir(&cluster.name), &cluster.values)?;
-            diffs.push_str(&render_values_diff(&cluster.values, &written));
-        }
-        let diffs = match diffs.is_empty() {
-            true => {
-                "no old istiod or gateway release with a Helm record: no values to carry over\n"
-                    .to_string()
-            }
-            false => format!("\nVALUES CARRIED OVER\n{diffs}"),
-        };
-        // The diff belongs with the text; with a document or a script on stdout it goes aside.
-        io.say(format != PlanFormat::Text, &diffs)?;
-    }
-    Ok(())
-}
-
-fn write_values(dir: &Path, values: &[CarriedValues]) -> Result<Vec<String>, RevError> {
-    std::fs::create_dir_all(dir).map_err(|source| RevError::Local {
-        what: format!("create the values directory {}", dir.display()),
-        hint: Some("pass a --values-dir you can write to"),
-        source,
-    })?;
-    values
-        .iter()
-        .map(|v| {
-            let path = dir.join(format!("{}.yaml", v.release));
-            let yaml = serde_saphyr::to_string(&v.values).map_err(|e| RevError::Encode {
-                format: "YAML",
-                source: Box::new(e),
-            })?;
-            let text = format!(
-                "# {}: values of {} carried over by kubectl rev-plan (revision, tags and image version changed)\n{yaml}",
-                v.release, v.from_release
-            );
-            std::fs::write(&path, text).map_err(|source| RevError::Local {
-                what: format!("write {}", path.display()),
-                hint: Some("pass a --values-dir you can write to"),
-                source,
-            })?;
-            Ok(path.display().to_string())
-        })
-        .collect()
+    runbook(&views, named_contexts, &args, io)
 }
