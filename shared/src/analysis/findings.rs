@@ -51,6 +51,7 @@ pub enum FindingCode {
 
 /// One code's row: its string, the severities it can have (the default first), its meaning.
 struct CodeSpec {
+    finding: FindingCode,
     code: &'static str,
     severities: &'static [Severity],
     meaning: &'static str,
@@ -59,6 +60,101 @@ struct CodeSpec {
 const WARNING: &[Severity] = &[Severity::Warning];
 const ERROR: &[Severity] = &[Severity::Error];
 const WARNING_OR_ERROR: &[Severity] = &[Severity::Warning, Severity::Error];
+
+/// Every code's row, in [`FindingCode::ALL`]'s order (a test holds them together).
+const SPECS: &[CodeSpec] = &[
+    CodeSpec {
+        finding: FindingCode::LegacyLabelOverridesRev,
+        code: "legacy-label-overrides-rev",
+        severities: WARNING,
+        meaning: "namespace has both istio-injection and istio.io/rev; the legacy label wins",
+    },
+    CodeSpec {
+        finding: FindingCode::TargetHasNoInjector,
+        code: "target-has-no-injector",
+        severities: ERROR,
+        meaning: "namespace selects a revision or tag with no injector: new pods start without sidecar",
+    },
+    CodeSpec {
+        finding: FindingCode::SidecarRevisionNotInstalled,
+        code: "sidecar-revision-not-installed",
+        severities: ERROR,
+        meaning: "pods run sidecars of a revision that is no longer installed",
+    },
+    CodeSpec {
+        finding: FindingCode::WorkloadDrifted,
+        code: "workload-drifted",
+        severities: WARNING,
+        meaning: "workload's pods run another revision than their namespace selects: restart it",
+    },
+    CodeSpec {
+        finding: FindingCode::GatewayDrifted,
+        code: "gateway-drifted",
+        severities: WARNING,
+        meaning: "gateway installed without a revision runs another revision than the default injects: restart it (upgraded in place)",
+    },
+    CodeSpec {
+        finding: FindingCode::TagServiceDisagrees,
+        code: "tag-service-disagrees",
+        severities: ERROR,
+        meaning: "a revision tag's webhooks and its Service istiod-revision-tag-<tag> point at different revisions (or the Service has no webhooks)",
+    },
+    CodeSpec {
+        finding: FindingCode::TagTargetMissing,
+        code: "tag-target-missing",
+        severities: ERROR,
+        meaning: "revision tag points at a revision that is not installed",
+    },
+    CodeSpec {
+        finding: FindingCode::DefaultValidatorTargetMissing,
+        code: "default-validator-target-missing",
+        severities: ERROR,
+        meaning: "istiod-default-validator points at a revision that is not installed: Istio config applies fail",
+    },
+    CodeSpec {
+        finding: FindingCode::PodRevLabelIgnored,
+        code: "pod-rev-label-ignored",
+        severities: WARNING,
+        meaning: "pod-level istio.io/rev is ignored because the namespace is labelled",
+    },
+    CodeSpec {
+        finding: FindingCode::ConfigPinnedToDepartingRevision,
+        code: "config-pinned-to-departing-revision",
+        severities: WARNING,
+        meaning: "config pinned to a revision its namespace is leaving (or no namespace uses) stops applying",
+    },
+    CodeSpec {
+        finding: FindingCode::ConfigPinnedToTag,
+        code: "config-pinned-to-tag",
+        severities: ERROR,
+        meaning: "Istio config labelled istio.io/rev=<tag>: istiod resolves no tags for config, so no istiod applies it",
+    },
+    // DOMAIN §5: two minor versions apart warns, more is beyond what canaries support.
+    CodeSpec {
+        finding: FindingCode::RevisionSkew,
+        code: "revision-skew",
+        severities: WARNING_OR_ERROR,
+        meaning: "installed revisions are two minor versions apart (warning) or more (error); the guide upgrades one at a time",
+    },
+    CodeSpec {
+        finding: FindingCode::InjectorWithoutIstiod,
+        code: "injector-without-istiod",
+        severities: ERROR,
+        meaning: "injector webhook whose istiod is missing: injection fails for its pods",
+    },
+    CodeSpec {
+        finding: FindingCode::IstiodNotReady,
+        code: "istiod-not-ready",
+        severities: ERROR,
+        meaning: "istiod has no ready replica: injection and config for its revision fail",
+    },
+    CodeSpec {
+        finding: FindingCode::AnalysisDisagreesWithAdmission,
+        code: "analysis-disagrees-with-admission",
+        severities: ERROR,
+        meaning: "a dry-run create of the workload's pod template (the cluster's real admission chain) gives another sidecar than the analysis expects",
+    },
+];
 
 impl FindingCode {
     pub const ALL: &'static [FindingCode] = &[
@@ -79,90 +175,11 @@ impl FindingCode {
         FindingCode::AnalysisDisagreesWithAdmission,
     ];
 
-    fn spec(self) -> CodeSpec {
-        let (code, severities, meaning) = match self {
-            FindingCode::LegacyLabelOverridesRev => (
-                "legacy-label-overrides-rev",
-                WARNING,
-                "namespace has both istio-injection and istio.io/rev; the legacy label wins",
-            ),
-            FindingCode::TargetHasNoInjector => (
-                "target-has-no-injector",
-                ERROR,
-                "namespace selects a revision or tag with no injector: new pods start without sidecar",
-            ),
-            FindingCode::SidecarRevisionNotInstalled => (
-                "sidecar-revision-not-installed",
-                ERROR,
-                "pods run sidecars of a revision that is no longer installed",
-            ),
-            FindingCode::WorkloadDrifted => (
-                "workload-drifted",
-                WARNING,
-                "workload's pods run another revision than their namespace selects: restart it",
-            ),
-            FindingCode::GatewayDrifted => (
-                "gateway-drifted",
-                WARNING,
-                "gateway installed without a revision runs another revision than the default injects: restart it (upgraded in place)",
-            ),
-            FindingCode::TagServiceDisagrees => (
-                "tag-service-disagrees",
-                ERROR,
-                "a revision tag's webhooks and its Service istiod-revision-tag-<tag> point at different revisions (or the Service has no webhooks)",
-            ),
-            FindingCode::TagTargetMissing => (
-                "tag-target-missing",
-                ERROR,
-                "revision tag points at a revision that is not installed",
-            ),
-            FindingCode::DefaultValidatorTargetMissing => (
-                "default-validator-target-missing",
-                ERROR,
-                "istiod-default-validator points at a revision that is not installed: Istio config applies fail",
-            ),
-            FindingCode::PodRevLabelIgnored => (
-                "pod-rev-label-ignored",
-                WARNING,
-                "pod-level istio.io/rev is ignored because the namespace is labelled",
-            ),
-            FindingCode::ConfigPinnedToDepartingRevision => (
-                "config-pinned-to-departing-revision",
-                WARNING,
-                "config pinned to a revision its namespace is leaving (or no namespace uses) stops applying",
-            ),
-            FindingCode::ConfigPinnedToTag => (
-                "config-pinned-to-tag",
-                ERROR,
-                "Istio config labelled istio.io/rev=<tag>: istiod resolves no tags for config, so no istiod applies it",
-            ),
-            // DOMAIN §5: two minor versions apart warns, more is beyond what canaries support.
-            FindingCode::RevisionSkew => (
-                "revision-skew",
-                WARNING_OR_ERROR,
-                "installed revisions are two minor versions apart (warning) or more (error); the guide upgrades one at a time",
-            ),
-            FindingCode::InjectorWithoutIstiod => (
-                "injector-without-istiod",
-                ERROR,
-                "injector webhook whose istiod is missing: injection fails for its pods",
-            ),
-            FindingCode::IstiodNotReady => (
-                "istiod-not-ready",
-                ERROR,
-                "istiod has no ready replica: injection and config for its revision fail",
-            ),
-            FindingCode::AnalysisDisagreesWithAdmission => (
-                "analysis-disagrees-with-admission",
-                ERROR,
-                "a dry-run create of the workload's pod template (the cluster's real admission chain) gives another sidecar than the analysis expects",
-            ),
-        };
-        CodeSpec {
-            code,
-            severities,
-            meaning,
-        }
+    fn spec(self) -> &'static CodeSpec {
+        // In declaration order, so the discriminant is the row.
+        let row = &SPECS[self as usize];
+        debug_assert_eq!(row.finding, self, "SPECS is out of FindingCode's order");
+        row
     }
 
     /// The stable code, as `-o json` and the tables print it.
@@ -595,4 +612,18 @@ pub fn sort(findings: &mut [Finding]) {
             .then(a.code.as_str().cmp(b.code.as_str()))
             .then(a.subject.cmp(&b.subject))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_own_row_in_order() {
+        assert_eq!(SPECS.len(), FindingCode::ALL.len());
+        for (row, code) in SPECS.iter().zip(FindingCode::ALL) {
+            assert_eq!(row.finding, *code, "{}", row.code);
+            assert_eq!(code.spec().code, row.code);
+        }
+    }
 }

@@ -285,29 +285,12 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
             format!("its manifest cannot be read ({why}), so its objects are unknown"),
             format!("helm uninstall {release} -n {namespace}"),
         ),
-        Blocker::ConfigPinnedToRevision { resource, kind, namespace, name, label } => (
-            if label == old {
-                let lost = match kind.as_str() {
-                    "AuthorizationPolicy" => "its rules (a DENY too) stop being enforced",
-                    "PeerAuthentication" => "its mTLS mode (STRICT too) stops being enforced",
-                    _ => "it stops applying",
-                };
-                format!("{kind} labelled istio.io/rev={old}: once {old} is gone no istiod loads it, so {lost}")
-            } else {
-                format!("{kind} labelled istio.io/rev={label}, which points at {old}: once {old} is gone no istiod controls it")
-            },
-            format!("kubectl label {resource} {name} -n {namespace} istio.io/rev={next} --overwrite"),
-        ),
-        Blocker::GatewayApiGatewayOnRevision { namespace, gateway, deployment, pods } => (
-            format!(
-                "Gateway API gateway {gateway} is rendered by {old}'s istiod ({deployment}: {} pod(s)): once {old} is gone nothing manages it; a restart would not move it",
-                pods.len()
-            ),
-            format!(
-                "kubectl label gateway.{} {gateway} -n {namespace} istio.io/rev={next} --overwrite   ({next}'s istiod re-renders it)",
-                crate::keys::GATEWAY_API_GROUP
-            ),
-        ),
+        Blocker::ConfigPinnedToRevision { resource, kind, namespace, name, label } => {
+            config_pinned_text(resource, kind, namespace, name, label, old, next)
+        }
+        Blocker::GatewayApiGatewayOnRevision { namespace, gateway, deployment, pods } => {
+            gateway_api_text(namespace, gateway, deployment, pods.len(), old, next)
+        }
         Blocker::ZtunnelUsesRevision { namespace, release, chart_version } => (
             format!("ztunnel's revision value is {old}: it gets its certificates and config from {old}'s istiod"),
             format!(
@@ -321,6 +304,53 @@ pub fn blocker_text(b: &PruneBlocker, plan: &PrunePlan) -> (String, String) {
             ),
         ),
     }
+}
+
+fn config_pinned_text(
+    resource: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    label: &str,
+    old: &str,
+    next: &str,
+) -> (String, String) {
+    let message = if label == old {
+        let lost = match kind {
+            "AuthorizationPolicy" => "its rules (a DENY too) stop being enforced",
+            "PeerAuthentication" => "its mTLS mode (STRICT too) stops being enforced",
+            _ => "it stops applying",
+        };
+        format!(
+            "{kind} labelled istio.io/rev={old}: once {old} is gone no istiod loads it, so {lost}"
+        )
+    } else {
+        format!(
+            "{kind} labelled istio.io/rev={label}, which points at {old}: once {old} is gone no istiod controls it"
+        )
+    };
+    let fix =
+        format!("kubectl label {resource} {name} -n {namespace} istio.io/rev={next} --overwrite");
+    (message, fix)
+}
+
+fn gateway_api_text(
+    namespace: &str,
+    gateway: &str,
+    deployment: &str,
+    pods: usize,
+    old: &str,
+    next: &str,
+) -> (String, String) {
+    (
+        format!(
+            "Gateway API gateway {gateway} is rendered by {old}'s istiod ({deployment}: {pods} pod(s)): once {old} is gone nothing manages it; a restart would not move it"
+        ),
+        format!(
+            "kubectl label gateway.{} {gateway} -n {namespace} istio.io/rev={next} --overwrite   ({next}'s istiod re-renders it)",
+            crate::keys::GATEWAY_API_GROUP
+        ),
+    )
 }
 
 fn namespace_text(
