@@ -12,7 +12,7 @@ pub mod sidecar;
 pub mod webhooks;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -320,6 +320,12 @@ fn pod_statuses(
     contexts: &NamespaceContexts,
     template_expected: &BTreeMap<WorkloadRef, EffectiveRevision>,
 ) -> Vec<PodStatus> {
+    let ztunnels: BTreeSet<WorkloadRef> = snapshot
+        .workloads
+        .iter()
+        .filter(|w| revisions::is_ztunnel(w))
+        .map(WorkloadRef::of)
+        .collect();
     snapshot
         .pods
         .iter()
@@ -336,7 +342,11 @@ fn pod_statuses(
                     &own
                 }
             };
-            let sidecar = sidecar::sidecar_revision(&pod.sidecar, cp);
+            // ztunnel's pods look like proxies of its revision, but they are node proxies.
+            let sidecar = match workload.as_ref().is_some_and(|w| ztunnels.contains(w)) {
+                true => SidecarRevision::None,
+                false => sidecar::sidecar_revision(&pod.sidecar, cp),
+            };
             PodStatus {
                 namespace: pod.namespace.clone(),
                 name: pod.name.clone(),

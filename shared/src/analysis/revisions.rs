@@ -102,6 +102,15 @@ pub fn is_istiod(w: &WorkloadInfo) -> bool {
     w.kind == WorkloadKind::Deployment && w.labels.get("app").is_some_and(|a| a == "istiod")
 }
 
+/// ztunnel's DaemonSet, however installed: istioctl's component label or the chart's name label.
+/// A node proxy, not a sidecar: its pods carry the chart's `istio.io/rev` annotation and a
+/// container named `istio-proxy`, yet no injector touched them.
+pub fn is_ztunnel(w: &WorkloadInfo) -> bool {
+    w.kind == WorkloadKind::DaemonSet
+        && (w.labels.get(keys::OPERATOR_COMPONENT).map(String::as_str) == Some("Ztunnel")
+            || w.labels.get(keys::APP_NAME).map(String::as_str) == Some("ztunnel"))
+}
+
 fn revision_label(labels: &BTreeMap<String, String>) -> String {
     labels
         .get(keys::REV)

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::api::DynamicObject;
 use serde::Serialize;
 
+use crate::analysis::revisions::is_ztunnel;
 use crate::analysis::{Analysis, InjectionMode, SidecarRevision};
 use crate::error::RevError;
 use crate::keys;
@@ -730,13 +731,6 @@ pub fn labelled_object_component(
     };
     // A name that matches but a label that names another revision is not proof.
     (own_name && rev.is_none_or(|r| r == revision)).then_some(Component::Leftover)
-}
-
-/// ztunnel's DaemonSet, however installed: istioctl's component label or the chart's name label.
-fn is_ztunnel(w: &WorkloadInfo) -> bool {
-    w.kind == WorkloadKind::DaemonSet
-        && (w.labels.get(keys::OPERATOR_COMPONENT).map(String::as_str) == Some("Ztunnel")
-            || w.labels.get(keys::APP_NAME).map(String::as_str) == Some("ztunnel"))
 }
 
 /// istioctl's CNI and ztunnel components, whatever their `istio.io/rev` says (DOMAIN §1).

@@ -463,3 +463,18 @@ fn tag_services_that_disagree_with_their_webhooks_are_findings() {
     let before = analysis_of(&[CONTROL_PLANE, "revision-tags.yaml"]);
     assert!(!codes(&before).contains("tag-service-disagrees"));
 }
+
+#[test]
+fn ztunnel_pods_are_node_proxies_not_sidecars_of_their_revision() {
+    // Its pods carry the chart's `istio.io/rev` annotation and a container named istio-proxy,
+    // which read alone would say "a sidecar of 1-19".
+    let a = analysis_of(&[CONTROL_PLANE, "prune-istioctl-ztunnel-on-old.yaml"]);
+    let ztunnel = pod(&a, "istio-system", "ztunnel-k4w2p");
+    assert_eq!(ztunnel.sidecar, SidecarRevision::None);
+    assert_eq!(ztunnel.drift, PodDrift::InSync, "never restarted for drift");
+    assert!(
+        !codes(&a).contains("sidecar-revision-not-installed"),
+        "{:?}",
+        codes(&a)
+    );
+}
