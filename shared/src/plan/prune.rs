@@ -18,9 +18,7 @@ use crate::analysis::{Analysis, InjectionMode, SidecarRevision};
 use crate::error::RevError;
 use crate::keys;
 use crate::revision::RevisionName;
-use crate::snapshot::{
-    HelmRelease, Labels, ObjectRef, ServiceInfo, Snapshot, WorkloadInfo, WorkloadKind,
-};
+use crate::snapshot::{HelmRelease, Labels, ObjectRef, ServiceInfo, Snapshot, WorkloadKind};
 
 /// Helm 4's `UninstallOrder` (pkg/release/v1/util/kind_sorter.go): kinds earlier in the list
 /// are deleted first; kinds not in it go last, sorted by kind name, keeping manifest order
