@@ -29,7 +29,9 @@ use clap_complete::env::{Bash, CompleteEnv, EnvCompleter, Fish, Powershell, Zsh}
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, ObjectList, PartialObjectMeta};
+
+use crate::keys::{INJECTION as INJECTION_LABEL, REV as REV_LABEL, TAG as TAG_LABEL};
 
 use crate::flags::ConnectionFlags;
 
@@ -361,38 +363,10 @@ async fn read_names(connection: &ConnectionFlags, nouns: Nouns) -> Option<Cluste
     let mut names = ClusterNames::default();
     let want_namespaces = matches!(nouns, Nouns::Namespaces | Nouns::RelabelPositionals);
     let want_revisions = !matches!(nouns, Nouns::Namespaces);
-    let metadata_only = ListParams::default();
     let (namespaces, webhooks, istiods) = tokio::join!(
-        async {
-            if want_namespaces {
-                Api::<Namespace>::all(client.clone())
-                    .list_metadata(&metadata_only)
-                    .await
-                    .ok()
-            } else {
-                None
-            }
-        },
-        async {
-            if want_revisions {
-                Api::<MutatingWebhookConfiguration>::all(client.clone())
-                    .list_metadata(&ListParams::default().labels(REV_LABEL))
-                    .await
-                    .ok()
-            } else {
-                None
-            }
-        },
-        async {
-            if want_revisions {
-                Api::<Deployment>::all(client.clone())
-                    .list_metadata(&ListParams::default().labels("app=istiod"))
-                    .await
-                    .ok()
-            } else {
-                None
-            }
-        },
+        list_metadata_if::<Namespace>(want_namespaces, &client, None),
+        list_metadata_if::<MutatingWebhookConfiguration>(want_revisions, &client, Some(REV_LABEL)),
+        list_metadata_if::<Deployment>(want_revisions, &client, Some("app=istiod")),
     );
     for ns in namespaces.into_iter().flat_map(|l| l.items) {
         let labels = ns.metadata.labels.unwrap_or_default();
@@ -431,9 +405,29 @@ async fn read_names(connection: &ConnectionFlags, nouns: Nouns) -> Option<Cluste
     Some(names)
 }
 
-const REV_LABEL: &str = "istio.io/rev";
-const TAG_LABEL: &str = "istio.io/tag";
-const INJECTION_LABEL: &str = "istio-injection";
+/// A cluster-wide metadata-only list when it is wanted; a failed read is no candidates, not an
+/// error (completion stays quiet).
+async fn list_metadata_if<K>(
+    wanted: bool,
+    client: &kube::Client,
+    labels: Option<&str>,
+) -> Option<ObjectList<PartialObjectMeta<K>>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    if !wanted {
+        return None;
+    }
+    let params = match labels {
+        Some(selector) => ListParams::default().labels(selector),
+        None => ListParams::default(),
+    };
+    Api::<K>::all(client.clone())
+        .list_metadata(&params)
+        .await
+        .ok()
+}
 
 /// Context, cluster or user names of the kubeconfig the flags point at.
 fn kubeconfig_names(connection: &ConnectionFlags, nouns: Nouns) -> Vec<(String, Option<String>)> {

@@ -163,14 +163,7 @@ impl ClusterView {
         let namespaces = match scope {
             Scope::All => None,
             Scope::Named(names) => {
-                let missing: Vec<String> = names
-                    .iter()
-                    .filter(|n| snapshot.namespace(n).is_none())
-                    .cloned()
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(RevError::UnknownNamespaces { names: missing });
-                }
+                snapshot.named_namespaces(names)?;
                 Some(names.clone())
             }
             Scope::Selected(selector) => Some(

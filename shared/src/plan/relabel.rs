@@ -233,17 +233,7 @@ pub fn select_namespaces<'a>(
     targets: &Targets,
 ) -> Result<Vec<&'a NamespaceInfo>, RevError> {
     match targets {
-        Targets::Names(names) => {
-            let missing: Vec<String> = names
-                .iter()
-                .filter(|n| snapshot.namespace(n).is_none())
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                return Err(RevError::UnknownNamespaces { names: missing });
-            }
-            Ok(names.iter().filter_map(|n| snapshot.namespace(n)).collect())
-        }
+        Targets::Names(names) => snapshot.named_namespaces(names),
         Targets::From(old) => {
             let resolved = analysis.control_plane.resolve(old);
             let old_revision = resolved.revision().unwrap_or(old);

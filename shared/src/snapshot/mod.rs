@@ -285,6 +285,22 @@ impl Snapshot {
         self.namespaces.iter().find(|n| n.name == name)
     }
 
+    /// The named namespaces, or the error naming every one the snapshot does not hold.
+    pub fn named_namespaces<'a>(
+        &'a self,
+        names: &[String],
+    ) -> Result<Vec<&'a NamespaceInfo>, crate::error::RevError> {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| self.namespace(n).is_none())
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(crate::error::RevError::UnknownNamespaces { names: missing });
+        }
+        Ok(names.iter().filter_map(|n| self.namespace(n)).collect())
+    }
+
     /// Sorts every list, so output is stable whatever order the API or dump gave.
     pub fn normalize(&mut self) {
         self.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
