@@ -2,7 +2,7 @@
 """Live benchmark (issue 12): `kubectl rev-inventory -o json` against a populated local control
 plane, side by side, in one run, with what a user would otherwise run and with the floor.
 
-  tests/bench/live.py [--scale small|large|N,D,R] [--runs 3] [--keep] [--readme]
+  tests/bench/live.py [--scale small|large|N,D,R] [--runs 3] [--keep] [--resume] [--readme]
 
 Scales (namespaces, Deployments per namespace, replicas): small = 400 / 2,000 / 10,000 pods,
 large = 2,000 / 10,000 / 50,000 pods (opt-in: `make bench BENCH_SCALE=large`), or any N,D,R.
@@ -122,13 +122,22 @@ def cluster_env(state: Path, scale=None):
     return env
 
 
-def bring_up(state: Path, scale):
+def create(kubectl, chunk):
+    """`kubectl create` of a List; on a resumed populate the objects already there are fine."""
+    res = subprocess.run([*kubectl, "create", "-f", "-"], input=json.dumps(chunk), capture_output=True, text=True)
+    failures = [l for l in res.stderr.splitlines() if l.strip() and "AlreadyExists" not in l and "already exists" not in l]
+    if res.returncode != 0 and failures:
+        sys.exit("kubectl create failed:\n" + "\n".join(failures))
+
+
+def bring_up(state: Path, scale, resume=False):
     env = cluster_env(state, scale)
     t0 = time.monotonic()
-    sh("bash", str(CLUSTER / "cluster.sh"), "up", env=env, capture=False)
-    sh("bash", str(CLUSTER / "scenario.sh"), "old", env=env, capture=False)
-    sh("bash", str(CLUSTER / "scenario.sh"), "new", env=env, capture=False)
-    log(f"cluster with both revisions in {time.monotonic() - t0:.0f} s")
+    if not resume:
+        sh("bash", str(CLUSTER / "cluster.sh"), "up", env=env, capture=False)
+        sh("bash", str(CLUSTER / "scenario.sh"), "old", env=env, capture=False)
+        sh("bash", str(CLUSTER / "scenario.sh"), "new", env=env, capture=False)
+        log(f"cluster with both revisions in {time.monotonic() - t0:.0f} s")
     versions = dict(
         l.split("=", 1) for l in (CLUSTER / "versions.env").read_text().splitlines() if "=" in l and not l.startswith("#")
     )
@@ -164,8 +173,11 @@ def bring_up(state: Path, scale):
     # In chunks: one kubectl per ~500 objects keeps its memory and a failure's blast small.
     for start in range(0, len(docs), 500):
         chunk = {"apiVersion": "v1", "kind": "List", "items": docs[start:start + 500]}
-        sh(*kubectl, "create", "-f", "-", stdin=json.dumps(chunk))
+        create(kubectl, chunk)
     want = namespaces * per_ns * replicas
+    # At the large scale the API server admits ~15 pods/s on 2 cores: give it time, and poll
+    # less often (each poll lists every Deployment).
+    deadline, poll = max(3600, want / 5), max(10, want // 2000)
     while True:
         out = sh(*kubectl, "get", "deploy", "-A", "-l", "!istio.io/rev", "--chunk-size=2000",
                  "-o", "jsonpath={range .items[*]}{.metadata.namespace} {.status.availableReplicas}{'\\n'}{end}")
@@ -173,9 +185,9 @@ def bring_up(state: Path, scale):
         log(f"{ready}/{want} bench pods available")
         if ready >= want:
             break
-        if time.monotonic() - t0 > 3600:
-            sys.exit("bench pods not available after an hour")
-        time.sleep(10)
+        if time.monotonic() - t0 > deadline:
+            sys.exit(f"bench pods not available after {deadline / 60:.0f} min")
+        time.sleep(poll)
     moved = [f"bench-{i:04d}" for i in range(0, namespaces, 2)]
     for start in range(0, len(moved), 200):
         sh(*kubectl, "label", "ns", "--overwrite", *moved[start:start + 200], f"istio.io/rev={new}")
@@ -427,6 +439,8 @@ def main():
     p.add_argument("--restart-workloads", type=int, default=100,
                    help="drifted Deployments restarted per --max-parallel setting (0: none)")
     p.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
+    p.add_argument("--resume", action="store_true",
+                   help="go on with a cluster a stopped run left up (its state dir): create what is missing, then measure")
     p.add_argument("--plugins", type=Path,
                    help="measure the executables in this directory instead of building the fastbuild "
                         "profile (the e2e test passes its debug build: it checks the script, not figures)")
@@ -450,9 +464,10 @@ def main():
         sh("cargo", "build", "--profile", "fastbuild", "-p", "rev-inventory", "-p", "rev-restart", capture=False)
     sh("bash", str(CLUSTER / "build.sh"), capture=False)
     # A fresh cluster every time: a kept one already holds the bench namespaces.
-    subprocess.run(["bash", str(CLUSTER / "cluster.sh"), "down"], env=cluster_env(state), capture_output=True)
+    if not args.resume:
+        subprocess.run(["bash", str(CLUSTER / "cluster.sh"), "down"], env=cluster_env(state), capture_output=True)
     try:
-        bring_up(state, scale)
+        bring_up(state, scale, args.resume)
         results = measure(state, scale, args.runs)
         if args.restart_workloads:
             results["restart_overhead"] = restart_overhead(state, scale, args.restart_workloads)
