@@ -6,20 +6,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use rev_shared::RevError;
-use rev_shared::command::prune::{self, Prune};
-use rev_shared::command::prune_clusters::{ClustersRequest, prune_across_clusters};
-use rev_shared::driver::drive;
+use rev_shared::command::prune::prune;
+use rev_shared::command::prune_clusters::ClustersRequest;
 use rev_shared::exec::helm::find_helm_on_path;
-use rev_shared::exec::prune::{PruneSettings, inspect};
 use rev_shared::flags::{
     ConnectionFlags, DumpFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration,
 };
 use rev_shared::output::io::Io;
-use rev_shared::output::prune_clusters::render_remotes_warning;
-use rev_shared::plan::prune::{PruneOptions, plan_prune};
-use rev_shared::plan::prune_clusters::remotes_may_depend;
+use rev_shared::plan::prune::PruneOptions;
 use rev_shared::revision::RevisionName;
-use rev_shared::view::{ClusterView, Scope};
 
 /// Remove an Istio revision (its Helm releases and objects) once nothing uses it: refuses while
 /// namespaces, pods, tags, the default validator or a serving gateway still depend on it.
@@ -67,49 +62,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
-    let options = PruneOptions {
-        force: cli.force,
-        allow_address_change: cli.allow_address_change,
-        helm_binary: find_helm_on_path().map(|p| p.display().to_string()),
-    };
-    let level = cli.verbosity.level;
-    if cli.all_contexts || cli.connection.contexts.len() > 1 {
-        let request = ClustersRequest {
-            revision: &cli.revision,
-            options,
-            all_contexts: cli.all_contexts,
-            timeout: cli.timeout,
-            level,
-        };
-        return prune_across_clusters(request, &cli.connection, &cli.dumps, &cli.mutation, io)
-            .await;
-    }
-    let view = ClusterView::for_command(
-        &cli.connection,
-        level,
-        &cli.dumps,
-        &mut cli.mutation,
-        &Scope::All,
-        prune::extras(),
-    )
-    .await?;
-    let plan = plan_prune(&view.snapshot, &view.analysis, &cli.revision, &options)?;
-    if let Some(warning) = remotes_may_depend(&view.snapshot, &view.analysis, &cli.revision) {
-        io.err(&render_remotes_warning(&warning, &view.name));
-    }
-    let live = match &view.cluster {
-        Some(cluster) => Some((cluster, inspect(cluster, &plan).await?)),
-        None => None,
-    };
-    let command = Prune {
-        plan,
-        live,
-        options,
-        settings: PruneSettings {
-            dry_run: cli.mutation.dry_run,
-            timeout: cli.timeout,
-            connection: cli.connection.clone(),
+    let request = ClustersRequest {
+        revision: &cli.revision,
+        options: PruneOptions {
+            force: cli.force,
+            allow_address_change: cli.allow_address_change,
+            helm_binary: find_helm_on_path().map(|p| p.display().to_string()),
         },
+        all_contexts: cli.all_contexts,
+        timeout: cli.timeout,
+        level: cli.verbosity.level,
     };
-    drive(&command, &cli.mutation, io).await
+    prune(request, &cli.connection, &cli.dumps, &mut cli.mutation, io).await
 }

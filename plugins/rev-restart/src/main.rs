@@ -8,8 +8,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, ValueEnum};
 use rev_shared::RevError;
 use rev_shared::client::current_namespace;
-use rev_shared::command::restart::{Restart, RestartProbe, plan_with_admission};
-use rev_shared::driver::drive;
+use rev_shared::command::restart::{RestartProbe, RestartRun, restart};
 use rev_shared::exec::restart::RestartOptions;
 use rev_shared::flags::{
     ConnectionFlags, DumpFlags, MutationFlags, VerbosityFlags, parse_kubectl_duration,
@@ -19,7 +18,6 @@ use rev_shared::plan::restart::RestartRequest;
 use rev_shared::probe::ProbeFlags;
 use rev_shared::selector::Selector;
 use rev_shared::snapshot::WorkloadKind;
-use rev_shared::view::{ClusterView, Extras, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OnDelete {
@@ -80,7 +78,7 @@ struct Cli {
     all: bool,
 
     /// Only these kinds (deployment, statefulset, daemonset; repeatable or comma-separated)
-    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    #[arg(long, value_delimiter = ',', value_parser = WorkloadKind::parse_arg)]
     kind: Vec<WorkloadKind>,
 
     /// Only workloads whose labels match
@@ -135,11 +133,6 @@ struct Cli {
     verbosity: VerbosityFlags,
 }
 
-fn parse_kind(input: &str) -> Result<WorkloadKind, String> {
-    WorkloadKind::parse(input)
-        .ok_or_else(|| format!("{input:?}: expected deployment, statefulset or daemonset"))
-}
-
 fn main() -> ExitCode {
     rev_shared::cli::run(run)
 }
@@ -150,36 +143,22 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
         (false, false) => Some(cli.namespaces.clone()),
         (false, true) => Some(vec![current_namespace(&cli.connection, &cli.dumps)?]),
     };
-    let probe = if cli.probe.probe {
-        let namespace = current_namespace(&cli.connection, &cli.dumps)?;
-        Some(RestartProbe::from_flags(&cli.probe.flags, namespace)?)
-    } else {
-        None
+    let probe = match cli.probe.probe {
+        true => {
+            let namespace = current_namespace(&cli.connection, &cli.dumps)?;
+            Some(RestartProbe::from_flags(&cli.probe.flags, namespace)?)
+        }
+        false => None,
     };
-    let scope = namespaces.clone().map_or(Scope::All, Scope::Named);
-    let (level, extras) = (cli.verbosity.level, Extras::default());
-    let view = ClusterView::for_command(
-        &cli.connection,
-        level,
-        &cli.dumps,
-        &mut cli.mutation,
-        &scope,
-        extras,
-    )
-    .await?;
-    let request = RestartRequest {
-        namespaces,
-        all: cli.all,
-        kinds: cli.kind.clone(),
-        selector: cli.selector.clone(),
-        gateways: cli.gateways,
-        delete_ondelete_pods: cli.ondelete == OnDelete::DeletePods,
-    };
-    let plan = plan_with_admission(&view, &request, !cli.no_admission_check).await;
-    let command = Restart {
-        cluster: view.cluster.as_ref(),
-        plan,
-        control_plane: view.analysis.control_plane.clone(),
+    let run = RestartRun {
+        request: RestartRequest {
+            namespaces,
+            all: cli.all,
+            kinds: cli.kind.clone(),
+            selector: cli.selector.clone(),
+            gateways: cli.gateways,
+            delete_ondelete_pods: cli.ondelete == OnDelete::DeletePods,
+        },
         options: RestartOptions {
             field_manager: cli.field_manager.clone(),
             dry_run: cli.mutation.dry_run,
@@ -189,6 +168,16 @@ async fn run(mut cli: Cli, io: &mut Io) -> Result<(), RevError> {
             continue_on_error: cli.continue_on_error,
         },
         probe,
+        admission_check: !cli.no_admission_check,
     };
-    drive(&command, &cli.mutation, io).await
+    let level = cli.verbosity.level;
+    restart(
+        run,
+        &cli.connection,
+        level,
+        &cli.dumps,
+        &mut cli.mutation,
+        io,
+    )
+    .await
 }

@@ -1,13 +1,18 @@
 //! `kubectl rev-prune OLD`: the old revision's releases and objects, removed once nothing uses
 //! it, then the cluster read again to prove it is gone.
 
+use super::prune_clusters::{ClustersRequest, prune_across_clusters};
 use crate::client::Cluster;
-use crate::driver::{End, ExecContext, Execution, Mutation};
+use crate::driver::{End, ExecContext, Execution, Mutation, drive};
 use crate::error::{Refusal, RevError};
 use crate::exec::lock::{LockRequest, LockScope};
 use crate::exec::prune::{Inspection, LiveState, PruneReport, PruneSettings, execute, inspect};
+use crate::flags::{ConnectionFlags, DumpFlags, MutationFlags};
+use crate::output::io::Io;
 use crate::output::prune as words;
+use crate::output::prune_clusters::render_remotes_warning;
 use crate::plan::prune::{PruneOptions, PrunePlan, PruneStep, plan_prune};
+use crate::plan::prune_clusters::remotes_may_depend;
 use crate::revision::RevisionName;
 use crate::snapshot::live::ReadCounter;
 use crate::view::{ClusterView, Extras, Scope, no_cluster};
@@ -133,6 +138,53 @@ impl Mutation for Prune<'_> {
             ..Default::default()
         }
     }
+}
+
+/// A whole `rev-prune` run: across clusters with `--all-contexts` or several `--context`,
+/// else the one cluster (or dump) the flags name.
+pub async fn prune(
+    request: ClustersRequest<'_>,
+    connection: &ConnectionFlags,
+    dumps: &DumpFlags,
+    mutation: &mut MutationFlags,
+    io: &mut Io,
+) -> Result<(), RevError> {
+    if request.all_contexts || connection.contexts.len() > 1 {
+        return prune_across_clusters(request, connection, dumps, mutation, io).await;
+    }
+    let view = ClusterView::for_command(
+        connection,
+        request.level,
+        dumps,
+        mutation,
+        &Scope::All,
+        extras(),
+    )
+    .await?;
+    let plan = plan_prune(
+        &view.snapshot,
+        &view.analysis,
+        request.revision,
+        &request.options,
+    )?;
+    if let Some(warning) = remotes_may_depend(&view.snapshot, &view.analysis, request.revision) {
+        io.err(&render_remotes_warning(&warning, &view.name));
+    }
+    let live = match &view.cluster {
+        Some(cluster) => Some((cluster, inspect(cluster, &plan).await?)),
+        None => None,
+    };
+    let command = Prune {
+        plan,
+        live,
+        options: request.options,
+        settings: PruneSettings {
+            dry_run: mutation.dry_run,
+            timeout: request.timeout,
+            connection: connection.clone(),
+        },
+    };
+    drive(&command, mutation, io).await
 }
 
 /// What a prune reads beyond the inventory: the objects a revision installed without Helm.

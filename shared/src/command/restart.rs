@@ -2,18 +2,19 @@
 
 use crate::analysis::ControlPlane;
 use crate::client::Cluster;
-use crate::driver::{End, ExecContext, Execution, Mutation};
+use crate::driver::{End, ExecContext, Execution, Mutation, drive};
 use crate::error::{Refusal, RevError};
 use crate::exec::lock::{LockRequest, LockScope};
 use crate::exec::restart::{RestartOptions, RestartResult, WorkloadOutcome, run_plan};
-use crate::flags::DryRun;
+use crate::flags::{ConnectionFlags, DryRun, DumpFlags, MutationFlags};
+use crate::output::io::Io;
 use crate::output::progress::RestartBar;
 use crate::output::restart as words;
 use crate::output::restart::{ProbeSummary, RestartReport};
-use crate::plan::restart::RestartPlan;
+use crate::plan::restart::{RestartPlan, RestartRequest};
 use crate::probe::report::render_comparison;
 use crate::probe::{ProbeFlags, ProbeIntent, ProbeSession, Report, WindowFigures};
-use crate::view::connected;
+use crate::view::{ClusterView, Extras, Scope, connected};
 
 pub struct Restart<'a> {
     /// `None` when planned from a dump: then it only plans.
@@ -53,11 +54,56 @@ impl RestartProbe {
     }
 }
 
+/// A whole `rev-restart` run as the command line asks it.
+pub struct RestartRun {
+    pub request: RestartRequest,
+    pub options: RestartOptions,
+    pub probe: Option<RestartProbe>,
+    /// Unless `--no-admission-check`: a dry-run create of each planned workload's pod.
+    pub admission_check: bool,
+}
+
+/// Reads the request's namespaces (the whole cluster with `-A`), plans, and drives the restart.
+pub async fn restart(
+    mut run: RestartRun,
+    connection: &ConnectionFlags,
+    level: u8,
+    dumps: &DumpFlags,
+    mutation: &mut MutationFlags,
+    io: &mut Io,
+) -> Result<(), RevError> {
+    let scope = run
+        .request
+        .namespaces
+        .clone()
+        .map_or(Scope::All, Scope::Named);
+    let view = ClusterView::for_command(
+        connection,
+        level,
+        dumps,
+        mutation,
+        &scope,
+        Extras::default(),
+    )
+    .await?;
+    let plan = plan_with_admission(&view, &run.request, run.admission_check).await;
+    // Reading a dump turns the run into a client dry run: the options follow.
+    run.options.dry_run = mutation.dry_run;
+    let command = Restart {
+        cluster: view.cluster.as_ref(),
+        plan,
+        control_plane: view.analysis.control_plane.clone(),
+        options: run.options,
+        probe: run.probe,
+    };
+    drive(&command, mutation, io).await
+}
+
 /// The restart plan of `request`, and, on a live cluster unless `--no-admission-check`, what
 /// the cluster's webhooks would give each planned workload's new pods.
-pub async fn plan_with_admission(
-    view: &crate::view::ClusterView,
-    request: &crate::plan::restart::RestartRequest,
+async fn plan_with_admission(
+    view: &ClusterView,
+    request: &RestartRequest,
     admission_check: bool,
 ) -> RestartPlan {
     let mut plan = crate::plan::restart::plan_restart(&view.snapshot, &view.analysis, request);

@@ -144,6 +144,12 @@ impl WorkloadKind {
             _ => None,
         }
     }
+
+    /// `parse` as a clap value parser (`--kind`), with kubectl's names in the error.
+    pub fn parse_arg(input: &str) -> Result<Self, String> {
+        Self::parse(input)
+            .ok_or_else(|| format!("{input:?}: expected deployment, statefulset or daemonset"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
