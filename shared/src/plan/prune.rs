@@ -1075,7 +1075,7 @@ impl<'a> Planner<'a> {
             by_gateway,
             by_namespace,
             unidentified,
-        } = pods_on_old(self.snapshot, self.analysis, self.old, removed);
+        } = pods_on_old(self.analysis, self.old, removed);
         for (namespace, pods) in by_namespace {
             let blocker = Blocker::PodsRunRevision {
                 namespace: namespace.to_string(),
@@ -1436,7 +1436,8 @@ fn address_groups(
 }
 
 /// Live pods still on OLD once the prune's own deletions are done, grouped as the blockers
-/// name them; ztunnel's pods (no sidecar, blocked as ztunnel) are left out.
+/// name them. ztunnel's pods are not among them: the analysis gives them no sidecar (they block
+/// once, as ztunnel).
 struct PodsOnOld<'a> {
     /// Pods of a Deployment istiod rendered for a Gateway API Gateway:
     /// (namespace, Gateway, Deployment) → pods.
@@ -1447,17 +1448,10 @@ struct PodsOnOld<'a> {
 }
 
 fn pods_on_old<'a>(
-    snapshot: &'a Snapshot,
     analysis: &'a Analysis,
     old: &str,
     removed: &BTreeSet<(String, String, String)>,
 ) -> PodsOnOld<'a> {
-    let ztunnels: BTreeSet<(&str, &str)> = snapshot
-        .workloads
-        .iter()
-        .filter(|w| is_ztunnel(w))
-        .map(|w| (w.namespace.as_str(), w.name.as_str()))
-        .collect();
     let rendered: BTreeMap<(&str, &str), &str> = analysis
         .gateways
         .iter()
@@ -1479,11 +1473,7 @@ fn pods_on_old<'a>(
                 w.name.clone(),
             ))
         });
-        let of_ztunnel = pod.workload.as_ref().is_some_and(|w| {
-            w.kind == WorkloadKind::DaemonSet
-                && ztunnels.contains(&(w.namespace.as_str(), w.name.as_str()))
-        });
-        if removed_with_workload || of_ztunnel {
+        if removed_with_workload {
             continue;
         }
         let gateway = pod.workload.as_ref().and_then(|w| {
