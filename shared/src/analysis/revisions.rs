@@ -102,13 +102,19 @@ pub fn is_istiod(w: &WorkloadInfo) -> bool {
     w.kind == WorkloadKind::Deployment && w.labels.get("app").is_some_and(|a| a == "istiod")
 }
 
-/// ztunnel's DaemonSet, however installed: istioctl's component label or the chart's name label.
-/// A node proxy, not a sidecar: its pods carry the chart's `istio.io/rev` annotation and a
-/// container named `istio-proxy`, yet no injector touched them.
+/// ztunnel's DaemonSet, however installed: istioctl's component label, the chart's name label
+/// (since Istio 1.23), or the pod template's `app: ztunnel`, the chart's selector since its first
+/// version (before 1.23 the DaemonSet itself had no labels). A node proxy, not a sidecar: its pods
+/// carry the chart's `istio.io/rev` annotation and a container named `istio-proxy`, yet no
+/// injector touched them.
 pub fn is_ztunnel(w: &WorkloadInfo) -> bool {
+    let is = |labels: &BTreeMap<String, String>, key: &str, value: &str| {
+        labels.get(key).map(String::as_str) == Some(value)
+    };
     w.kind == WorkloadKind::DaemonSet
-        && (w.labels.get(keys::OPERATOR_COMPONENT).map(String::as_str) == Some("Ztunnel")
-            || w.labels.get(keys::APP_NAME).map(String::as_str) == Some("ztunnel"))
+        && (is(&w.labels, keys::OPERATOR_COMPONENT, "Ztunnel")
+            || is(&w.labels, keys::APP_NAME, "ztunnel")
+            || is(&w.template_labels, "app", "ztunnel"))
 }
 
 fn revision_label(labels: &BTreeMap<String, String>) -> String {

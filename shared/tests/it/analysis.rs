@@ -478,3 +478,16 @@ fn ztunnel_pods_are_node_proxies_not_sidecars_of_their_revision() {
         codes(&a)
     );
 }
+
+#[test]
+fn ztunnel_of_a_chart_before_1_23_is_known_by_its_pod_template() {
+    // No DaemonSet labels at all (Helm's values `labels: {}`), only the selector's `app: ztunnel`.
+    let a = analysis_of(&[CONTROL_PLANE, "ztunnel-helm-pre-1-23-unlabelled.yaml"]);
+    let ztunnel = pod(&a, "istio-system", "ztunnel-7x2rq");
+    assert_eq!(ztunnel.sidecar, SidecarRevision::None);
+    assert!(
+        !codes(&a).contains("sidecar-revision-not-installed"),
+        "{:?}",
+        codes(&a)
+    );
+}
