@@ -356,11 +356,18 @@ fn app_pod(mesh: FakeMesh, i: usize) -> Value {
     let ns = namespace_name(i / per_ns);
     let deployment = (i % per_ns) / mesh.pods_per_deployment;
     let status = json!({"revision": "1-30"}).to_string();
+    // As a server sends it: managedFields too, which the reader skips.
     json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {
         "name": format!("app-{deployment}-7d4b9c-{i}"), "namespace": ns,
+        "generateName": format!("app-{deployment}-7d4b9c-"), "uid": format!("pod-{i}"),
+        "resourceVersion": "7", "creationTimestamp": "2026-11-27T10:00:00Z",
+        "labels": {"app": format!("app-{deployment}")},
         "annotations": {"sidecar.istio.io/status": status},
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": true,
-                             "name": format!("app-{deployment}-7d4b9c"), "uid": format!("rs-{i}")}]}})
+                             "name": format!("app-{deployment}-7d4b9c"), "uid": format!("rs-{i}")}],
+        "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                           "apiVersion": "v1", "time": "2026-11-27T10:00:00Z", "fieldsType": "FieldsV1",
+                           "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}}}]}})
 }
 
 fn app_replica_set(mesh: FakeMesh, i: usize) -> Value {
@@ -760,4 +767,36 @@ async fn the_number_of_requests_grows_with_pages_not_with_namespaces() {
     let pages = |lists: &[Listed]| lists.iter().map(Listed::pages).sum::<usize>();
     assert!(pages(&large) < 2 * pages(&small));
     assert_eq!(seen.len(), pages(&large) + GATEWAYS + 1);
+}
+
+#[tokio::test]
+async fn metadata_pages_keep_what_the_analysis_reads_and_skip_managed_fields() {
+    let (client, _seen) = mock(Box::new(|req: &Seen, _| serve(MESH, req)));
+    let snapshot = read_snapshot(
+        &rev_shared::client::Cluster::from_client(client, "https://mock"),
+        &NamespaceScope::All,
+        &ReadCounter::default(),
+    )
+    .await
+    .expect("the fake mesh reads without error");
+    let apps: Vec<_> = snapshot
+        .pods
+        .iter()
+        .filter(|p| p.name.starts_with("app-"))
+        .collect();
+    assert_eq!(
+        apps.len(),
+        MESH.namespaces * MESH.deployments_per_namespace * MESH.pods_per_deployment
+    );
+    let pod = apps[0];
+    assert_eq!(pod.labels.get("app").map(String::as_str), Some("app-0"));
+    assert_eq!(
+        pod.sidecar,
+        rev_shared::snapshot::SidecarEvidence::StatusAnnotation("1-30".into())
+    );
+    let owner = pod.owner.as_ref().expect("its ReplicaSet");
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("ReplicaSet", "app-0-7d4b9c")
+    );
 }
