@@ -114,7 +114,9 @@ NODE_PODS = 250  # the most pods a node takes on the large managed offerings (AK
 
 def cluster_env(state: Path, scale=None):
     env = dict(os.environ)
-    env.update(REV_CLUSTER_STATE=str(state), REV_CLUSTER_AUDIT="1", REV_CLUSTER_CONTROLLER_QPS="500")
+    # Profiling on: tests/bench/profile_live.py reads the API server's CPU profile on a kept cluster.
+    env.update(REV_CLUSTER_STATE=str(state), REV_CLUSTER_AUDIT="1", REV_CLUSTER_CONTROLLER_QPS="500",
+               REV_CLUSTER_PROFILING="1")
     if scale:
         pods = scale[0] * scale[1] * scale[2]
         # Room for every bench pod, plus the 3 nodes' worth istiod and the gateways use.

@@ -17,7 +17,9 @@
 #      controllers' and the scheduler's client rate limits (20 and 50/s by default: 10,000 pods
 #      would take minutes to create); REV_CLUSTER_AUDIT=1 logs every get and list (who, URI) to
 #      logs/audit.log, so requests are counted by the server, for any client;
-#      REV_CLUSTER_NODES and REV_CLUSTER_NODE_PODS (3 nodes of 110 pods by default) hold more.
+#      REV_CLUSTER_NODES and REV_CLUSTER_NODE_PODS (3 nodes of 110 pods by default) hold more;
+#      REV_CLUSTER_PROFILING=1 serves the API server's /debug/pprof (CPU profiles with Go
+#      symbols: the Kubernetes build strips its binaries, so perf alone cannot name them).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -297,7 +299,8 @@ EOF
         --endpoint-reconciler-type none \
         --service-account-issuer https://kubernetes.default.svc.cluster.local \
         --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
-        --profiling=false "${audit_flags[@]}" --v=0
+        --profiling="$([[ "${REV_CLUSTER_PROFILING:-}" == 1 ]] && echo true || echo false)" \
+        "${audit_flags[@]}" --v=0
 
     wait_for "kube-apiserver /readyz" 90 kube-apiserver \
         curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://127.0.0.1:$API_PORT/readyz"
