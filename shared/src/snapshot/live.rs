@@ -194,8 +194,9 @@ where
             .map_err(kube::Error::BuildRequest)?;
         req.extensions_mut().insert("list_metadata");
         let page: LeanMetadataPage = client.request(req).await?;
-        counter.add(page.items.len());
-        for item in page.items {
+        let items = page.items.unwrap_or_default();
+        counter.add(items.len());
+        for item in items {
             each(&item.metadata.into());
         }
         match page.metadata.continue_.clone() {
@@ -213,7 +214,8 @@ where
 #[derive(Deserialize)]
 struct LeanMetadataPage {
     metadata: ListMeta,
-    items: Vec<LeanMetadataItem>,
+    /// `null` when the list is empty (the server's nil slice).
+    items: Option<Vec<LeanMetadataItem>>,
 }
 
 #[derive(Deserialize)]

@@ -579,6 +579,12 @@ fn serve(mesh: FakeMesh, seen: &Seen) -> (StatusCode, Value) {
     } else {
         json!(["v1", "List"])
     };
+    // An empty list comes as `"items": null` from a real API server (a nil Go slice).
+    let items = if items.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(items)
+    };
     (
         StatusCode::OK,
         json!({"apiVersion": list_kind[0], "kind": list_kind[1],
