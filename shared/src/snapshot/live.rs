@@ -199,7 +199,7 @@ where
         for item in items {
             each(&item.metadata.into());
         }
-        match page.metadata.continue_.clone() {
+        match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => return Ok(()),
         }
@@ -236,8 +236,8 @@ struct LeanObjectMeta {
     creation_timestamp: Option<Time>,
     deletion_timestamp: Option<Time>,
     deletion_grace_period_seconds: Option<i64>,
-    labels: Option<std::collections::BTreeMap<String, String>>,
-    annotations: Option<std::collections::BTreeMap<String, String>>,
+    labels: Option<Labels>,
+    annotations: Option<Labels>,
     owner_references: Option<Vec<OwnerReference>>,
     finalizers: Option<Vec<String>>,
 }
