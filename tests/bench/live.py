@@ -31,6 +31,7 @@ The plugins are the `fastbuild` profile (release code generation without LTO; se
 unless --plugins names a directory of built executables.
 """
 import argparse
+import gzip
 import http.client
 import json
 import os
@@ -75,7 +76,9 @@ def sh(*args, env=None, stdin=None, capture=True):
 class Api:
     """The admin client the floor and the counters use: TLS with the cluster's client cert."""
 
-    def __init__(self, state: Path):
+    def __init__(self, state: Path, compressed=False):
+        # compressed: ask for gzip bodies, as kube-rs and client-go do (and decompress them).
+        self.compressed = compressed
         ports = dict(l.split("=", 1) for l in (state / "ports.env").read_text().split() if "=" in l)
         self.port = int(ports["API_PORT"])
         pki = state / "pki"
@@ -86,12 +89,15 @@ class Api:
         return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=120)
 
     def get(self, conn, path, accept="application/json", agent="rev-bench-floor"):
-        conn.request("GET", path, headers={"Accept": accept, "User-Agent": agent})
+        headers = {"Accept": accept, "User-Agent": agent}
+        if self.compressed:
+            headers["Accept-Encoding"] = "gzip"
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
         body = resp.read()
         if resp.status != 200:
             sys.exit(f"GET {path}: {resp.status} {body[:300]!r}")
-        return body
+        return gzip.decompress(body) if resp.getheader("Content-Encoding") == "gzip" else body
 
     def served_bytes(self):
         """Sum of apiserver_response_sizes over gets and lists so far: bytes as sent, gzipped
@@ -278,9 +284,9 @@ def is_metadata_only(uri):
         or "rbac.authorization.k8s.io" in path
 
 
-def floor(state: Path, uris):
+def floor(state: Path, uris, compressed=False):
     """Sends each list with its pages, in parallel across lists, and discards the bodies."""
-    api = Api(state)
+    api = Api(state, compressed)
 
     def one(uri):
         c = api.conn()

@@ -21,9 +21,9 @@ API server's CPU per run over a --window of back-to-back runs, by what it was do
 target/bench/profile-<scale>.json and .md.
 """
 import argparse
-import gzip
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -138,6 +138,10 @@ def main():
                    help="pause kwok, the controller manager and the scheduler while measuring (SIGSTOP, "
                         "resumed after): only the API server and etcd run, so the figures are theirs")
     args = p.parse_args()
+    for tool, package in (("go", "Go, which builds the local cluster"), ("perf", "Debian: apt-get install linux-perf"),
+                          ("/usr/bin/time", "Debian: apt-get install time")):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is needed ({package})")
     state = live.OUT / f"cluster-{args.scale.replace(',', 'x')}"
     lists = live.OUT / "profile-floor-lists.txt"
     if not (state / "ports.env").exists():
@@ -257,23 +261,8 @@ def report(results, scale):
     (live.OUT / f"profile-{scale}.json").write_text(json.dumps(results, indent=1))
 
 
-def floor_gzip(state: Path, uris):
-    """The floor asking for gzip, as kube-rs and client-go do: bodies decompressed, then dropped."""
-
-    def get(self, conn, path, accept="application/json", agent="rev-bench-floor-gzip"):
-        conn.request("GET", path, headers={"Accept": accept, "User-Agent": agent, "Accept-Encoding": "gzip"})
-        resp = conn.getresponse()
-        body = resp.read()
-        if resp.status != 200:
-            sys.exit(f"GET {path}: {resp.status} {body[:300]!r}")
-        return gzip.decompress(body) if resp.getheader("Content-Encoding") == "gzip" else body
-
-    live.Api.get = get
-    live.floor(state, uris)
-
-
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] in ("--floor", "--floor-gzip"):
-        (live.floor if sys.argv[1] == "--floor" else floor_gzip)(Path(sys.argv[2]), Path(sys.argv[3]).read_text().split())
+        live.floor(Path(sys.argv[2]), Path(sys.argv[3]).read_text().split(), compressed=sys.argv[1] == "--floor-gzip")
     else:
         main()
